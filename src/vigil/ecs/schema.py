@@ -48,6 +48,9 @@ class Schema:
     fields: dict[str, FieldSpec] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)  # alias path -> target path
     name: str = ""
+    # strict: a field this schema does not list is an error (as in Elasticsearch, where the mapping
+    # knows every field of the data). Off for open-ended ECS data, where absent means null.
+    strict: bool = False
 
     def resolve(self, path: str) -> str:
         """The concrete field a path reads (follows a field alias)."""
@@ -72,3 +75,7 @@ class SchemaRegistry:
     def for_index(self, index: str) -> Schema:
         """The schema that applies to events of ``index``."""
         return self.per_index.get(index, self.default)
+
+    def all(self) -> list[Schema]:
+        """Every schema of the registry (the default last)."""
+        return [*self.per_index.values(), self.default]

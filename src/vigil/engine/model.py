@@ -52,6 +52,7 @@ class QueryStats:
     events_read: int = 0
     events_considered: int = 0  # events that reached the exact evaluator
     events_matched: int = 0  # events that matched at least one filter of the query
+    late_events: int = 0  # sequence candidates that arrived later than the reorder window allows
 
 
 @dataclass

@@ -1,0 +1,277 @@
+"""Run a compiled query over a stream of events.
+
+Events stream through once. Each is tested against the query's filters (compiled per index
+schema); the ones that match nothing are dropped at once, so memory holds only what the answer
+needs: the best ``size`` events of an event query, the pending sequences and a bounded reorder
+buffer of candidates for a sequence query, a few candidates per key for a sample query.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from vigil.ecs.ecs_schema import ecs_schema
+from vigil.ecs.schema import FieldType, SchemaRegistry
+from vigil.engine.model import Event, QueryOptions, QueryResult, QueryStats, SequenceHit
+from vigil.engine.plan import IndexPlan, build_plan
+from vigil.engine.sample import SampleMatcher
+from vigil.engine.sequence import Candidate, SequenceMatcher, StepLayout
+from vigil.engine.typed import json_value
+from vigil.engine.verify import verify_query
+from vigil.eql import ast
+from vigil.eql.parser import parse
+
+# Candidates held to put a sequence's input in time order. Input that is out of order by more
+# than this many candidates is still processed, late events counted in the stats.
+REORDER_WINDOW = 1_000_000
+
+
+class CompiledQuery:
+    """A query compiled for a set of schemas: call :meth:`execute` with events."""
+
+    def __init__(self, query: ast.Query, schemas: SchemaRegistry, options: QueryOptions):
+        self.query = query
+        self.schemas = schemas
+        self.options = options
+        self._plans: dict[str, IndexPlan] = {}
+        self._by_schema: dict[int, IndexPlan] = {}
+        body = query.body
+        self.kind = "events" if isinstance(body, ast.EventQuery) else "sequences"
+        self.size = options.size
+        self.tail = options.result_position == "tail"
+        for pipe in query.pipes:
+            n = pipe.args[0].value if pipe.args and isinstance(pipe.args[0], ast.Literal) else None
+            if not isinstance(n, int) or isinstance(n, bool):
+                continue
+            # head/tail narrow the result; the last pipe decides where the window sits.
+            self.size = min(self.size, n)
+            self.tail = pipe.name == "tail"
+        self.line_filter: Callable[[bytes], bool] | None = None
+        # Compile eagerly for the default schema so literal errors surface at compile time.
+        for schema in schemas.all():
+            self._by_schema.setdefault(id(schema), build_plan(query, schema, options))
+
+    def plan(self, index: str) -> IndexPlan:
+        """The compiled plan for events of ``index``."""
+        plan = self._plans.get(index)
+        if plan is None:
+            schema = self.schemas.for_index(index)
+            plan = self._by_schema.get(id(schema))
+            if plan is None:
+                plan = build_plan(self.query, schema, self.options)
+                self._by_schema[id(schema)] = plan
+            self._plans[index] = plan
+        return plan
+
+    def execute(self, events: Iterable[Event]) -> QueryResult:
+        """Run over ``events`` and return the answer Elasticsearch would give."""
+        body = self.query.body
+        if isinstance(body, ast.EventQuery):
+            return self._run_events(events)
+        if isinstance(body, ast.SequenceQuery):
+            return self._run_sequence(body, events)
+        assert isinstance(body, ast.SampleQuery)
+        return self._run_sample(body, events)
+
+    # ------------------------------------------------------------------ event queries
+
+    def _run_events(self, events: Iterable[Event]) -> QueryResult:
+        stats = QueryStats()
+        size, tail = self.size, self.tail
+        heap: list[tuple[Any, Any, Event]] = []
+        last_index: str | None = None
+        plan: IndexPlan | None = None
+        n = 0
+        for ev in events:
+            n += 1
+            if ev.index != last_index or plan is None:
+                plan = self.plan(ev.index)
+                last_index = ev.index
+            if not plan.steps[0].matches(ev.source):
+                continue
+            stats.events_matched += 1
+            if size <= 0:
+                continue
+            ordinal = plan.ordinal(ev.source, ev.seq) or (_LAST, ev.seq)
+            if tail:
+                item: tuple[Any, Any, Event] = (ordinal, ev.seq, ev)
+                if len(heap) < size:
+                    heapq.heappush(heap, item)
+                elif ordinal > heap[0][0]:
+                    heapq.heapreplace(heap, item)
+            else:
+                neg = _Rev(ordinal)
+                if len(heap) < size:
+                    heapq.heappush(heap, (neg, ev.seq, ev))
+                elif neg > heap[0][0]:
+                    heapq.heapreplace(heap, (neg, ev.seq, ev))
+        stats.events_read = stats.events_considered = n
+        if tail:
+            ordered = [e for _o, _s, e in sorted(heap, key=lambda t: t[0])]
+        else:
+            ordered = [e for _o, _s, e in sorted(heap, key=lambda t: t[0].v)]
+        return QueryResult("events", events=ordered, stats=stats)
+
+    # ------------------------------------------------------------------ sequences
+
+    def _layout(self, steps: tuple[ast.SequenceStep, ...]) -> StepLayout:
+        filters: list[int] = []
+        missing: list[bool] = []
+        for i, step in enumerate(steps):
+            for _ in range(max(1, step.runs)):
+                filters.append(i)
+                missing.append(step.missing)
+        return StepLayout(tuple(filters), tuple(missing))
+
+    def _candidates(self, events: Iterable[Event], stats: QueryStats, with_until: bool) -> Iterable[Candidate]:
+        last_index: str | None = None
+        plan: IndexPlan | None = None
+        n = 0
+        for ev in events:
+            n += 1
+            if ev.index != last_index or plan is None:
+                plan = self.plan(ev.index)
+                last_index = ev.index
+            doc = ev.source
+            step_keys: dict[int, list[tuple[Any, ...]]] = {}
+            for i, step in enumerate(plan.steps):
+                if step.matches(doc):
+                    keys = step.key_tuples(doc)
+                    if keys:
+                        step_keys[i] = keys
+            until_keys = None
+            if with_until and plan.until is not None and plan.until.matches(doc):
+                until_keys = plan.until.key_tuples(doc) or None
+            if not step_keys and not until_keys:
+                continue
+            stats.events_matched += 1
+            ordinal = plan.ordinal(doc, ev.seq)
+            if ordinal is None:
+                continue
+            yield Candidate(ordinal, ev, step_keys, until_keys)
+        stats.events_read = stats.events_considered = n
+
+    def _run_sequence(self, body: ast.SequenceQuery, events: Iterable[Event]) -> QueryResult:
+        stats = QueryStats()
+        layout = self._layout(body.steps)
+        maxspan = body.maxspan.millis * 1_000_000 if body.maxspan is not None else None
+        matcher = SequenceMatcher(layout, maxspan, self.size, self.tail)
+        buffer: list[tuple[Any, int, Candidate]] = []
+        released: Any = None
+        counter = 0
+        for c in self._candidates(events, stats, body.until is not None):
+            counter += 1
+            heapq.heappush(buffer, (c.ordinal, counter, c))
+            if len(buffer) > REORDER_WINDOW:
+                _o, _n, first = heapq.heappop(buffer)
+                if released is not None and first.ordinal < released:
+                    stats.late_events += 1
+                released = first.ordinal
+                matcher.feed(first)
+        while buffer:
+            _o, _n, first = heapq.heappop(buffer)
+            matcher.feed(first)
+        types = self._key_types()
+        hits = []
+        for key, cands in matcher.results():
+            join = [json_value(v, t) for v, t in zip(key, types, strict=False)]
+            hits.append(SequenceHit(join, [c.event if c is not None else None for c in cands]))
+        return QueryResult("sequences", sequences=hits, stats=stats)
+
+    def _key_types(self) -> list[FieldType]:
+        plan = self.plan("")
+        for index, p in self._plans.items():
+            if index:
+                plan = p
+                break
+        return list(plan.steps[0].key_types) if plan.steps else []
+
+    # ------------------------------------------------------------------ samples
+
+    def _run_sample(self, body: ast.SampleQuery, events: Iterable[Event]) -> QueryResult:
+        stats = QueryStats()
+        matcher = SampleMatcher(len(body.steps), self.size, self.options.max_samples_per_key)
+        last_index: str | None = None
+        plan: IndexPlan | None = None
+        n = 0
+        for ev in events:
+            n += 1
+            if ev.index != last_index or plan is None:
+                plan = self.plan(ev.index)
+                last_index = ev.index
+            step_keys: dict[int, list[tuple[Any, ...]]] = {}
+            for i, step in enumerate(plan.steps):
+                if step.matches(ev.source):
+                    keys = step.key_tuples(ev.source)
+                    if keys:
+                        step_keys[i] = keys
+            if step_keys:
+                stats.events_matched += 1
+                matcher.feed(ev, step_keys)
+        stats.events_read = stats.events_considered = n
+        types = self._key_types()
+        hits = []
+        samples = matcher.results()
+        if self.tail and len(samples) > self.size:
+            samples = samples[-self.size :]
+        for key, evs in samples:
+            join = [json_value(v, t, for_sample=True) for v, t in zip(key, types, strict=False)]
+            hits.append(SequenceHit(join, list(evs)))
+        return QueryResult("sequences", sequences=hits, stats=stats)
+
+
+class _Last:
+    """Sorts after every timestamp: events without one come last, as Elasticsearch sorts them."""
+
+    def __lt__(self, other: object) -> bool:
+        return False
+
+    def __gt__(self, other: object) -> bool:
+        return not isinstance(other, _Last)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Last)
+
+    __hash__ = object.__hash__
+
+
+_LAST = _Last()
+
+
+class _Rev:
+    """Reverse ordering wrapper, so a min-heap keeps the smallest ``size`` ordinals."""
+
+    __slots__ = ("v",)
+
+    def __init__(self, v: Any):
+        self.v = v
+
+    def __lt__(self, other: _Rev) -> bool:
+        return bool(self.v > other.v)
+
+    def __gt__(self, other: _Rev) -> bool:
+        return bool(self.v < other.v)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Rev) and self.v == other.v
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def compile_query(
+    query: str | ast.Query,
+    schemas: SchemaRegistry | None = None,
+    options: QueryOptions | None = None,
+) -> CompiledQuery:
+    """Parse (when given text), verify against the schemas and compile a query."""
+    parsed = parse(query) if isinstance(query, str) else query
+    registry = schemas if schemas is not None else SchemaRegistry(default=ecs_schema())
+    opts = options or QueryOptions()
+    checked = verify_query(parsed, registry)
+    compiled = CompiledQuery(checked, registry, opts)
+    from vigil.engine.prefilter import build_line_filter
+
+    compiled.line_filter = build_line_filter(checked, registry, opts)
+    return compiled

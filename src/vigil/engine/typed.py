@@ -1,0 +1,291 @@
+"""Typed field values: from raw JSON to what Elasticsearch indexed.
+
+Elasticsearch coerces a document's values to the mapping's type at index time (a ``long`` field
+given ``"445"`` holds 445; a ``keyword`` given 4 holds ``"4"``; a ``date`` holds an instant), and
+EQL compares those indexed values. :func:`make_field_reader` builds, once per field and schema, a
+function that reads and coerces a field of a document the same way, returning ``None`` (null or
+missing), one value, or a ``list`` of values for a multi-valued field.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from functools import total_ordering
+from typing import Any
+
+from vigil.ecs import values
+from vigil.ecs.fields import MISSING, make_getter
+from vigil.ecs.schema import FieldSpec, FieldType, Schema
+
+Reader = Callable[[Any], Any]
+
+_DROP = object()  # a value the mapping would have rejected: not indexed, so not searchable
+
+
+@total_ordering
+class VersionValue:
+    """A ``version`` field value: compares by semantic-version precedence, prints as written."""
+
+    __slots__ = ("key", "text")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.key = values.version_key(text)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, VersionValue):
+            return bool(self.key == other.key)
+        return NotImplemented
+
+    def __lt__(self, other: object) -> bool:
+        if isinstance(other, VersionValue):
+            return bool(self.key < other.key)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"VersionValue({self.text!r})"
+
+
+def _keyword(v: Any) -> Any:
+    t = type(v)
+    if t is str:
+        return v
+    if t is bool:
+        return "true" if v else "false"
+    if t is int:
+        return str(v)
+    if t is float:
+        return values.java_double_str(v) if hasattr(values, "java_double_str") else repr(v)
+    return _DROP
+
+
+def _long(v: Any) -> Any:
+    t = type(v)
+    if t is int:
+        return v
+    r = values.to_long(v)
+    return _DROP if r is None else r
+
+
+def _double(v: Any) -> Any:
+    t = type(v)
+    if t is float:
+        return v
+    if t is int:
+        return float(v)
+    r = values.to_double(v)
+    return _DROP if r is None else r
+
+
+def _boolean(v: Any) -> Any:
+    if type(v) is bool:
+        return v
+    r = values.to_bool(v)
+    return _DROP if r is None else r
+
+
+_IP_CACHE: dict[Any, Any] = {}
+
+
+def canonical_ip(v: Any) -> Any:
+    """An IP address in the form Elasticsearch prints it, or ``_DROP`` when it is no address."""
+    r = _IP_CACHE.get(v)
+    if r is not None:
+        return r
+    ip = values.parse_ip(v) if type(v) is str else None
+    r = _DROP if ip is None else values.format_ip(ip) if hasattr(values, "format_ip") else str(ip)
+    if len(_IP_CACHE) > 100_000:
+        _IP_CACHE.clear()
+    _IP_CACHE[v] = r
+    return r
+
+
+def _make_date(spec: FieldSpec | None) -> Callable[[Any], Any]:
+    formats = spec.date_formats if spec else ()
+
+    def coerce(v: Any) -> Any:
+        r = values.parse_date(v, formats)
+        return _DROP if r is None else r
+
+    return coerce
+
+
+def _version(v: Any) -> Any:
+    if type(v) is not str:
+        return _DROP
+    return VersionValue(v)
+
+
+def _unknown(v: Any) -> Any:
+    # Dynamic mapping: scalars keep their JSON type; objects are not values.
+    if type(v) is dict:
+        return _DROP
+    return v
+
+
+def coercer_for(ftype: FieldType, spec: FieldSpec | None) -> Callable[[Any], Any] | None:
+    """The index-time coercion of one value for a field type (None: identity)."""
+    if ftype in (FieldType.KEYWORD, FieldType.TEXT):
+        return _keyword
+    if ftype is FieldType.LONG:
+        return _long
+    if ftype is FieldType.DOUBLE:
+        return _double
+    if ftype is FieldType.BOOLEAN:
+        return _boolean
+    if ftype is FieldType.IP:
+        return canonical_ip
+    if ftype in (FieldType.DATE, FieldType.DATE_NANOS):
+        return _make_date(spec)
+    if ftype is FieldType.VERSION:
+        return _version
+    return None
+
+
+def field_type(schema: Schema, path: str) -> FieldType:
+    """The mapped type of a field, UNKNOWN when the schema does not type it."""
+    spec = schema.spec(path)
+    return spec.type if spec else FieldType.UNKNOWN
+
+
+def make_field_reader(schema: Schema, path: str) -> Reader:
+    """A function reading ``path`` from a document with the schema's type coercion applied."""
+    spec = schema.spec(path)
+    getter = make_getter(schema.resolve(path))
+    ftype = spec.type if spec else FieldType.UNKNOWN
+    coerce = coercer_for(ftype, spec) or _unknown
+    null_value = spec.null_value if spec else None
+    ignore_above = spec.ignore_above if spec else None
+
+    if null_value is not None:
+        null_coerced = coerce(null_value)
+        if null_coerced is _DROP:
+            null_coerced = None
+    else:
+        null_coerced = None
+
+    def one(v: Any) -> Any:
+        if v is None:
+            return null_coerced
+        r = coerce(v)
+        if r is _DROP:
+            return None
+        if ignore_above is not None and type(r) is str and len(r) > ignore_above:
+            return None
+        return r
+
+    if coerce is _keyword and ignore_above is None and null_value is None:
+        # Hot path: most ECS fields are keywords holding strings.
+        def read_keyword(doc: Any) -> Any:
+            v = getter(doc)
+            if type(v) is str:
+                return v
+            if v is MISSING or v is None:
+                return None
+            if type(v) is list:
+                return _many(v, one)
+            return one(v)
+
+        return read_keyword
+
+    if coerce is _unknown and null_value is None:
+
+        def read_dynamic(doc: Any) -> Any:
+            v = getter(doc)
+            if v is MISSING:
+                return None
+            if type(v) is list:
+                return _many(v, one)
+            if type(v) is dict:
+                return None
+            return v
+
+        return read_dynamic
+
+    def read(doc: Any) -> Any:
+        v = getter(doc)
+        if v is MISSING:
+            return None
+        if type(v) is list:
+            return _many(v, one)
+        return one(v)
+
+    return read
+
+
+def _many(vs: list[Any], one: Callable[[Any], Any]) -> Any:
+    out = []
+    for x in vs:
+        r = one(x)
+        if r is not None:
+            out.append(r)
+    if not out:
+        return None
+    if len(out) == 1:
+        return out[0]
+    return out
+
+
+def coerce_literal(value: Any, ftype: FieldType, spec: FieldSpec | None) -> Any:
+    """A query literal in the type of the field it is compared with (``"445"`` for a long is 445).
+
+    Returns the literal unchanged when the field type does not apply to it.
+    """
+    if value is None or ftype is FieldType.UNKNOWN or ftype is FieldType.OBJECT:
+        return value
+    if ftype in (FieldType.DATE, FieldType.DATE_NANOS):
+        formats = spec.date_formats if spec else ()
+        if type(value) is str:
+            r = values.parse_date(value, formats)
+            if r is None:
+                r = values.parse_date(value, ())
+            return value if r is None else r
+        if type(value) in (int, float) and type(value) is not bool:
+            r = values.parse_date(value, ())
+            return value if r is None else r
+        return value
+    if ftype is FieldType.IP:
+        if type(value) is str:
+            r = canonical_ip(value)
+            return value if r is _DROP else r
+        return value
+    if ftype is FieldType.VERSION:
+        return VersionValue(value) if type(value) is str else value
+    if ftype in (FieldType.LONG, FieldType.DOUBLE):
+        if type(value) is str:
+            r = values.to_long(value) if ftype is FieldType.LONG else values.to_double(value)
+            if r is None:
+                r = values.to_double(value)
+            return value if r is None else r
+        return value
+    if ftype in (FieldType.KEYWORD, FieldType.TEXT):
+        if type(value) in (int, float, bool):
+            r = _keyword(value)
+            return value if r is _DROP else r
+        return value
+    if ftype is FieldType.BOOLEAN and type(value) is str:
+        r = values.to_bool(value)
+        return value if r is None else r
+    return value
+
+
+def json_value(value: Any, ftype: FieldType, for_sample: bool = False) -> Any:
+    """A typed value as Elasticsearch prints it in a response (join keys)."""
+    if value is None:
+        return None
+    if ftype in (FieldType.DATE, FieldType.DATE_NANOS) and type(value) is int:
+        if for_sample:
+            return value // 1_000_000
+        return values.format_date_iso(value, ftype is FieldType.DATE_NANOS)
+    if isinstance(value, VersionValue):
+        return value.text
+    if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return str(value)
+    return value

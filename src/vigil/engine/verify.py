@@ -1,0 +1,103 @@
+"""Checks and rewrites that need the schemas: unknown fields, optional fields, literal arguments.
+
+Elasticsearch resolves every field against the index mappings before it runs a query: a field no
+mapping knows is an error (``Unknown column``), while an optional field ``?x`` no mapping knows is
+the constant null, so ``?x == ?y`` is true when neither exists. Open-ended ECS data has no such
+closed mapping (schemas with ``strict=False``), so there an absent field is simply null.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Callable
+from typing import Any
+
+from vigil.ecs.schema import SchemaRegistry
+from vigil.engine.compile import span_location
+from vigil.eql import ast
+from vigil.errors import EqlSemanticError
+
+
+def transform(node: Any, fn: Callable[[Any], Any]) -> Any:
+    """Rebuild a tree bottom-up, replacing each node by ``fn(node)`` (a pure rewrite)."""
+    if isinstance(node, tuple):
+        return tuple(transform(n, fn) for n in node)
+    if not dataclasses.is_dataclass(node) or isinstance(node, (ast.Span, ast.TimeSpan)):
+        return node
+    changes = {}
+    for f in dataclasses.fields(node):
+        if f.name in ("span", "source"):
+            continue
+        old = getattr(node, f.name)
+        new = transform(old, fn)
+        if new is not old:
+            changes[f.name] = new
+    if changes:
+        node = dataclasses.replace(node, **changes)
+    return fn(node)
+
+
+def iter_nodes(node: Any) -> list[Any]:
+    """Every node of a tree, parents before children."""
+    out: list[Any] = []
+
+    def walk(n: Any) -> None:
+        if isinstance(n, tuple):
+            for x in n:
+                walk(x)
+            return
+        if not dataclasses.is_dataclass(n) or isinstance(n, (ast.Span, ast.TimeSpan)):
+            return
+        out.append(n)
+        for f in dataclasses.fields(n):
+            if f.name not in ("span", "source"):
+                walk(getattr(n, f.name))
+
+    walk(node)
+    return out
+
+
+def verify_query(query: ast.Query, registry: SchemaRegistry) -> ast.Query:
+    """Check fields and literal arguments; fold unknown optional fields to null."""
+    strict = [s for s in registry.all() if s.strict]
+    source = query.source
+    if strict:
+
+        def known(path: str) -> bool:
+            return any(s.knows(path) for s in strict)
+
+        def fold(node: Any) -> Any:
+            if isinstance(node, ast.Field) and node.optional and not known(node.path):
+                return ast.Literal(None, span=node.span)
+            return node
+
+        for node in iter_nodes(query.body):
+            if isinstance(node, ast.Field) and not node.optional and not known(node.path):
+                names = sorted({f for s in strict for f in (*s.fields, *s.aliases)})
+                close = difflib.get_close_matches(node.path, names, n=1)
+                raise EqlSemanticError(
+                    f"Unknown column [{node.path}]",
+                    span_location(node.span, source),
+                    hint=f"did you mean [{close[0]}]?" if close else
+                    f"prefix it with ? (?{node.path}) if it may be absent from the data",
+                )
+        body = transform(query.body, fold)
+        query = dataclasses.replace(query, body=body)
+    _check_functions(query)
+    return query
+
+
+def _check_functions(query: ast.Query) -> None:
+    try:
+        from vigil.eql.functions import FUNCTIONS, check_literal_args
+    except ImportError:  # pragma: no cover - during bootstrap
+        return
+    for node in iter_nodes(query.body):
+        if isinstance(node, ast.FunctionCall) and node.name in FUNCTIONS:
+            try:
+                check_literal_args(FUNCTIONS[node.name], node.args)
+            except EqlSemanticError as exc:
+                if exc.location is None:
+                    exc.location = span_location(node.span, query.source)
+                raise
