@@ -53,8 +53,11 @@ def test_smb_rule_input_out_of_order() -> None:
     assert run(SMB_RULE, docs) == [1, 2]
 
 
+T0 = 1_700_000_000_000  # epoch millis
+
+
 def _ev(i: int, ts: int, cat: str, key: object = "k", **extra: object) -> dict:
-    return {"id": i, "@timestamp": ts, "event": {"category": cat}, "key": key, **extra}
+    return {"id": i, "@timestamp": T0 + ts, "event": {"category": cat}, "key": key, **extra}
 
 
 def test_newest_pending_sequence_wins() -> None:
@@ -70,7 +73,7 @@ def test_event_can_end_one_sequence_and_start_another() -> None:
 def test_maxspan() -> None:
     docs = [_ev(1, 1000, "a"), _ev(2, 2000, "b"), _ev(3, 5000, "a"), _ev(4, 9001, "b")]
     assert run("sequence by key with maxspan=1s [a where true] [b where true]", docs) == [1, 2]
-    assert run("sequence by key with maxspan=4s [a where true] [b where true]", docs) == [1, 2, 3, 4]
+    assert run("sequence by key with maxspan=5s [a where true] [b where true]", docs) == [1, 2, 3, 4]
     assert run("sequence by key with maxspan=4000ms [a where true] [b where true]", docs) == [1, 2]
 
 
@@ -100,7 +103,7 @@ def test_missing_key_drops_event_unless_optional() -> None:
 
 def test_missing_event_step() -> None:
     docs = [_ev(1, 1, "a"), _ev(2, 2, "m"), _ev(3, 3, "b"), _ev(4, 4, "a"), _ev(5, 5, "b")]
-    q = "sequence by key [a where true] ![m where true] [b where true]"
+    q = "sequence by key with maxspan=1h [a where true] ![m where true] [b where true]"
     assert run(q, docs) == [4, -1, 5]
 
 

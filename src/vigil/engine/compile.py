@@ -556,6 +556,7 @@ def compile_keys(compiler: ExprCompiler, keys: Sequence[ast.Expr]) -> list[tuple
     """Join keys: (reader, type, optional) per key."""
     out = []
     for k in keys:
-        optional = isinstance(k, ast.Field) and k.optional
+        # A literal null key is an optional field no mapping knows: every event joins under null.
+        optional = (isinstance(k, ast.Field) and k.optional) or (isinstance(k, ast.Literal) and k.value is None)
         out.append((compiler.value(k), compiler.static_type(k), optional))
     return out

@@ -39,15 +39,14 @@ class CompiledQuery:
         self._by_schema: dict[int, IndexPlan] = {}
         body = query.body
         self.kind = "events" if isinstance(body, ast.EventQuery) else "sequences"
-        self.size = options.size
-        self.tail = options.result_position == "tail"
+        self.pipes: list[tuple[str, int]] = []
         for pipe in query.pipes:
             n = pipe.args[0].value if pipe.args and isinstance(pipe.args[0], ast.Literal) else None
-            if not isinstance(n, int) or isinstance(n, bool):
-                continue
-            # head/tail narrow the result; the last pipe decides where the window sits.
-            self.size = min(self.size, n)
-            self.tail = pipe.name == "tail"
+            if isinstance(n, int) and not isinstance(n, bool):
+                self.pipes.append((pipe.name, n))
+        self.bound = _bound(self.pipes, options)
+        if isinstance(body, ast.SampleQuery):
+            self.bound = None
         self.line_filter: Callable[[bytes], bool] | None = None
         # Compile eagerly for the default schema so literal errors surface at compile time.
         for schema in schemas.all():
@@ -75,12 +74,23 @@ class CompiledQuery:
         assert isinstance(body, ast.SampleQuery)
         return self._run_sample(body, events)
 
+    def window(self, items: list[Any]) -> list[Any]:
+        """Apply the pipes in order, then the request's ``size`` from its result position
+        (samples always come from the head: Elasticsearch ignores the position for them)."""
+        for name, n in self.pipes:
+            items = items[:n] if name == "head" else (items[-n:] if n else [])
+        size = self.options.size
+        if self.options.result_position == "tail" and not isinstance(self.query.body, ast.SampleQuery):
+            return items[-size:] if size > 0 else []
+        return items[:size] if size > 0 else []
+
     # ------------------------------------------------------------------ event queries
 
     def _run_events(self, events: Iterable[Event]) -> QueryResult:
         stats = QueryStats()
-        size, tail = self.size, self.tail
-        heap: list[tuple[Any, Any, Event]] = []
+        bound = self.bound
+        heap: list[tuple[Any, int, Event]] = []
+        kept: list[tuple[Any, int, Event]] = []
         last_index: str | None = None
         plan: IndexPlan | None = None
         n = 0
@@ -92,27 +102,30 @@ class CompiledQuery:
             if not plan.steps[0].matches(ev.source):
                 continue
             stats.events_matched += 1
-            if size <= 0:
-                continue
             ordinal = plan.ordinal(ev.source, ev.seq) or (_LAST, ev.seq)
-            if tail:
-                item: tuple[Any, Any, Event] = (ordinal, ev.seq, ev)
-                if len(heap) < size:
+            if bound is None:
+                kept.append((ordinal, ev.seq, ev))
+            elif bound[0] == "tail":
+                item: tuple[Any, int, Event] = (ordinal, ev.seq, ev)
+                if len(heap) < bound[1]:
                     heapq.heappush(heap, item)
-                elif ordinal > heap[0][0]:
+                elif bound[1] and ordinal > heap[0][0]:
                     heapq.heapreplace(heap, item)
             else:
-                neg = _Rev(ordinal)
-                if len(heap) < size:
-                    heapq.heappush(heap, (neg, ev.seq, ev))
-                elif neg > heap[0][0]:
-                    heapq.heapreplace(heap, (neg, ev.seq, ev))
+                rev = (_Rev(ordinal), ev.seq, ev)
+                if len(heap) < bound[1]:
+                    heapq.heappush(heap, rev)
+                elif bound[1] and rev[0] > heap[0][0]:
+                    heapq.heapreplace(heap, rev)
         stats.events_read = stats.events_considered = n
-        if tail:
+        if bound is None:
+            kept.sort(key=lambda t: t[0])
+            ordered = [e for _o, _s, e in kept]
+        elif bound[0] == "tail":
             ordered = [e for _o, _s, e in sorted(heap, key=lambda t: t[0])]
         else:
             ordered = [e for _o, _s, e in sorted(heap, key=lambda t: t[0].v)]
-        return QueryResult("events", events=ordered, stats=stats)
+        return QueryResult("events", events=self.window(ordered), stats=stats)
 
     # ------------------------------------------------------------------ sequences
 
@@ -157,7 +170,7 @@ class CompiledQuery:
         stats = QueryStats()
         layout = self._layout(body.steps)
         maxspan = body.maxspan.millis * 1_000_000 if body.maxspan is not None else None
-        matcher = SequenceMatcher(layout, maxspan, self.size, self.tail)
+        matcher = SequenceMatcher(layout, maxspan, self.bound)
         buffer: list[tuple[Any, int, Candidate]] = []
         released: Any = None
         counter = 0
@@ -175,24 +188,29 @@ class CompiledQuery:
             matcher.feed(first)
         types = self._key_types()
         hits = []
-        for key, cands in matcher.results():
+        for key, cands in self.window(matcher.results()):
             join = [json_value(v, t) for v, t in zip(key, types, strict=False)]
             hits.append(SequenceHit(join, [c.event if c is not None else None for c in cands]))
         return QueryResult("sequences", sequences=hits, stats=stats)
 
     def _key_types(self) -> list[FieldType]:
-        plan = self.plan("")
-        for index, p in self._plans.items():
-            if index:
-                plan = p
-                break
-        return list(plan.steps[0].key_types) if plan.steps else []
+        """Per key position, the first known type over every step of every compiled schema (a
+        sample's keys may be different fields per filter, typed in different indices)."""
+        plans = list(self._by_schema.values())
+        width = max((len(s.keys) for p in plans for s in p.steps), default=0)
+        types = [FieldType.UNKNOWN] * width
+        for p in plans:
+            for step in p.steps:
+                for i, t in enumerate(step.key_types):
+                    if types[i] is FieldType.UNKNOWN:
+                        types[i] = t
+        return types
 
     # ------------------------------------------------------------------ samples
 
     def _run_sample(self, body: ast.SampleQuery, events: Iterable[Event]) -> QueryResult:
         stats = QueryStats()
-        matcher = SampleMatcher(len(body.steps), self.size, self.options.max_samples_per_key)
+        matcher = SampleMatcher(len(body.steps), self.options.max_samples_per_key)
         last_index: str | None = None
         plan: IndexPlan | None = None
         n = 0
@@ -213,13 +231,18 @@ class CompiledQuery:
         stats.events_read = stats.events_considered = n
         types = self._key_types()
         hits = []
-        samples = matcher.results()
-        if self.tail and len(samples) > self.size:
-            samples = samples[-self.size :]
-        for key, evs in samples:
+        for key, evs in self.window(matcher.results()):
             join = [json_value(v, t, for_sample=True) for v, t in zip(key, types, strict=False)]
             hits.append(SequenceHit(join, list(evs)))
         return QueryResult("sequences", sequences=hits, stats=stats)
+
+
+def _bound(pipes: list[tuple[str, int]], options: QueryOptions) -> tuple[str, int] | None:
+    """How many results from which end can ever be returned, when that is known up front."""
+    position = options.result_position
+    if any(name != position for name, _n in pipes):
+        return None
+    return (position, min([options.size, *(n for _name, n in pipes)]))
 
 
 class _Last:

@@ -9,6 +9,7 @@ order, as Elasticsearch returns them.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from vigil.engine.model import Event
@@ -18,12 +19,11 @@ from vigil.engine.sequence import key_sort
 class SampleMatcher:
     """Collects candidates per key and filter, then assembles samples."""
 
-    def __init__(self, n_filters: int, size: int, max_samples_per_key: int):
+    def __init__(self, n_filters: int, max_samples_per_key: int):
         self.n = n_filters
-        self.size = size
         self.per_key = max(1, max_samples_per_key)
-        # Enough events per filter to build per_key samples of distinct events.
-        self.keep = self.per_key * n_filters
+        # Enough events per filter to build per_key distinct samples of distinct events.
+        self.keep = self.per_key + n_filters
         self.groups: dict[tuple[Any, ...], list[list[Event]]] = {}
 
     def feed(self, event: Event, step_keys: dict[int, list[tuple[Any, ...]]]) -> None:
@@ -39,42 +39,19 @@ class SampleMatcher:
                     bucket.append(event)
 
     def results(self) -> list[tuple[tuple[Any, ...], list[Event]]]:
-        """Samples ordered by key, at most ``size`` of them."""
+        """Samples ordered by key; per key up to ``max_samples_per_key`` distinct combinations
+        (in filter order, earlier events first), each made of distinct events."""
         out: list[tuple[tuple[Any, ...], list[Event]]] = []
         for key in sorted(self.groups, key=key_sort):
             lists = self.groups[key]
             if any(not b for b in lists):
                 continue
-            used: set[int] = set()
-            for _ in range(self.per_key):
-                picked = _assign(lists, used)
-                if picked is None:
+            found = 0
+            for combo in itertools.product(*lists):
+                if len({id(e) for e in combo}) < len(combo):
+                    continue
+                out.append((key, list(combo)))
+                found += 1
+                if found >= self.per_key:
                     break
-                used.update(id(e) for e in picked)
-                out.append((key, picked))
-                if len(out) >= self.size:
-                    return out
         return out
-
-
-def _assign(lists: list[list[Event]], used: set[int]) -> list[Event] | None:
-    """One event per filter, all distinct and not yet used, preferring earlier events."""
-    chosen: list[Event] = []
-    taken: set[int] = set()
-
-    def search(i: int) -> bool:
-        if i == len(lists):
-            return True
-        for e in lists[i]:
-            eid = id(e)
-            if eid in used or eid in taken:
-                continue
-            chosen.append(e)
-            taken.add(eid)
-            if search(i + 1):
-                return True
-            chosen.pop()
-            taken.discard(eid)
-        return False
-
-    return chosen if search(0) else None

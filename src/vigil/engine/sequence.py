@@ -76,18 +76,19 @@ def key_sort(key: tuple[Any, ...]) -> tuple[Any, ...]:
 class SequenceMatcher:
     """Runs the state machine; feed candidates in ordinal order, then call :meth:`results`."""
 
-    def __init__(self, layout: StepLayout, maxspan_nanos: int | None, size: int, tail: bool):
+    def __init__(self, layout: StepLayout, maxspan_nanos: int | None, bound: tuple[str, int] | None):
+        """``bound``: ("head", n) or ("tail", n) when only the first or last n results can be
+        returned (so fewer need keeping), None to keep every result."""
         self.layout = layout
         self.positive = layout.positive
         self.maxspan = maxspan_nanos
-        self.size = size
-        self.tail = tail
+        self.bound = bound
         n = len(self.positive)
         self.pending: list[dict[tuple[Any, ...], _Pending]] = [{} for _ in range(n)]
         self.completed: list[tuple[Ordinal, tuple[Any, ...], list[Candidate]]] = []
         self.missing_filters = {f for f, m in zip(layout.filters, layout.missing, strict=True) if m}
-        # filter index -> key -> sorted ordinals of the events matching that missing filter
-        self.missing_index: dict[int, dict[tuple[Any, ...], list[Ordinal]]] = {f: {} for f in self.missing_filters}
+        # filter index -> key -> sorted timestamps (ns) of the events matching that missing filter
+        self.missing_index: dict[int, dict[tuple[Any, ...], list[int]]] = {f: {} for f in self.missing_filters}
         self._bounded = not self.missing_filters
         self.pending_peak = 0
 
@@ -98,7 +99,7 @@ class SequenceMatcher:
             if keys:
                 idx = self.missing_index[f]
                 for k in keys:
-                    idx.setdefault(k, []).append(c.ordinal)
+                    idx.setdefault(k, []).append(c.ordinal[0])
         last = len(self.positive) - 1
         for stage in range(last, -1, -1):
             keys = c.step_keys.get(self.positive[stage])
@@ -131,12 +132,13 @@ class SequenceMatcher:
 
     def _complete(self, key: tuple[Any, ...], seq: _Pending) -> None:
         item = (seq.hits[-1].ordinal, key, seq.hits)
-        if self._bounded and not self.tail:
-            # Only the first `size` sequences can be returned: keep a bounded max-heap.
-            entry = (_Neg(item[0], key_sort(key)), len(self.completed), item)
-            if len(self._heap) < self.size:
+        if self._bounded and self.bound is not None and self.bound[0] == "head":
+            # Only the first n sequences can be returned: keep a bounded max-heap.
+            limit = self.bound[1]
+            entry = (_Neg(item[0], key_sort(key)), len(self._heap), item)
+            if len(self._heap) < limit:
                 heapq.heappush(self._heap, entry)
-            elif self.size and entry[0] > self._heap[0][0]:
+            elif limit and entry[0] > self._heap[0][0]:
                 heapq.heapreplace(self._heap, entry)
             return
         self.completed.append(item)
@@ -154,65 +156,89 @@ class SequenceMatcher:
         return sum(len(m) for m in self.pending)
 
     def results(self) -> list[tuple[tuple[Any, ...], list[Candidate | None]]]:
-        """Completed sequences (join key, events with None for missing positions), ordered and
-        cut to ``size`` from the head or the tail."""
+        """Completed sequences (join key, events with None for missing positions) in result
+        order: by last event, then join key. Within the bound when there is one."""
         items = list(self.completed)
         items.extend(e[2] for e in getattr(self, "_heap_store", []))
         items.sort(key=lambda it: (it[0], key_sort(it[1])))
         out: list[tuple[tuple[Any, ...], list[Candidate | None]]] = []
-        ordered: Iterable[Any] = reversed(items) if self.tail else items
+        tail = self.bound is not None and self.bound[0] == "tail"
+        limit = self.bound[1] if self.bound is not None else len(items)
+        ordered: Iterable[Any] = reversed(items) if tail else items
         for _ordinal, key, hits in ordered:
-            if len(out) >= self.size:
+            if len(out) >= limit:
                 break
             full = self._with_missing(key, hits)
             if full is not None:
                 out.append((key, full))
-        if self.tail:
+        if tail:
             out.reverse()
         return out
 
     def _with_missing(self, key: tuple[Any, ...], hits: list[Candidate]) -> list[Candidate | None] | None:
+        """The sequence with None at its missing positions, or None when missing-event steps
+        discard it (Elasticsearch's rules, timestamps at millisecond precision):
+
+        * a middle step discards when one of its events lies strictly between the neighbours;
+        * leading steps give the latest event before the first, trailing steps the earliest after
+          the last; the sequence is discarded when those found (both sides when both kinds of
+          step exist) fit within ``maxspan`` together with the sequence.
+        """
         if not self.missing_filters:
             return list(hits)
         out: list[Candidate | None] = []
-        pos = 0  # number of positive hits placed so far
+        layout = self.layout
+        first_ms = _ms_floor(hits[0].ordinal[0])
+        last_ms = _ms_floor(hits[-1].ordinal[0])
+        last_leading: int | None = None
+        first_trailing: int | None = None
+        pos = 0
         n = len(hits)
-        for f, is_missing in zip(self.layout.filters, self.layout.missing, strict=True):
+        for f, is_missing in zip(layout.filters, layout.missing, strict=True):
             if not is_missing:
                 out.append(hits[pos])
                 pos += 1
                 continue
-            ordinals = self.missing_index[f].get(key)
-            if ordinals:
-                lo, lo_inclusive, hi, hi_inclusive = self._window(hits, pos, n)
-                if _any_in(ordinals, lo, lo_inclusive, hi, hi_inclusive):
-                    return None
             out.append(None)
-        return out
+            stamps = self.missing_index[f].get(key)
+            if not stamps:
+                continue
+            if pos == 0:
+                i = bisect.bisect_left(stamps, first_ms) - 1
+                if i >= 0 and (last_leading is None or stamps[i] > last_leading):
+                    last_leading = stamps[i]
+            elif pos == n:
+                i = bisect.bisect_right(stamps, last_ms)
+                if i < len(stamps) and (first_trailing is None or stamps[i] < first_trailing):
+                    first_trailing = stamps[i]
+            else:
+                lo = _ms_floor(hits[pos - 1].ordinal[0])
+                hi = _ms_floor(hits[pos].ordinal[0])
+                i = bisect.bisect_right(stamps, lo)
+                if i < len(stamps) and stamps[i] < hi:
+                    return None
+        leading_step, trailing_step = layout.missing[0], layout.missing[-1]
+        if last_leading is None and first_trailing is None:
+            return out
+        if (leading_step and last_leading is None) or (trailing_step and first_trailing is None):
+            return out
+        if leading_step and trailing_step:
+            wide = self._exceeds(last_leading, first_trailing)
+        elif leading_step:
+            wide = self._exceeds(last_leading, hits[-1].ordinal[0])
+        else:
+            wide = self._exceeds(hits[0].ordinal[0], first_trailing)
+        return out if wide else None
 
-    def _window(self, hits: list[Candidate], pos: int, n: int) -> tuple[Any, bool, Any, bool]:
-        """The ordinal range where a missing event at position ``pos`` would break the sequence."""
-        if 0 < pos < n:
-            return hits[pos - 1].ordinal, False, hits[pos].ordinal, False
-        if pos == 0:  # leading: within maxspan before the last event, and before the first
-            lo = (hits[-1].ordinal[0] - self.maxspan,) if self.maxspan is not None else None
-            return lo, True, hits[0].ordinal, False
-        hi = (hits[0].ordinal[0] + self.maxspan, float("inf")) if self.maxspan is not None else None
-        return hits[-1].ordinal, False, hi, True
+    def _exceeds(self, start: int | None, end: int | None) -> bool:
+        if start is None or end is None:
+            return True
+        return self.maxspan is not None and end - start > self.maxspan
 
 
-def _any_in(ordinals: list[Ordinal], lo: Any, lo_inclusive: bool, hi: Any, hi_inclusive: bool) -> bool:
-    """True when a sorted ordinal list holds a value inside the given bounds (None = unbounded)."""
-    if lo is None:
-        i = 0
-    else:
-        i = bisect.bisect_left(ordinals, lo) if lo_inclusive else bisect.bisect_right(ordinals, lo)
-    if i >= len(ordinals):
-        return False
-    x = ordinals[i]
-    if hi is None:
-        return True
-    return x <= hi if hi_inclusive else x < hi
+def _ms_floor(nanos: int) -> int:
+    """Elasticsearch bounds missing-event searches by epoch milliseconds."""
+    return (nanos // 1_000_000) * 1_000_000
 
 
 class _Neg:

@@ -62,7 +62,7 @@ def _keyword(v: Any) -> Any:
     if t is int:
         return str(v)
     if t is float:
-        return values.java_double_str(v) if hasattr(values, "java_double_str") else repr(v)
+        return values.java_double_to_string(v)
     return _DROP
 
 
@@ -100,7 +100,7 @@ def canonical_ip(v: Any) -> Any:
     if r is not None:
         return r
     ip = values.parse_ip(v) if type(v) is str else None
-    r = _DROP if ip is None else values.format_ip(ip) if hasattr(values, "format_ip") else str(ip)
+    r = _DROP if ip is None else values.format_ip(ip)
     if len(_IP_CACHE) > 100_000:
         _IP_CACHE.clear()
     _IP_CACHE[v] = r
@@ -120,7 +120,8 @@ def _make_date(spec: FieldSpec | None) -> Callable[[Any], Any]:
 def _version(v: Any) -> Any:
     if type(v) is not str:
         return _DROP
-    return VersionValue(v)
+    r = VersionValue(v)
+    return _DROP if r.key is None else r
 
 
 def _unknown(v: Any) -> Any:

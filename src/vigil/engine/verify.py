@@ -13,7 +13,7 @@ import difflib
 from collections.abc import Callable
 from typing import Any
 
-from vigil.ecs.schema import SchemaRegistry
+from vigil.ecs.schema import FieldType, SchemaRegistry
 from vigil.engine.compile import span_location
 from vigil.eql import ast
 from vigil.errors import EqlSemanticError
@@ -84,20 +84,43 @@ def verify_query(query: ast.Query, registry: SchemaRegistry) -> ast.Query:
                 )
         body = transform(query.body, fold)
         query = dataclasses.replace(query, body=body)
-    _check_functions(query)
+    _check_functions(query, registry)
     return query
 
 
-def _check_functions(query: ast.Query) -> None:
-    try:
-        from vigil.eql.functions import FUNCTIONS, check_literal_args
-    except ImportError:  # pragma: no cover - during bootstrap
-        return
+_ES_TYPE_NAMES = {
+    FieldType.KEYWORD: "keyword", FieldType.TEXT: "text", FieldType.LONG: "long",
+    FieldType.DOUBLE: "double", FieldType.BOOLEAN: "boolean", FieldType.IP: "ip",
+    FieldType.DATE: "date", FieldType.DATE_NANOS: "date_nanos", FieldType.VERSION: "version",
+}
+
+
+def _check_functions(query: ast.Query, registry: SchemaRegistry) -> None:
+    """Reject calls Elasticsearch's verifier rejects: wrong literal or field types, non-constant
+    arguments where constants are required, invalid CIDR blocks."""
+    from vigil.eql.functions import FUNCTIONS, MISSING, check_literal_args
+    from vigil.eql.printer import to_text
+
     for node in iter_nodes(query.body):
-        if isinstance(node, ast.FunctionCall) and node.name in FUNCTIONS:
-            try:
-                check_literal_args(FUNCTIONS[node.name], node.args)
-            except EqlSemanticError as exc:
-                if exc.location is None:
-                    exc.location = span_location(node.span, query.source)
-                raise
+        if not (isinstance(node, ast.FunctionCall) and node.name in FUNCTIONS):
+            continue
+        args = [a.value if isinstance(a, ast.Literal) else MISSING for a in node.args]
+        types: list[str | None] = []
+        for a in node.args:
+            found: str | None = None
+            if isinstance(a, ast.Field):
+                for schema in registry.all():
+                    spec = schema.spec(a.path)
+                    if spec is not None and spec.type in _ES_TYPE_NAMES:
+                        found = _ES_TYPE_NAMES[spec.type]
+                        break
+            types.append(found)
+        try:
+            check_literal_args(
+                FUNCTIONS[node.name], args, source_text=to_text(node),
+                arg_texts=[to_text(a) for a in node.args], arg_types=types,
+            )
+        except EqlSemanticError as exc:
+            if exc.location is None:
+                exc.location = span_location(node.span, query.source)
+            raise
