@@ -119,8 +119,18 @@ def _found_any(obj: Any, parts: tuple[str, ...], i: int, joined: dict[tuple[int,
 
 def _normalise_list(values: list[Any]) -> Any:
     """A JSON array as a getter result: flattened; one element as a scalar; empty as null."""
-    if not values:
+    if len(values) == 1:
+        v = values[0]
+        if type(v) is not list:
+            return v
+    elif not values:
         return None
+    else:
+        for v in values:
+            if type(v) is list:
+                break
+        else:
+            return values
     flat: list[Any] = []
     _flatten_into(values, flat)
     if len(flat) == 1:

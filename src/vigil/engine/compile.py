@@ -26,7 +26,7 @@ from typing import Any
 from vigil.ecs.schema import FieldType, Schema
 from vigil.engine.typed import coerce_literal, field_type, make_field_reader
 from vigil.eql import ast
-from vigil.eql.functions import FUNCTIONS
+from vigil.eql.functions import FUNCTIONS, pushdown_matcher
 from vigil.eql.patterns import lucene_regex_matcher, wildcard_matcher
 from vigil.errors import EqlSemanticError, Location
 
@@ -321,6 +321,9 @@ class ExprCompiler:
             special = self._cidr_match(node)
             if special is not None:
                 return special
+        pushed = self._pushdown(node)
+        if pushed is not None:
+            return pushed
         arg_fns = [self.value(a) for a in node.args]
         impl, insensitive = spec.impl, node.insensitive
 
@@ -339,8 +342,33 @@ class ExprCompiler:
 
         return call
 
+    def _pushdown(self, node: ast.FunctionCall) -> Fn | None:
+        """``startsWith``/``endsWith``/``stringContains`` of a field and a constant: Elasticsearch
+        runs these as prefix / wildcard index queries, so a constant's ``*`` and ``?`` act as
+        wildcards and a document without the field is false (not null)."""
+        if node.name not in ("startsWith", "endsWith", "stringContains") or len(node.args) != 2:
+            return None
+        field, const = node.args
+        if not isinstance(field, ast.Field) or not isinstance(const, ast.Literal) or type(const.value) is not str:
+            return None
+        matcher = pushdown_matcher(node.name, const.value, node.insensitive)
+        if matcher is None:
+            return None
+        fx = self.value(field)
+
+        def pushed(doc: Any) -> Any:
+            v = fx(doc)
+            if v is None:
+                return False
+            if type(v) is list:
+                return any(type(x) is str and matcher(x) for x in v)
+            return type(v) is str and matcher(v)
+
+        return pushed
+
     def _cidr_match(self, node: ast.FunctionCall) -> Fn | None:
-        """cidrMatch with constant CIDRs: parse them once; single addresses become a set."""
+        """cidrMatch with constant CIDRs: parse them once; single addresses become a set. On a
+        field Elasticsearch runs it as a terms query, so a missing field is false, not null."""
         if len(node.args) < 2 or not all(isinstance(a, ast.Literal) and type(a.value) is str for a in node.args[1:]):
             return None
         exact: set[str] = set()
@@ -379,10 +407,12 @@ class ExprCompiler:
                 return True
             return any(ip.version == n.version and ip in n for n in nets)
 
+        missing = False if isinstance(node.args[0], ast.Field) else None
+
         def cidr(doc: Any) -> Any:
             v = fx(doc)
             if v is None:
-                return None
+                return missing
             if type(v) is list:
                 rs = [test(x) for x in v]
                 if True in rs:

@@ -14,6 +14,10 @@ It must never reject a line that could match, so it is deliberately timid:
 * types whose text has several spellings (ip, date, version, floating point, boolean) give none;
 * ``not``, ``!=``, ranges, regexes and functions other than the string tests give none;
 * a line with a ``\\u`` escape (which could spell a needle differently) always passes.
+
+An exact-value test (``==``, ``in``, ``:`` without wildcards) of a plain literal also gets a
+*confirming* regex: the literal must appear as a whole JSON value (``"start"`` followed by ``,``
+``]`` or ``}``), not inside a key or a longer string; the needle is only the cheap first look.
 """
 
 from __future__ import annotations
@@ -28,20 +32,29 @@ from vigil.eql import ast
 
 _SAFE_RUN = re.compile(r"[A-Za-z0-9 !#$%&'()*+,\-.:;<=>?@\[\]^_`{|}~]+")
 _MIN_NEEDLE = 3
+_WILD = re.compile(r"[*?]")
 _NO_TEXT_TYPES = {FieldType.IP, FieldType.DATE, FieldType.DATE_NANOS, FieldType.VERSION,
                   FieldType.DOUBLE, FieldType.BOOLEAN}
 
 
 @dataclass(frozen=True)
-class Clause:
-    """At least one of ``needles`` must occur (in the lowercased line when ``insensitive``)."""
+class Needle:
+    """A byte string that must occur, and optionally a regex that must then match the line."""
 
-    needles: frozenset[bytes]
+    text: bytes
+    confirm: re.Pattern[bytes] | None = None
+
+
+@dataclass(frozen=True)
+class Clause:
+    """At least one needle must occur (in the lowercased line when ``insensitive``)."""
+
+    needles: frozenset[Needle]
     insensitive: bool
 
     def weight(self) -> int:
         """Shorter worst-case needles are less selective; test selective clauses first."""
-        return min(len(n) for n in self.needles)
+        return min(len(n.text) + (8 if n.confirm is not None else 0) for n in self.needles)
 
 
 Requirement = list[Clause]  # all clauses must hold
@@ -73,25 +86,45 @@ class _Deriver:
                 return False
         return True
 
-    def literal_needle(self, value: object, wildcards: bool) -> bytes | None:
+    def key_of(self, expr: ast.Expr) -> str | None:
+        """The JSON key a field's value stands under (its last path segment, after aliases), when
+        every schema agrees on it."""
+        if not isinstance(expr, ast.Field):
+            return None
+        keys = {schema.resolve(expr.path).rsplit(".", 1)[-1] for schema in self.registry.all()}
+        return keys.pop() if len(keys) == 1 else None
+
+    def literal_needle(self, value: object, wildcards: bool, exact: bool, key: str | None) -> Needle | None:
         if isinstance(value, bool) or value is None:
             return None
         if isinstance(value, int):
             text = str(value)
-            return text.encode() if len(text) >= _MIN_NEEDLE and abs(value) < 10**15 else None
+            if len(text) < _MIN_NEEDLE or abs(value) >= 10**15:
+                return None
+            raw = text.encode()
+            # A number field may hold 445, 445.0 or "445".
+            return Needle(raw, _value_regex(rb'"?' + re.escape(raw) + rb'(?:\.0*)?"?', key) if exact else None)
         if isinstance(value, str):
-            return _needle(value, wildcards)
+            if exact and not wildcards and _SAFE_RUN.fullmatch(value) and "/" not in value:
+                quoted = b'"' + value.encode("ascii") + b'"'
+                return Needle(quoted, _value_regex(re.escape(quoted), key))
+            text_needle = _needle(value, wildcards)
+            return Needle(text_needle) if text_needle is not None else None
         return None
 
-    def clause(self, values: tuple[ast.Expr, ...], insensitive: bool, wildcards: bool) -> Clause | None:
+    def clause(self, values: tuple[ast.Expr, ...], insensitive: bool, wildcards: bool,
+               exact: bool = False, key: str | None = None) -> Clause | None:
         needles = set()
         for v in values:
             if not isinstance(v, ast.Literal):
                 return None
-            n = self.literal_needle(v.value, wildcards)
+            n = self.literal_needle(v.value, wildcards, exact, key)
             if n is None:
                 return None
-            needles.add(n.lower() if insensitive else n)
+            if insensitive:
+                confirm = re.compile(n.confirm.pattern.lower(), re.IGNORECASE) if n.confirm else None
+                n = Needle(n.text.lower(), confirm)
+            needles.add(n)
         if not needles:
             return None
         return Clause(frozenset(needles), insensitive)
@@ -103,7 +136,7 @@ class _Deriver:
                 out.extend(self.require(t))
             return out
         if isinstance(expr, ast.Or):
-            merged: set[bytes] = set()
+            merged: set[Needle] = set()
             insensitive = False
             for t in expr.terms:
                 req = self.require(t)
@@ -113,21 +146,24 @@ class _Deriver:
                 merged |= best.needles
                 insensitive = insensitive or best.insensitive
             if insensitive:
-                merged = {n.lower() for n in merged}
+                merged = {Needle(n.text.lower(), re.compile(n.confirm.pattern.lower(), re.IGNORECASE)
+                                 if n.confirm else None) for n in merged}
             return [Clause(frozenset(merged), insensitive)]
         if isinstance(expr, ast.Comparison) and expr.op == "==":
             left, right = expr.left, expr.right
             if isinstance(left, ast.Literal):
                 left, right = right, left
             if isinstance(right, ast.Literal) and right.value is not None and self.text_field(left):
-                c = self.clause((right,), False, False)
+                c = self.clause((right,), False, False, exact=True, key=self.key_of(left))
                 return [c] if c else []
             return []
         if isinstance(expr, ast.InSet) and not expr.negated and self.text_field(expr.expr):
-            c = self.clause(expr.values, expr.insensitive, False)
+            c = self.clause(expr.values, expr.insensitive, False, exact=True, key=self.key_of(expr.expr))
             return [c] if c else []
         if isinstance(expr, ast.Match) and expr.op in (":", "like", "like~") and self.text_field(expr.expr):
-            c = self.clause(expr.patterns, expr.op != "like", True)
+            plain = all(isinstance(p, ast.Literal) and isinstance(p.value, str) and not _WILD.search(p.value)
+                        for p in expr.patterns)
+            c = self.clause(expr.patterns, expr.op != "like", not plain, exact=plain, key=self.key_of(expr.expr))
             return [c] if c else []
         if isinstance(expr, ast.FunctionCall) and expr.name in ("startsWith", "endsWith", "stringContains"):
             if len(expr.args) == 2 and self.text_field(expr.args[0]):
@@ -141,6 +177,21 @@ class _Deriver:
             cat = ast.Comparison("==", ast.Field(category_field), ast.Literal(query.category))
             req.extend(self.require(cat))
         return sorted(req, key=Clause.weight, reverse=True)
+
+
+# Skips one JSON array element (a string, with its escapes, or any other token).
+_ELEMENT = rb'(?:[^\]"]|"(?:[^"\\]|\\.)*")*?'
+
+
+def _value_regex(value: bytes, key: str | None) -> re.Pattern[bytes]:
+    """A JSON value equal to ``value`` (a regex), as the whole value or an array element, under
+    ``key`` when known. Keys are matched by their last segment, so nested and dotted spellings of
+    a field both pass; so may other fields with the same last segment (harmless: more passes)."""
+    tail = rb"\s*[,\]}]"
+    if key is None:
+        return re.compile(rb"[:\[,]\s*" + value + tail)
+    k = re.escape(key.encode())
+    return re.compile(k + rb'"\s*:\s*(?:' + value + rb"|\[" + _ELEMENT + value + rb")" + tail)
 
 
 def build_line_filter(
@@ -163,20 +214,36 @@ def build_line_filter(
 
 def _make_filter(reqs: list[Requirement]) -> Callable[[bytes], bool]:
     needs_lower = any(c.insensitive for r in reqs for c in r)
-    plans = [tuple((tuple(c.needles), c.insensitive) for c in r) for r in reqs]
+    # Per filter: the clauses' cheap substring needles, then their confirming regexes.
+    plans = []
+    for r in reqs:
+        first = tuple((tuple(n.text for n in c.needles), c.insensitive) for c in r)
+        confirms = tuple(
+            (tuple((n.text, n.confirm.search if n.confirm else None) for n in c.needles), c.insensitive)
+            for c in r if any(n.confirm is not None for n in c.needles)
+        )
+        plans.append((first, confirms))
 
     def line_filter(line: bytes) -> bool:
         lower = line.lower() if needs_lower else line
-        for plan in plans:
-            for needles, insensitive in plan:
+        for first, confirms in plans:
+            for texts, insensitive in first:
                 hay = lower if insensitive else line
-                for n in needles:
-                    if n in hay:
+                for text in texts:
+                    if text in hay:
                         break
                 else:
                     break
             else:
-                return True
+                for needles, insensitive in confirms:
+                    hay = lower if insensitive else line
+                    for text, confirm in needles:
+                        if text in hay and (confirm is None or confirm(hay) is not None):
+                            break
+                    else:
+                        break
+                else:
+                    return True
         return b"\\u" in line
 
     return line_filter

@@ -108,10 +108,12 @@ def canonical_ip(v: Any) -> Any:
 
 
 def _make_date(spec: FieldSpec | None) -> Callable[[Any], Any]:
+    # A `date` field keeps milliseconds (floored), a `date_nanos` field nanoseconds.
     formats = spec.date_formats if spec else ()
+    nanos = spec is not None and spec.type is FieldType.DATE_NANOS
 
     def coerce(v: Any) -> Any:
-        r = values.parse_date(v, formats)
+        r = values.date_field_value(v, formats, nanos)
         return _DROP if r is None else r
 
     return coerce

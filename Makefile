@@ -1,0 +1,42 @@
+# vigil developer tasks. `make run` then `make test` is all a newcomer needs.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+RULE := examples/queries/direct_outbound_smb.eql
+SAMPLE := examples/data
+
+.PHONY: help install run test bench lint
+
+help:
+	@echo "make install  create $(VENV) and install vigil with its dev tools (once; again when pyproject.toml changes)"
+	@echo "make run      run the Direct Outbound SMB Connection rule over $(SAMPLE)/"
+	@echo "make test     run the test suite"
+	@echo "make bench    time vigil against a plain orjson decode of 1,000,000 events (BENCH_EVENTS, BENCH_REPEAT)"
+	@echo "make lint     ruff check, ruff format --check, mypy"
+
+install: $(STAMP)
+
+# The stamp makes a repeated `make install` instant; editing pyproject.toml re-installs.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+run: install
+	$(BIN)/vigil query @$(RULE) $(SAMPLE)/ --format table
+
+test: install
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python benchmarks/bench_query.py
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy

@@ -1,0 +1,495 @@
+"""Read events from NDJSON and JSON files, compressed or not, from folders and from stdin.
+
+Accepted inputs, told apart by content rather than by name (compression by magic bytes, JSON
+shape by the first line), so ``cat x.ndjson.gz | vigil query ... -`` works as well as a file:
+
+* NDJSON: one JSON object per line, streamed; a whole file is never held in memory.
+* A JSON document: an array of documents, a single document, an Elasticsearch search response
+  (``hits.hits[]``), an ``_eql/search`` response (``hits.events[]`` / ``hits.sequences[]``).
+* gzip and zstandard compression of any of those.
+* A folder: every file with a known extension under it, recursively, in sorted order.
+* ``-``: standard input (binary).
+
+A document carrying ``_source`` (an Elasticsearch hit or export line) contributes its
+``_source`` as the event and its ``_index`` / ``_id``. Otherwise the index is the data stream
+name ``type-dataset-namespace`` when ``data_stream`` holds all three, else ``""``; the id is a
+stable hash of the line's bytes.
+
+The per-line loop is the hot path of every hunt, so it does the minimum: the optional raw-bytes
+pre-filter, one ``orjson.loads``, a dict check and one ``Event``; ids are hashed only when read.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+import zstandard
+
+from vigil.engine.model import Event
+from vigil.errors import DataError, Location
+
+__all__ = ["KNOWN_EXTENSIONS", "Malformed", "ReadReport", "read_events", "stable_id"]
+
+#: File name endings a folder walk picks up (compressed variants end in .gz or .zst as well).
+KNOWN_EXTENSIONS = (".ndjson", ".jsonl", ".json")
+_COMPRESSED = (".gz", ".zst")
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_BUFFER = 1 << 20  # large reads of files: fewer syscalls
+_DECOMPRESSED_BUFFER = 1 << 16
+_WHITESPACE = b" \t\r\n"
+_BOM = b"\xef\xbb\xbf"
+
+LineFilter = Callable[[bytes], bool]
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """One input line (or document) that could not be read as an event."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+@dataclass
+class ReadReport:
+    """What reading the inputs did: counts, plus the first malformed lines in detail.
+
+    ``lines`` counts physical lines of NDJSON input (documents for JSON documents), blank lines
+    included; ``events`` the events yielded; ``skipped`` the malformed lines passed over;
+    ``filtered`` the lines the pre-filter proved irrelevant, which were therefore not decoded.
+    """
+
+    files: int = 0
+    lines: int = 0
+    events: int = 0
+    skipped: int = 0
+    filtered: int = 0
+    malformed: list[Malformed] = field(default_factory=list)
+    max_kept: int = 100  # detail kept for this many malformed lines; the count covers all
+    max_logged: int = 20  # and this many are written to stderr (a broken file would flood it)
+    log: Callable[[str], None] | None = None  # where messages go; None means sys.stderr
+
+    def add_malformed(self, item: Malformed) -> None:
+        """Record a malformed line: count it, keep its detail and log it (both capped)."""
+        self.skipped += 1
+        if len(self.malformed) < self.max_kept:
+            self.malformed.append(item)
+        if self.skipped <= self.max_logged:
+            self._emit(str(item))
+        elif self.skipped == self.max_logged + 1:
+            self._emit("further malformed lines are counted but not shown")
+
+    def _emit(self, text: str) -> None:
+        if self.log is not None:
+            self.log(text)
+        else:
+            # Looked up at call time so redirected/captured stderr (tests, CliRunner) sees it.
+            print(text, file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- events and ids
+
+
+def stable_id(raw: bytes) -> str:
+    """A document id derived from its bytes: 20 characters of base64url of a 15-byte blake2b.
+
+    Line terminators are not part of the document, so they are not hashed: the same line gets
+    the same id whether it ends in ``\\n``, ``\\r\\n`` or ends the file.
+    """
+    digest = hashlib.blake2b(raw.rstrip(b"\r\n"), digest_size=15).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii")
+
+
+_ID_SLOT: Any = Event.__dict__.get("id")
+_LAZY_IDS = type(_ID_SLOT).__name__ == "member_descriptor"
+
+
+class _LazyIdEvent(Event):
+    """An :class:`Event` whose id is hashed from the raw line on first read.
+
+    Hashing costs about a third of decoding a typical 1.5 KB line, and only hits ever print
+    their ids, so the hash is deferred. The base class's ``id`` slot stores the value once
+    computed; the raw line is dropped then.
+    """
+
+    __slots__ = ("_raw",)
+
+    def __init__(
+        self,
+        source: dict[str, Any],
+        index: str = "",
+        id: str | None = None,
+        seq: int = 0,
+        raw: bytes | None = None,
+    ) -> None:
+        self.source = source
+        self.index = index
+        self.seq = seq
+        self._raw = raw
+        if id is not None:
+            _ID_SLOT.__set__(self, id)
+
+    @property
+    def id(self) -> str:
+        try:
+            value: str = _ID_SLOT.__get__(self, Event)
+        except AttributeError:
+            value = stable_id(self._raw or b"")
+            _ID_SLOT.__set__(self, value)
+            self._raw = None
+        return value
+
+    @id.setter
+    def id(self, value: str) -> None:
+        _ID_SLOT.__set__(self, value)
+
+
+def _eager_event(
+    source: dict[str, Any], index: str = "", id: str | None = None, seq: int = 0, raw: bytes | None = None
+) -> Event:
+    # Used only if Event ever loses its slots (no slot to defer into): hash right away.
+    return Event(source, index, id if id is not None else stable_id(raw or b""), seq)
+
+
+_new_event: Callable[[dict[str, Any], str, str | None, int, bytes | None], Event] = (
+    _LazyIdEvent if _LAZY_IDS else _eager_event
+)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_events(
+    paths: Sequence[str],
+    *,
+    strict: bool = False,
+    line_filter: LineFilter | None = None,
+    report: ReadReport,
+) -> Iterator[Event]:
+    """Yield the events of every input in order, numbering them with ``seq`` across inputs.
+
+    ``paths`` holds files, folders and ``-`` (stdin). ``line_filter``, when given, sees each raw
+    NDJSON line first; False means no filter of the query can match it, so it is not decoded.
+    A malformed line is recorded in ``report`` (and logged to stderr) and skipped; with
+    ``strict`` the first one raises :class:`DataError` instead. A missing or unopenable input
+    raises :class:`DataError`. An input that breaks off while being read (damaged or truncated
+    compression, an I/O error) keeps the events read before the damage; the rest of that input
+    is reported like a malformed line (and raises under ``strict``), and reading goes on with
+    the next input.
+    """
+    reader = _Reader(strict=strict, line_filter=line_filter, report=report)
+    for path in paths:
+        for name, opener in _expand(path):
+            report.files += 1
+            lines_before = report.lines
+            try:
+                with opener() as raw:
+                    yield from reader.read(_decompressed(raw), name)
+            except (OSError, EOFError, zstandard.ZstdError) as exc:
+                # The generator's finally blocks have run: report.lines counts the good lines.
+                line = report.lines - lines_before + 1
+                reason = str(exc) or type(exc).__name__
+                reader.malformed(name, line, 1, f"input breaks off here, rest of the file not read: {reason}")
+
+
+def _expand(path: str) -> Iterator[tuple[str, Callable[[], AbstractContextManager[IO[bytes]]]]]:
+    """The files an input argument stands for, each with a function that opens it."""
+    if path == "-":
+        yield "<stdin>", _open_stdin
+        return
+    p = Path(path)
+    if p.is_dir():
+        found = sorted(f for f in p.rglob("*") if f.is_file() and _known(f.name))
+        for f in found:
+            yield str(f), _opener(f)
+        return
+    if not p.exists():
+        raise DataError(f"{path}: no such file or folder")
+    yield str(p), _opener(p)
+
+
+def _known(name: str) -> bool:
+    lower = name.lower()
+    for suffix in _COMPRESSED:
+        if lower.endswith(suffix):
+            lower = lower[: -len(suffix)]
+            break
+    return lower.endswith(KNOWN_EXTENSIONS)
+
+
+def _opener(path: Path) -> Callable[[], AbstractContextManager[IO[bytes]]]:
+    def open_() -> AbstractContextManager[IO[bytes]]:
+        try:
+            return open(path, "rb", buffering=_BUFFER)
+        except OSError as exc:
+            raise DataError(f"{path}: cannot open: {exc.strerror or exc}") from exc
+
+    return open_
+
+
+def _open_stdin() -> AbstractContextManager[IO[bytes]]:
+    # Not closed afterwards: stdin belongs to the process, not to this reader.
+    return nullcontext(sys.stdin.buffer)
+
+
+def _decompressed(stream: Any) -> Any:
+    """A buffered, peekable byte stream of the content, decompressed when it is gzip or zstd."""
+    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream, _BUFFER)
+    head = buffered.peek(4)[:4]
+    # Decompressed reads are smaller: a read that hits damaged data loses what it had decoded,
+    # so a smaller read keeps more of the good part of a damaged file.
+    if head.startswith(_GZIP_MAGIC):
+        return io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb"), _DECOMPRESSED_BUFFER)
+    if head.startswith(_ZSTD_MAGIC):
+        reader = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
+        return io.BufferedReader(reader, _DECOMPRESSED_BUFFER)
+    return buffered
+
+
+class _Reader:
+    """Reading state shared across inputs: the event counter, the report, the options."""
+
+    def __init__(self, *, strict: bool, line_filter: LineFilter | None, report: ReadReport) -> None:
+        self.strict = strict
+        self.line_filter = line_filter
+        self.report = report
+        self.seq = 0
+        self._index_names: dict[tuple[Any, Any, Any], str] = {}
+
+    # ---- errors
+
+    def malformed(self, name: str, line: int, column: int, message: str) -> None:
+        """Report a malformed line, or raise it in strict mode."""
+        if self.strict:
+            raise DataError(message, Location(line, column, file=name))
+        self.report.add_malformed(Malformed(name, line, column, message))
+
+    def decode_error(self, name: str, line: int, exc: orjson.JSONDecodeError) -> None:
+        """Report an orjson failure at the place it names (line relative to ``line``)."""
+        self.malformed(name, line + exc.lineno - 1, exc.colno, f"malformed JSON: {exc.msg}")
+
+    def line_error(self, name: str, line: int, raw: bytes, exc: orjson.JSONDecodeError) -> None:
+        """Report an orjson failure on one NDJSON line."""
+        column = exc.colno
+        if exc.lineno > 1:
+            # orjson ran past the line's own newline ("unexpected end of data"): the line ends
+            # too early, so point just after its last character.
+            column = len(raw.rstrip(b"\r\n").decode("utf-8", "replace")) + 1
+        self.malformed(name, line, column, f"malformed JSON: {exc.msg}")
+
+    # ---- shape detection
+
+    def read(self, stream: Any, name: str) -> Iterator[Event]:
+        """Yield the events of one (decompressed) input, whatever its JSON shape."""
+        lineno = 0
+        first = b""
+        for first in stream:  # skip leading blank lines to find the first content line
+            lineno += 1
+            if first.strip(_WHITESPACE):
+                break
+        else:
+            self.report.lines += lineno
+            return
+        if first.startswith(_BOM):
+            first = first[len(_BOM) :]  # written by some Windows tools; not part of the JSON
+        stripped = first.strip(_WHITESPACE)
+        if stripped.startswith(b"["):
+            yield from self._document(first + stream.read(), name, lineno, lineno - 1, may_be_lines=False)
+            return
+        try:
+            doc = orjson.loads(stripped)
+        except orjson.JSONDecodeError:
+            if not stripped.endswith(b"}"):
+                # An object spread over lines (pretty-printed): read it as one document. Unless
+                # the line is a lone "{" (how pretty printers open), it may instead be a damaged
+                # NDJSON line, and the lines after it are then worth reading one by one.
+                data = first + stream.read()
+                yield from self._document(data, name, lineno, lineno - 1, may_be_lines=stripped != b"{")
+                return
+            doc = None  # a bad NDJSON line: the line loop reports it
+        self.report.lines += lineno - 1  # the blank lines before the first document
+        if isinstance(doc, dict) and _is_search_response(doc):
+            # Search responses saved one per line (curl >> file): each line is a document.
+            for number, line in enumerate(chain([first], stream), lineno):
+                if line.strip(_WHITESPACE):
+                    yield from self._document(line, name, number, 0, may_be_lines=False)
+                else:
+                    self.report.lines += 1
+            return
+        yield from self._lines(chain([first], stream), name, lineno)
+
+    def _document(
+        self, data: bytes, name: str, first_line: int, blank_lines: int, *, may_be_lines: bool
+    ) -> Iterator[Event]:
+        """Events of a whole JSON document (array, single object or search response).
+
+        ``may_be_lines``: the content might be NDJSON after all (it started with an object that
+        did not end on its line), so a document that fails to parse is retried line by line.
+        """
+        report = self.report
+        report.lines += blank_lines
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            # Not one document after all: an NDJSON file whose first line is damaged reads
+            # best line by line, so the valid lines around the damage are still used.
+            if may_be_lines:
+                yield from self._lines(iter(data.splitlines(keepends=True)), name, first_line)
+                return
+            report.lines += 1
+            self.decode_error(name, first_line, exc)
+            return
+        for number, item in enumerate(_hits(doc), 1):
+            report.lines += 1
+            if not isinstance(item, dict):
+                where = f"element {number} of the document" if isinstance(doc, list) else "the document"
+                self.malformed(name, first_line, 1, f"{where} is {_kind(item)}, expected a JSON object")
+                continue
+            yield self._event(item, orjson.dumps(item))
+
+    def _event(self, doc: dict[str, Any], raw: bytes) -> Event:
+        """The event of one decoded document (outside the hot loop)."""
+        source = doc.get("_source")
+        if isinstance(source, dict):
+            index = str(doc.get("_index") or "")
+            id_ = doc.get("_id")
+            has_id = id_ is not None and id_ != ""
+            event = _new_event(source, index, str(id_) if has_id else None, self.seq, raw)
+        else:
+            event = _new_event(doc, self._index_of(doc.get("data_stream")), None, self.seq, raw)
+        self.seq += 1
+        self.report.events += 1
+        return event
+
+    def _index_of(self, data_stream: Any) -> str:
+        if not isinstance(data_stream, dict):
+            return ""
+        key = (data_stream.get("type"), data_stream.get("dataset"), data_stream.get("namespace"))
+        name = self._index_names.get(key)
+        if name is None:
+            # One shared string per data stream: events of a stream all point at it.
+            parts = [k for k in key if isinstance(k, str) and k]
+            name = "-".join(parts) if len(parts) == 3 else ""
+            self._index_names[key] = name
+        return name
+
+    # ---- the hot loop
+
+    def _lines(self, lines: Iterable[bytes], name: str, first_line: int) -> Iterator[Event]:
+        """Events of NDJSON lines; ``first_line`` is the line number of the first one."""
+        loads = orjson.loads
+        decode_error = orjson.JSONDecodeError
+        line_filter = self.line_filter
+        make = _new_event
+        index_cache = self._index_names
+        report = self.report
+        seq = self.seq
+        events = filtered = 0
+        lineno = first_line - 1
+        try:
+            for lineno, line in enumerate(lines, first_line):
+                if line_filter is not None and not line_filter(line):
+                    if line.strip(_WHITESPACE):
+                        filtered += 1
+                    continue
+                try:
+                    doc = loads(line)
+                except decode_error as exc:
+                    if line.strip(_WHITESPACE):
+                        self.line_error(name, lineno, line, exc)
+                    continue
+                if type(doc) is not dict:
+                    self.malformed(name, lineno, 1, f"{_kind(doc)} found, expected a JSON object")
+                    continue
+                if "_source" in doc:
+                    self.seq = seq
+                    report.events += events
+                    events = 0
+                    event = self._event(doc, line)
+                    seq = self.seq
+                    yield event
+                    continue
+                ds = doc.get("data_stream")
+                if ds is None:
+                    index = ""
+                elif type(ds) is dict:
+                    index = index_cache.get((ds.get("type"), ds.get("dataset"), ds.get("namespace"))) or (
+                        self._index_of(ds)
+                    )
+                else:
+                    index = ""
+                event = make(doc, index, None, seq, line)
+                seq += 1
+                events += 1
+                yield event
+        finally:
+            # Counters live in locals during the loop (attribute writes cost per line);
+            # they reach the report however the loop ends, consumer stop included.
+            self.seq = seq
+            report.events += events
+            report.filtered += filtered
+            report.lines += lineno - first_line + 1
+
+
+def _hits(doc: Any) -> list[Any]:
+    """The documents inside a parsed JSON document."""
+    if isinstance(doc, list):
+        return doc
+    if isinstance(doc, dict) and _is_search_response(doc):
+        hits = doc["hits"]
+        if isinstance(hits.get("hits"), list):
+            return list(hits["hits"])
+        if isinstance(hits.get("events"), list):
+            return list(hits["events"])
+        found: list[Any] = []
+        for sequence in hits.get("sequences") or ():
+            if isinstance(sequence, dict):
+                found.extend(e for e in sequence.get("events") or () if not _is_missing(e))
+        return found
+    return [doc]
+
+
+def _is_search_response(doc: dict[str, Any]) -> bool:
+    hits = doc.get("hits")
+    return isinstance(hits, dict) and any(
+        isinstance(hits.get(k), list) for k in ("hits", "events", "sequences")
+    )
+
+
+def _is_missing(event: Any) -> bool:
+    return isinstance(event, dict) and event.get("missing") is True
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "a value"

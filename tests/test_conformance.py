@@ -1,0 +1,35 @@
+"""Elasticsearch's EQL QA suite, one test per spec run (453 runs; test_queries.toml runs twice).
+
+The suite's files are Elastic License 2.0 and live outside the repository, in
+``../shared/conformance/es-eql`` next to the repository root; without them every test skips.
+Each run must give the expected answer in both result positions (head and tail).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vigil.conformance.loader import LoadedSuite, Spec
+from vigil.conformance.runner import format_outcome, iter_runs, run_spec
+
+SUITE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "es-eql"
+ABSENT = f"conformance suite not found at {SUITE_DIR} (Elastic-licensed data is not vendored)"
+
+
+def _params() -> list[object]:
+    if not SUITE_DIR.is_dir():
+        return [pytest.param(None, None, id="suite-absent", marks=pytest.mark.skip(reason=ABSENT))]
+    return [
+        pytest.param(suite, spec, id=f"{suite.name}::{spec.file}::{spec.name}")
+        for suite, spec in iter_runs(SUITE_DIR)
+    ]
+
+
+@pytest.mark.parametrize(("suite", "spec"), _params())
+def test_spec(suite: LoadedSuite, spec: Spec) -> None:
+    outcome = run_spec(suite, spec)
+    if outcome.skipped_reason is not None:
+        pytest.skip(outcome.skipped_reason)
+    assert outcome.passed, format_outcome(outcome)
