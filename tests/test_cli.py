@@ -132,9 +132,10 @@ def test_stdin_input() -> None:
 @needs_engine
 def test_malformed_line_is_reported_skipped_and_counted(tmp_path: Path) -> None:
     lines = SAMPLE_FILE.read_bytes().splitlines(keepends=True)
-    # Truncated, and holding the words the rule needs, so the pre-filter lets it through.
-    damaged = b'{"@timestamp": "2024-05-14T08:00:00Z", "event": {"category": ["network"], "type": ["start"]},'
-    lines.insert(5, damaged + b'"destination": {"port": 445\n')
+    # A real SMB connection line, truncated: it holds everything the rule looks for, so the
+    # pre-filter lets it through to the decoder.
+    smb = next(line for line in lines if b'"port":445' in line)
+    lines.insert(5, smb.rstrip(b"\n")[:-2] + b"\n")
     bad = tmp_path / "damaged.ndjson"
     bad.write_bytes(b"".join(lines))
     result = run("query", f"@{RULE}", str(bad), "--format", "ndjson")

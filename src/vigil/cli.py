@@ -83,6 +83,8 @@ def main() -> None:
     help="Samples per join key (sample queries).",
 )
 @click.option("--strict", is_flag=True, help="Stop at the first malformed line (exit 1) instead of skipping.")
+@click.option("--no-prefilter", is_flag=True, help="Decode every line (skip the raw-bytes pre-check).")
+@click.option("--full-decode", is_flag=True, help="Decode whole documents (skip the field projection).")
 def query(
     eql: str,
     data: tuple[str, ...],
@@ -94,6 +96,8 @@ def query(
     result_position: str,
     max_samples_per_key: int,
     strict: bool,
+    no_prefilter: bool,
+    full_decode: bool,
 ) -> None:
     """Run the EQL query EQL over DATA: NDJSON or JSON files (optionally .gz/.zst), folders, or -
     for stdin. EQL may be @FILE to read the query from a file.
@@ -107,6 +111,7 @@ def query(
     from vigil.engine import QueryOptions, compile_query
     from vigil.engine.response import iter_ndjson_hits, to_eql_response
     from vigil.sources import ReadReport, read_events
+    from vigil.sources.projection import make_decoder
 
     text = _query_text(eql)
     started = time.perf_counter()
@@ -126,11 +131,12 @@ def query(
     report = ReadReport()
     # --strict promises that every line is valid JSON, which lines the pre-filter passes over
     # undecoded are not checked for; so strict reads decode everything.
-    line_filter = None if strict else getattr(compiled, "line_filter", None)
+    line_filter = None if strict or no_prefilter else getattr(compiled, "line_filter", None)
     try:
         with _quiet_gc():
             result = compiled.execute(
-                read_events(data, strict=strict, line_filter=line_filter, report=report)
+                read_events(data, strict=strict, line_filter=line_filter, report=report,
+                            decode=None if full_decode else make_decoder(compiled.fields))
             )
     except DataError as exc:
         click.echo(str(exc), err=True)

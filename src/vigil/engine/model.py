@@ -9,19 +9,36 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
+
 
 @dataclass(slots=True)
 class Event:
     """One event: its ``_source`` document, the index it belongs to and its id.
 
     ``seq`` is its position in the input; it breaks ties after timestamp and tiebreaker, as
-    Elasticsearch's implicit ``_shard_doc`` tiebreaker does.
+    Elasticsearch's implicit ``_shard_doc`` tiebreaker does. ``raw`` is the line it was read
+    from, when kept; ``projected`` says ``source`` holds only the fields the query reads (the
+    engine restores the full document, from ``raw``, for the events it returns).
     """
 
     source: dict[str, Any]
     index: str = ""
     id: str = ""
     seq: int = 0
+    raw: bytes | None = None
+    projected: bool = False
+
+
+def materialize(event: Event) -> Event:
+    """Give an event decoded as a projection its full ``_source`` again (from its raw line)."""
+    raw = event.raw
+    if event.projected and raw is not None:
+        doc = orjson.loads(raw)
+        source = doc.get("_source") if isinstance(doc, dict) else None
+        event.source = source if isinstance(source, dict) else doc
+        event.projected = False
+    return event
 
 
 @dataclass(frozen=True)

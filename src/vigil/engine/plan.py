@@ -24,10 +24,15 @@ Ordinal = tuple[Any, ...]
 
 @dataclass(frozen=True)
 class StepPlan:
-    """A compiled filter with its key readers (sequence/sample keys, then the step's own)."""
+    """A compiled filter with its key readers (sequence/sample keys, then the step's own).
+
+    ``category`` and ``condition`` are the two halves of ``matches``: runners that test many
+    filters per event read the category once and test it against each filter's ``category``."""
 
     matches: Callable[[Any], bool]
     keys: tuple[tuple[Fn, FieldType, bool], ...]
+    category: str | None = None
+    condition: Callable[[Any], Any] | None = None
 
     def key_tuples(self, doc: Any) -> list[tuple[Any, ...]]:
         """Every join-key tuple of a document: multi-valued keys give the cartesian product of
@@ -81,6 +86,27 @@ class IndexPlan:
     until: StepPlan | None
     timestamp: Fn
     tiebreaker: Fn | None
+    category: Fn
+
+    def matching_steps(self, doc: Any) -> list[int]:
+        """Indices of the steps whose filter the document satisfies (category read once)."""
+        cat = self.category(doc)
+        out = []
+        for i, step in enumerate(self.steps):
+            want = step.category
+            if want is not None:
+                if cat is None:
+                    continue
+                if type(cat) is list:
+                    if want not in cat:
+                        continue
+                elif cat != want:
+                    continue
+            cond = step.condition
+            if cond is not None and cond(doc) is not True:
+                continue
+            out.append(i)
+        return out
 
     def ordinal(self, doc: Any, seq: int) -> Ordinal | None:
         """The sort position of an event: (timestamp, tiebreaker, input position).
@@ -108,10 +134,14 @@ def build_plan(query: ast.Query, schema: Schema, options: QueryOptions) -> Index
 
     def step_plan(step: ast.SequenceStep, shared: tuple[ast.Expr, ...]) -> StepPlan:
         keys = compile_keys(compiler, (*shared, *step.keys))
-        return StepPlan(_matcher(compiler, step.query, cat_field), tuple(keys))
+        q = step.query
+        return StepPlan(_matcher(compiler, q, cat_field), tuple(keys), q.category,
+                        compiler.predicate(q.condition))
 
     if isinstance(body, ast.EventQuery):
-        steps: tuple[StepPlan, ...] = (StepPlan(_matcher(compiler, body, cat_field), ()),)
+        steps: tuple[StepPlan, ...] = (
+            StepPlan(_matcher(compiler, body, cat_field), (), body.category, compiler.predicate(body.condition)),
+        )
         until = None
     else:
         steps = tuple(step_plan(s, body.keys) for s in body.steps)
@@ -119,7 +149,8 @@ def build_plan(query: ast.Query, schema: Schema, options: QueryOptions) -> Index
         if isinstance(body, ast.SequenceQuery) and body.until is not None:
             until = step_plan(body.until, body.keys)
     tiebreaker = make_field_reader(schema, options.tiebreaker_field) if options.tiebreaker_field else None
-    return IndexPlan(steps, until, _timestamp_reader(schema, options.timestamp_field), tiebreaker)
+    return IndexPlan(steps, until, _timestamp_reader(schema, options.timestamp_field), tiebreaker,
+                     make_field_reader(schema, cat_field))
 
 
 def _timestamp_reader(schema: Schema, path: str) -> Fn:

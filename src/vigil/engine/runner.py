@@ -14,12 +14,12 @@ from typing import Any
 
 from vigil.ecs.ecs_schema import ecs_schema
 from vigil.ecs.schema import FieldType, SchemaRegistry
-from vigil.engine.model import Event, QueryOptions, QueryResult, QueryStats, SequenceHit
+from vigil.engine.model import Event, QueryOptions, QueryResult, QueryStats, SequenceHit, materialize
 from vigil.engine.plan import IndexPlan, build_plan
 from vigil.engine.sample import SampleMatcher
 from vigil.engine.sequence import Candidate, SequenceMatcher, StepLayout
 from vigil.engine.typed import json_value
-from vigil.engine.verify import verify_query
+from vigil.engine.verify import iter_nodes, verify_query
 from vigil.eql import ast
 from vigil.eql.parser import parse
 
@@ -64,15 +64,35 @@ class CompiledQuery:
             self._plans[index] = plan
         return plan
 
+    @property
+    def fields(self) -> list[str]:
+        """Every document field the query reads (as stored: aliases resolved), including the
+        timestamp, tiebreaker and category fields: what a projection decoder must keep."""
+        paths = {n.path for n in iter_nodes(self.query.body) if isinstance(n, ast.Field)}
+        o = self.options
+        paths |= {o.timestamp_field, o.event_category_field}
+        if o.tiebreaker_field:
+            paths.add(o.tiebreaker_field)
+        return sorted({schema.resolve(p) for p in paths for schema in self.schemas.all()})
+
     def execute(self, events: Iterable[Event]) -> QueryResult:
-        """Run over ``events`` and return the answer Elasticsearch would give."""
+        """Run over ``events`` and return the answer Elasticsearch would give. Events may be
+        projections (see :mod:`vigil.sources.projection`); the returned ones are complete."""
         body = self.query.body
         if isinstance(body, ast.EventQuery):
-            return self._run_events(events)
-        if isinstance(body, ast.SequenceQuery):
-            return self._run_sequence(body, events)
-        assert isinstance(body, ast.SampleQuery)
-        return self._run_sample(body, events)
+            result = self._run_events(events)
+        elif isinstance(body, ast.SequenceQuery):
+            result = self._run_sequence(body, events)
+        else:
+            assert isinstance(body, ast.SampleQuery)
+            result = self._run_sample(body, events)
+        for ev in result.events:
+            materialize(ev)
+        for hit in result.sequences:
+            for maybe in hit.events:
+                if maybe is not None:
+                    materialize(maybe)
+        return result
 
     def window(self, items: list[Any]) -> list[Any]:
         """Apply the pipes in order, then the request's ``size`` from its result position
@@ -149,11 +169,11 @@ class CompiledQuery:
                 last_index = ev.index
             doc = ev.source
             step_keys: dict[int, list[tuple[Any, ...]]] = {}
-            for i, step in enumerate(plan.steps):
-                if step.matches(doc):
-                    keys = step.key_tuples(doc)
-                    if keys:
-                        step_keys[i] = keys
+            steps = plan.steps
+            for i in plan.matching_steps(doc):
+                keys = steps[i].key_tuples(doc)
+                if keys:
+                    step_keys[i] = keys
             until_keys = None
             if with_until and plan.until is not None and plan.until.matches(doc):
                 until_keys = plan.until.key_tuples(doc) or None
@@ -171,20 +191,23 @@ class CompiledQuery:
         layout = self._layout(body.steps)
         maxspan = body.maxspan.millis * 1_000_000 if body.maxspan is not None else None
         matcher = SequenceMatcher(layout, maxspan, self.bound)
-        buffer: list[tuple[Any, int, Candidate]] = []
+        # Candidates are put in time order through a bounded buffer: sorted and half released
+        # whenever it fills. Input out of order by more than the window is counted as late.
+        buffer: list[Candidate] = []
         released: Any = None
-        counter = 0
+        window = REORDER_WINDOW
         for c in self._candidates(events, stats, body.until is not None):
-            counter += 1
-            heapq.heappush(buffer, (c.ordinal, counter, c))
-            if len(buffer) > REORDER_WINDOW:
-                _o, _n, first = heapq.heappop(buffer)
-                if released is not None and first.ordinal < released:
-                    stats.late_events += 1
-                released = first.ordinal
-                matcher.feed(first)
-        while buffer:
-            _o, _n, first = heapq.heappop(buffer)
+            if released is not None and c.ordinal < released:
+                stats.late_events += 1
+            buffer.append(c)
+            if len(buffer) >= 2 * window:
+                buffer.sort(key=_ordinal_of)
+                for first in buffer[:window]:
+                    matcher.feed(first)
+                released = buffer[window - 1].ordinal
+                del buffer[:window]
+        buffer.sort(key=_ordinal_of)
+        for first in buffer:
             matcher.feed(first)
         types = self._key_types()
         hits = []
@@ -235,6 +258,10 @@ class CompiledQuery:
             join = [json_value(v, t, for_sample=True) for v, t in zip(key, types, strict=False)]
             hits.append(SequenceHit(join, list(evs)))
         return QueryResult("sequences", sequences=hits, stats=stats)
+
+
+def _ordinal_of(c: Candidate) -> Any:
+    return c.ordinal
 
 
 def _bound(pipes: list[tuple[str, int]], options: QueryOptions) -> tuple[str, int] | None:

@@ -107,12 +107,52 @@ def canonical_ip(v: Any) -> Any:
     return r
 
 
+_DAYS: dict[str, int] = {}
+_DIGITS = frozenset("0123456789")
+
+
+def _fast_utc(v: str) -> int | None:
+    """Epoch nanoseconds of ``YYYY-MM-DDTHH:MM:SS[.fraction]Z`` (the form nearly every event
+    carries), or None for anything else, which then takes the full date parser. The date part is
+    parsed once per day by the full parser and cached."""
+    n = len(v)
+    if n < 20 or v[-1] != "Z" or v[10] != "T" or v[13] != ":" or v[16] != ":":
+        return None
+    day = _DAYS.get(v[:10])
+    if day is None:
+        parsed = values.parse_date(v[:10] + "T00:00:00Z")
+        if parsed is None:
+            return None
+        if len(_DAYS) > 100_000:
+            _DAYS.clear()
+        day = _DAYS[v[:10]] = parsed
+    hh, mm, ss = v[11:13], v[14:16], v[17:19]
+    if not (_DIGITS.issuperset(hh) and _DIGITS.issuperset(mm) and _DIGITS.issuperset(ss)):
+        return None
+    h, m, s = int(hh), int(mm), int(ss)
+    if h > 23 or m > 59 or s > 59:
+        return None
+    frac = 0
+    if n > 20:
+        digits = v[20:-1]
+        if v[19] not in ".," or not 1 <= len(digits) <= 9 or not _DIGITS.issuperset(digits):
+            return None
+        frac = int(digits) * 10 ** (9 - len(digits))
+    elif n != 20:
+        return None
+    return day + (h * 3600 + m * 60 + s) * 1_000_000_000 + frac
+
+
 def _make_date(spec: FieldSpec | None) -> Callable[[Any], Any]:
     # A `date` field keeps milliseconds (floored), a `date_nanos` field nanoseconds.
     formats = spec.date_formats if spec else ()
     nanos = spec is not None and spec.type is FieldType.DATE_NANOS
 
     def coerce(v: Any) -> Any:
+        if not formats and type(v) is str:
+            fast = _fast_utc(v)
+            if fast is not None:
+                return fast if nanos else fast - fast % 1_000_000
         r = values.date_field_value(v, formats, nanos)
         return _DROP if r is None else r
 
@@ -197,6 +237,20 @@ def make_field_reader(schema: Schema, path: str) -> Reader:
             return one(v)
 
         return read_keyword
+
+    if coerce is _long and null_value is None:
+
+        def read_long(doc: Any) -> Any:
+            v = getter(doc)
+            if type(v) is int:
+                return v
+            if v is MISSING or v is None:
+                return None
+            if type(v) is list:
+                return _many(v, one)
+            return one(v)
+
+        return read_long
 
     if coerce is _unknown and null_value is None:
 

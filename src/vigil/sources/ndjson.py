@@ -133,7 +133,7 @@ class _LazyIdEvent(Event):
     computed; the raw line is dropped then.
     """
 
-    __slots__ = ("_raw",)
+    __slots__ = ()
 
     def __init__(
         self,
@@ -142,11 +142,13 @@ class _LazyIdEvent(Event):
         id: str | None = None,
         seq: int = 0,
         raw: bytes | None = None,
+        projected: bool = False,
     ) -> None:
         self.source = source
         self.index = index
         self.seq = seq
-        self._raw = raw
+        self.raw = raw
+        self.projected = projected
         if id is not None:
             _ID_SLOT.__set__(self, id)
 
@@ -155,9 +157,8 @@ class _LazyIdEvent(Event):
         try:
             value: str = _ID_SLOT.__get__(self, Event)
         except AttributeError:
-            value = stable_id(self._raw or b"")
+            value = stable_id(self.raw or b"")
             _ID_SLOT.__set__(self, value)
-            self._raw = None
         return value
 
     @id.setter
@@ -166,13 +167,14 @@ class _LazyIdEvent(Event):
 
 
 def _eager_event(
-    source: dict[str, Any], index: str = "", id: str | None = None, seq: int = 0, raw: bytes | None = None
+    source: dict[str, Any], index: str = "", id: str | None = None, seq: int = 0, raw: bytes | None = None,
+    projected: bool = False,
 ) -> Event:
     # Used only if Event ever loses its slots (no slot to defer into): hash right away.
-    return Event(source, index, id if id is not None else stable_id(raw or b""), seq)
+    return Event(source, index, id if id is not None else stable_id(raw or b""), seq, raw, projected)
 
 
-_new_event: Callable[[dict[str, Any], str, str | None, int, bytes | None], Event] = (
+_new_event: Callable[[dict[str, Any], str, str | None, int, bytes | None, bool], Event] = (
     _LazyIdEvent if _LAZY_IDS else _eager_event
 )
 
@@ -185,12 +187,15 @@ def read_events(
     *,
     strict: bool = False,
     line_filter: LineFilter | None = None,
+    decode: Callable[[bytes], Any] | None = None,
     report: ReadReport,
 ) -> Iterator[Event]:
     """Yield the events of every input in order, numbering them with ``seq`` across inputs.
 
     ``paths`` holds files, folders and ``-`` (stdin). ``line_filter``, when given, sees each raw
     NDJSON line first; False means no filter of the query can match it, so it is not decoded.
+    ``decode``, when given, replaces the full decode of NDJSON lines (a projection decoder from
+    :mod:`vigil.sources.projection`); its events are marked ``projected`` and keep their raw line.
     A malformed line is recorded in ``report`` (and logged to stderr) and skipped; with
     ``strict`` the first one raises :class:`DataError` instead. A missing or unopenable input
     raises :class:`DataError`. An input that breaks off while being read (damaged or truncated
@@ -198,7 +203,7 @@ def read_events(
     is reported like a malformed line (and raises under ``strict``), and reading goes on with
     the next input.
     """
-    reader = _Reader(strict=strict, line_filter=line_filter, report=report)
+    reader = _Reader(strict=strict, line_filter=line_filter, report=report, decode=decode)
     for path in paths:
         for name, opener in _expand(path):
             report.files += 1
@@ -270,7 +275,11 @@ def _decompressed(stream: Any) -> Any:
 class _Reader:
     """Reading state shared across inputs: the event counter, the report, the options."""
 
-    def __init__(self, *, strict: bool, line_filter: LineFilter | None, report: ReadReport) -> None:
+    def __init__(
+        self, *, strict: bool, line_filter: LineFilter | None, report: ReadReport,
+        decode: Callable[[bytes], Any] | None = None,
+    ) -> None:
+        self.decode = decode
         self.strict = strict
         self.line_filter = line_filter
         self.report = report
@@ -368,16 +377,16 @@ class _Reader:
                 continue
             yield self._event(item, orjson.dumps(item))
 
-    def _event(self, doc: dict[str, Any], raw: bytes) -> Event:
+    def _event(self, doc: dict[str, Any], raw: bytes, projected: bool = False) -> Event:
         """The event of one decoded document (outside the hot loop)."""
         source = doc.get("_source")
         if isinstance(source, dict):
             index = str(doc.get("_index") or "")
             id_ = doc.get("_id")
             has_id = id_ is not None and id_ != ""
-            event = _new_event(source, index, str(id_) if has_id else None, self.seq, raw)
+            event = _new_event(source, index, str(id_) if has_id else None, self.seq, raw, projected)
         else:
-            event = _new_event(doc, self._index_of(doc.get("data_stream")), None, self.seq, raw)
+            event = _new_event(doc, self._index_of(doc.get("data_stream")), None, self.seq, raw, projected)
         self.seq += 1
         self.report.events += 1
         return event
@@ -398,7 +407,8 @@ class _Reader:
 
     def _lines(self, lines: Iterable[bytes], name: str, first_line: int) -> Iterator[Event]:
         """Events of NDJSON lines; ``first_line`` is the line number of the first one."""
-        loads = orjson.loads
+        loads = self.decode or orjson.loads
+        projected = self.decode is not None
         decode_error = orjson.JSONDecodeError
         line_filter = self.line_filter
         make = _new_event
@@ -409,8 +419,13 @@ class _Reader:
         lineno = first_line - 1
         try:
             for lineno, line in enumerate(lines, first_line):
+                if lineno == 5000 and line_filter is not None:
+                    # A tuning filter (see vigil.engine.prefilter.LineFilter) has tuned itself by
+                    # now: call its fast version directly from here on.
+                    line_filter = getattr(line_filter, "fast", line_filter)
                 if line_filter is not None and not line_filter(line):
-                    if line.strip(_WHITESPACE):
+                    # Count real lines only; a long line cannot be blank, so skip the copy.
+                    if len(line) > 8 or line.strip(_WHITESPACE):
                         filtered += 1
                     continue
                 try:
@@ -426,7 +441,7 @@ class _Reader:
                     self.seq = seq
                     report.events += events
                     events = 0
-                    event = self._event(doc, line)
+                    event = self._event(doc, line, projected)
                     seq = self.seq
                     yield event
                     continue
@@ -439,7 +454,7 @@ class _Reader:
                     )
                 else:
                     index = ""
-                event = make(doc, index, None, seq, line)
+                event = make(doc, index, None, seq, line, projected)
                 seq += 1
                 events += 1
                 yield event
