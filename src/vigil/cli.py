@@ -135,8 +135,13 @@ def query(
     try:
         with _quiet_gc():
             result = compiled.execute(
-                read_events(data, strict=strict, line_filter=line_filter, report=report,
-                            decode=None if full_decode else make_decoder(compiled.fields))
+                read_events(
+                    data,
+                    strict=strict,
+                    line_filter=line_filter,
+                    report=report,
+                    decode=None if full_decode else make_decoder(compiled.fields),
+                )
             )
     except DataError as exc:
         click.echo(str(exc), err=True)

@@ -39,7 +39,9 @@ def _flatten_into(value: Any, out: list[Any]) -> None:
         out.append(value)
 
 
-def _collect(obj: Any, parts: tuple[str, ...], i: int, joined: dict[tuple[int, int], str], out: list[Any]) -> None:
+def _collect(
+    obj: Any, parts: tuple[str, ...], i: int, joined: dict[tuple[int, int], str], out: list[Any]
+) -> None:
     """Collect every value reachable by ``parts[i:]`` from ``obj`` into ``out``."""
     if type(obj) is list:
         for item in obj:

@@ -32,8 +32,13 @@ from vigil.errors import EqlSemanticError, Location
 
 Fn = Callable[[Any], Any]
 
-_BOOLEAN_FUNCTIONS = {"between": False, "cidrMatch": True, "endsWith": True, "startsWith": True,
-                      "stringContains": True}
+_BOOLEAN_FUNCTIONS = {
+    "between": False,
+    "cidrMatch": True,
+    "endsWith": True,
+    "startsWith": True,
+    "stringContains": True,
+}
 
 _ORDER_OPS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,
@@ -285,9 +290,9 @@ class ExprCompiler:
                 if type(x) is str:
                     if texts and matcher(x):
                         return True
-                elif other_vals and any(_eq(x, o, False) is True for o in other_vals):
-                    return True
-                elif texts and type(x) in (int, float) and type(x) is not bool and matcher(str(x)):
+                elif (other_vals and any(_eq(x, o, False) is True for o in other_vals)) or (
+                    texts and type(x) in (int, float) and type(x) is not bool and matcher(str(x))
+                ):
                     return True
             return False
 
@@ -349,7 +354,11 @@ class ExprCompiler:
         if node.name not in ("startsWith", "endsWith", "stringContains") or len(node.args) != 2:
             return None
         field, const = node.args
-        if not isinstance(field, ast.Field) or not isinstance(const, ast.Literal) or type(const.value) is not str:
+        if (
+            not isinstance(field, ast.Field)
+            or not isinstance(const, ast.Literal)
+            or type(const.value) is not str
+        ):
             return None
         matcher = pushdown_matcher(node.name, const.value, node.insensitive)
         if matcher is None:
@@ -369,12 +378,14 @@ class ExprCompiler:
     def _cidr_match(self, node: ast.FunctionCall) -> Fn | None:
         """cidrMatch with constant CIDRs: parse them once; single addresses become a set. On a
         field Elasticsearch runs it as a terms query, so a missing field is false, not null."""
-        if len(node.args) < 2 or not all(isinstance(a, ast.Literal) and type(a.value) is str for a in node.args[1:]):
+        if len(node.args) < 2 or not all(
+            isinstance(a, ast.Literal) and type(a.value) is str for a in node.args[1:]
+        ):
             return None
         exact: set[str] = set()
         nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         for a in node.args[1:]:
-            text = a.value  # type: ignore[union-attr]
+            text = str(a.value)  # type: ignore[union-attr]
             try:
                 net = ipaddress.ip_network(text, strict=False)
             except ValueError:
@@ -423,7 +434,9 @@ class ExprCompiler:
         return cidr
 
 
-def _unmap(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+def _unmap(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     return ip
@@ -507,10 +520,7 @@ def _eq_literal(fl: Fn, lit: Any) -> Fn:
         if v is None:
             return None
         if type(v) is list:
-            for x in v:
-                if x == lit and type(x) is not bool:
-                    return True
-            return False
+            return any(x == lit and type(x) is not bool for x in v)
         if v == lit:
             return type(v) is not bool or not numeric
         return False
@@ -587,6 +597,8 @@ def compile_keys(compiler: ExprCompiler, keys: Sequence[ast.Expr]) -> list[tuple
     out = []
     for k in keys:
         # A literal null key is an optional field no mapping knows: every event joins under null.
-        optional = (isinstance(k, ast.Field) and k.optional) or (isinstance(k, ast.Literal) and k.value is None)
+        optional = (isinstance(k, ast.Field) and k.optional) or (
+            isinstance(k, ast.Literal) and k.value is None
+        )
         out.append((compiler.value(k), compiler.static_type(k), optional))
     return out

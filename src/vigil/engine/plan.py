@@ -70,9 +70,7 @@ def _matcher(compiler: ExprCompiler, query: ast.EventQuery, category_field: str)
     cond = compiler.predicate(query.condition)
     if query.category is None:
         return lambda doc: cond(doc) is True
-    cat = compiler.predicate(
-        ast.Comparison("==", ast.Field(category_field), ast.Literal(query.category))
-    )
+    cat = compiler.predicate(ast.Comparison("==", ast.Field(category_field), ast.Literal(query.category)))
     if isinstance(query.condition, ast.Literal) and query.condition.value is True:
         return lambda doc: cat(doc) is True
     return lambda doc: cat(doc) is True and cond(doc) is True
@@ -135,12 +133,15 @@ def build_plan(query: ast.Query, schema: Schema, options: QueryOptions) -> Index
     def step_plan(step: ast.SequenceStep, shared: tuple[ast.Expr, ...]) -> StepPlan:
         keys = compile_keys(compiler, (*shared, *step.keys))
         q = step.query
-        return StepPlan(_matcher(compiler, q, cat_field), tuple(keys), q.category,
-                        compiler.predicate(q.condition))
+        return StepPlan(
+            _matcher(compiler, q, cat_field), tuple(keys), q.category, compiler.predicate(q.condition)
+        )
 
     if isinstance(body, ast.EventQuery):
         steps: tuple[StepPlan, ...] = (
-            StepPlan(_matcher(compiler, body, cat_field), (), body.category, compiler.predicate(body.condition)),
+            StepPlan(
+                _matcher(compiler, body, cat_field), (), body.category, compiler.predicate(body.condition)
+            ),
         )
         until = None
     else:
@@ -149,8 +150,13 @@ def build_plan(query: ast.Query, schema: Schema, options: QueryOptions) -> Index
         if isinstance(body, ast.SequenceQuery) and body.until is not None:
             until = step_plan(body.until, body.keys)
     tiebreaker = make_field_reader(schema, options.tiebreaker_field) if options.tiebreaker_field else None
-    return IndexPlan(steps, until, _timestamp_reader(schema, options.timestamp_field), tiebreaker,
-                     make_field_reader(schema, cat_field))
+    return IndexPlan(
+        steps,
+        until,
+        _timestamp_reader(schema, options.timestamp_field),
+        tiebreaker,
+        make_field_reader(schema, cat_field),
+    )
 
 
 def _timestamp_reader(schema: Schema, path: str) -> Fn:
@@ -159,7 +165,10 @@ def _timestamp_reader(schema: Schema, path: str) -> Fn:
 
     spec = schema.spec(path)
     if spec is None or spec.type not in (FieldType.DATE, FieldType.DATE_NANOS):
-        typed = Schema(fields={**schema.fields, schema.resolve(path): FieldSpec(FieldType.DATE)},
-                       aliases=schema.aliases, name=schema.name)
+        typed = Schema(
+            fields={**schema.fields, schema.resolve(path): FieldSpec(FieldType.DATE)},
+            aliases=schema.aliases,
+            name=schema.name,
+        )
         return make_field_reader(typed, path)
     return make_field_reader(schema, path)

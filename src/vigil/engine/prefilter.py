@@ -35,8 +35,14 @@ from vigil.eql import ast
 _SAFE_RUN = re.compile(r"[A-Za-z0-9 !#$%()*,\-.:;=?@\[\]^_`{|}~]+")
 _MIN_NEEDLE = 3
 _WILD = re.compile(r"[*?]")
-_NO_TEXT_TYPES = {FieldType.IP, FieldType.DATE, FieldType.DATE_NANOS, FieldType.VERSION,
-                  FieldType.DOUBLE, FieldType.BOOLEAN}
+_NO_TEXT_TYPES = {
+    FieldType.IP,
+    FieldType.DATE,
+    FieldType.DATE_NANOS,
+    FieldType.VERSION,
+    FieldType.DOUBLE,
+    FieldType.BOOLEAN,
+}
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,9 @@ class _Deriver:
                 return None
             raw = text.encode()
             # A number field may hold 445, 445.0 or "445".
-            return Needle(raw, _value_regex(rb'"?' + re.escape(raw) + rb'(?:\.0*)?"?', key) if exact else None)
+            return Needle(
+                raw, _value_regex(rb'"?' + re.escape(raw) + rb'(?:\.0*)?"?', key) if exact else None
+            )
         if isinstance(value, str):
             if exact and not wildcards and _SAFE_RUN.fullmatch(value) and "/" not in value:
                 quoted = b'"' + value.encode("ascii") + b'"'
@@ -114,8 +122,14 @@ class _Deriver:
             return Needle(text_needle) if text_needle is not None else None
         return None
 
-    def clause(self, values: tuple[ast.Expr, ...], insensitive: bool, wildcards: bool,
-               exact: bool = False, key: str | None = None) -> Clause | None:
+    def clause(
+        self,
+        values: tuple[ast.Expr, ...],
+        insensitive: bool,
+        wildcards: bool,
+        exact: bool = False,
+        key: str | None = None,
+    ) -> Clause | None:
         needles = set()
         for v in values:
             if not isinstance(v, ast.Literal):
@@ -148,8 +162,13 @@ class _Deriver:
                 merged |= best.needles
                 insensitive = insensitive or best.insensitive
             if insensitive:
-                merged = {Needle(n.text.lower(), re.compile(n.confirm.pattern.lower(), re.IGNORECASE)
-                                 if n.confirm else None) for n in merged}
+                merged = {
+                    Needle(
+                        n.text.lower(),
+                        re.compile(n.confirm.pattern.lower(), re.IGNORECASE) if n.confirm else None,
+                    )
+                    for n in merged
+                }
             return [Clause(frozenset(merged), insensitive)]
         if isinstance(expr, ast.Comparison) and expr.op == "==":
             left, right = expr.left, expr.right
@@ -163,14 +182,22 @@ class _Deriver:
             c = self.clause(expr.values, expr.insensitive, False, exact=True, key=self.key_of(expr.expr))
             return [c] if c else []
         if isinstance(expr, ast.Match) and expr.op in (":", "like", "like~") and self.text_field(expr.expr):
-            plain = all(isinstance(p, ast.Literal) and isinstance(p.value, str) and not _WILD.search(p.value)
-                        for p in expr.patterns)
-            c = self.clause(expr.patterns, expr.op != "like", not plain, exact=plain, key=self.key_of(expr.expr))
+            plain = all(
+                isinstance(p, ast.Literal) and isinstance(p.value, str) and not _WILD.search(p.value)
+                for p in expr.patterns
+            )
+            c = self.clause(
+                expr.patterns, expr.op != "like", not plain, exact=plain, key=self.key_of(expr.expr)
+            )
             return [c] if c else []
-        if isinstance(expr, ast.FunctionCall) and expr.name in ("startsWith", "endsWith", "stringContains"):
-            if len(expr.args) == 2 and self.text_field(expr.args[0]):
-                c = self.clause((expr.args[1],), expr.insensitive, False)
-                return [c] if c else []
+        if (
+            isinstance(expr, ast.FunctionCall)
+            and expr.name in ("startsWith", "endsWith", "stringContains")
+            and len(expr.args) == 2
+            and self.text_field(expr.args[0])
+        ):
+            c = self.clause((expr.args[1],), expr.insensitive, False)
+            return [c] if c else []
         return []
 
     def filter_requirement(self, query: ast.EventQuery, category_field: str) -> Requirement:
@@ -235,7 +262,7 @@ class LineFilter:
             for _src, env, _cost in req_tests:
                 self.env.update(env)
         self.lower = any(c.insensitive for r in reqs for c in r)
-        order = [sorted(range(len(t)), key=lambda i, t=t: t[i][2]) for t in self.tests]
+        order = [sorted(range(len(t)), key=[cost for _s, _e, cost in t].__getitem__) for t in self.tests]
         self.fast: Callable[[bytes], bool] = self._generate(order)
         self._seen = 0
         self._passes = [[0] * len(t) for t in self.tests]
@@ -243,7 +270,7 @@ class LineFilter:
 
     def _compile_test(self, src: str) -> Callable[[bytes, bytes], bool]:
         env = dict(self.env)
-        exec(f"def t(line, low):\n    return bool({src})", env)  # noqa: S102 - generated from constants
+        exec(f"def t(line, low):\n    return bool({src})", env)
         fn: Callable[[bytes, bytes], bool] = env["t"]  # type: ignore[assignment]
         return fn
 
@@ -255,7 +282,7 @@ class LineFilter:
             body.append("    if " + " and ".join(tests[i][0] for i in idx) + ":\n        return True")
         body.append("    return False")
         env = dict(self.env)
-        exec("\n".join(body), env)  # noqa: S102 - code generated from escaped constants only
+        exec("\n".join(body), env)
         fn: Callable[[bytes], bool] = env["line_filter"]  # type: ignore[assignment]
         return fn
 
@@ -273,15 +300,11 @@ class LineFilter:
 
     def _tune(self) -> None:
         order = []
+        n = self._seen
         for tests, passes in zip(self.tests, self._passes, strict=True):
-            n = self._seen
-
-            def score(i: int, tests: list[tuple[str, dict[str, object], float]] = tests,
-                      passes: list[int] = passes) -> float:
-                # Expected cost saved per unit of cost: reject early, cheaply.
-                return tests[i][2] / max(1e-3, 1.0 - passes[i] / n)
-
-            order.append(sorted(range(len(tests)), key=score))
+            # Cost per unit of rejection: tests that reject often and cheaply go first.
+            scores = [tests[i][2] / max(1e-3, 1.0 - passes[i] / n) for i in range(len(tests))]
+            order.append(sorted(range(len(tests)), key=scores.__getitem__))
         self.fast = self._generate(order)
 
 

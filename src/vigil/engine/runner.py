@@ -158,7 +158,9 @@ class CompiledQuery:
                 missing.append(step.missing)
         return StepLayout(tuple(filters), tuple(missing))
 
-    def _candidates(self, events: Iterable[Event], stats: QueryStats, with_until: bool) -> Iterable[Candidate]:
+    def _candidates(
+        self, events: Iterable[Event], stats: QueryStats, with_until: bool
+    ) -> Iterable[Candidate]:
         last_index: str | None = None
         plan: IndexPlan | None = None
         n = 0

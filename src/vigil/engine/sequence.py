@@ -88,7 +88,9 @@ class SequenceMatcher:
         self.completed: list[tuple[Ordinal, tuple[Any, ...], list[Candidate]]] = []
         self.missing_filters = {f for f, m in zip(layout.filters, layout.missing, strict=True) if m}
         # filter index -> key -> sorted timestamps (ns) of the events matching that missing filter
-        self.missing_index: dict[int, dict[tuple[Any, ...], list[int]]] = {f: {} for f in self.missing_filters}
+        self.missing_index: dict[int, dict[tuple[Any, ...], list[int]]] = {
+            f: {} for f in self.missing_filters
+        }
         self._bounded = not self.missing_filters
         self.pending_peak = 0
 
@@ -107,11 +109,11 @@ class SequenceMatcher:
                 continue
             for k in keys:
                 if stage == 0:
-                    seq = _Pending(c.ordinal, [c])
+                    fresh = _Pending(c.ordinal, [c])
                     if last == 0:
-                        self._complete(k, seq)
+                        self._complete(k, fresh)
                     else:
-                        self.pending[0][k] = seq
+                        self.pending[0][k] = fresh
                     continue
                 seq = self.pending[stage - 1].pop(k, None)
                 if seq is None:
@@ -126,8 +128,8 @@ class SequenceMatcher:
         if c.until_keys:
             for k in c.until_keys:
                 for stage_map in self.pending:
-                    seq = stage_map.get(k)
-                    if seq is not None and seq.start < c.ordinal:
+                    held = stage_map.get(k)
+                    if held is not None and held.start < c.ordinal:
                         del stage_map[k]
 
     def _complete(self, key: tuple[Any, ...], seq: _Pending) -> None:

@@ -31,7 +31,8 @@ class VersionValue:
 
     def __init__(self, text: str):
         self.text = text
-        self.key = values.version_key(text)
+        # None: a version Elasticsearch refuses to index (see values.version_key); never equal.
+        self.key: bytes = values.version_key(text) or b""
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, VersionValue):
@@ -162,8 +163,9 @@ def _make_date(spec: FieldSpec | None) -> Callable[[Any], Any]:
 def _version(v: Any) -> Any:
     if type(v) is not str:
         return _DROP
-    r = VersionValue(v)
-    return _DROP if r.key is None else r
+    if values.version_key(v) is None:
+        return _DROP
+    return VersionValue(v)
 
 
 def _unknown(v: Any) -> Any:
@@ -317,10 +319,12 @@ def coerce_literal(value: Any, ftype: FieldType, spec: FieldSpec | None) -> Any:
         return VersionValue(value) if type(value) is str else value
     if ftype in (FieldType.LONG, FieldType.DOUBLE):
         if type(value) is str:
-            r = values.to_long(value) if ftype is FieldType.LONG else values.to_double(value)
-            if r is None:
-                r = values.to_double(value)
-            return value if r is None else r
+            num: int | float | None = (
+                values.to_long(value) if ftype is FieldType.LONG else values.to_double(value)
+            )
+            if num is None:
+                num = values.to_double(value)
+            return value if num is None else num
         return value
     if ftype in (FieldType.KEYWORD, FieldType.TEXT):
         if type(value) in (int, float, bool):

@@ -34,7 +34,7 @@ def transform(node: Any, fn: Callable[[Any], Any]) -> Any:
         if new is not old:
             changes[f.name] = new
     if changes:
-        node = dataclasses.replace(node, **changes)
+        node = dataclasses.replace(node, **changes)  # type: ignore[type-var]
     return fn(node)
 
 
@@ -79,8 +79,9 @@ def verify_query(query: ast.Query, registry: SchemaRegistry) -> ast.Query:
                 raise EqlSemanticError(
                     f"Unknown column [{node.path}]",
                     span_location(node.span, source),
-                    hint=f"did you mean [{close[0]}]?" if close else
-                    f"prefix it with ? (?{node.path}) if it may be absent from the data",
+                    hint=f"did you mean [{close[0]}]?"
+                    if close
+                    else f"prefix it with ? (?{node.path}) if it may be absent from the data",
                 )
         body = transform(query.body, fold)
         query = dataclasses.replace(query, body=body)
@@ -89,9 +90,15 @@ def verify_query(query: ast.Query, registry: SchemaRegistry) -> ast.Query:
 
 
 _ES_TYPE_NAMES = {
-    FieldType.KEYWORD: "keyword", FieldType.TEXT: "text", FieldType.LONG: "long",
-    FieldType.DOUBLE: "double", FieldType.BOOLEAN: "boolean", FieldType.IP: "ip",
-    FieldType.DATE: "date", FieldType.DATE_NANOS: "date_nanos", FieldType.VERSION: "version",
+    FieldType.KEYWORD: "keyword",
+    FieldType.TEXT: "text",
+    FieldType.LONG: "long",
+    FieldType.DOUBLE: "double",
+    FieldType.BOOLEAN: "boolean",
+    FieldType.IP: "ip",
+    FieldType.DATE: "date",
+    FieldType.DATE_NANOS: "date_nanos",
+    FieldType.VERSION: "version",
 }
 
 
@@ -117,8 +124,11 @@ def _check_functions(query: ast.Query, registry: SchemaRegistry) -> None:
             types.append(found)
         try:
             check_literal_args(
-                FUNCTIONS[node.name], args, source_text=to_text(node),
-                arg_texts=[to_text(a) for a in node.args], arg_types=types,
+                FUNCTIONS[node.name],
+                args,
+                source_text=to_text(node),
+                arg_texts=[to_text(a) for a in node.args],
+                arg_types=types,
             )
         except EqlSemanticError as exc:
             if exc.location is None:

@@ -9,7 +9,6 @@ them. Nothing here knows about events.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 
 @dataclass(frozen=True)
@@ -22,10 +21,6 @@ class Span:
     end: int
 
 
-def _span() -> Span | None:
-    return field(default=None, compare=False, repr=False)  # type: ignore[return-value]
-
-
 # --------------------------------------------------------------------------- expressions
 
 
@@ -34,7 +29,7 @@ class Literal:
     """A constant: string, integer, float, boolean or null (``None``)."""
 
     value: str | int | float | bool | None
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -46,7 +41,7 @@ class Field:
 
     path: str
     optional: bool = False
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -56,7 +51,7 @@ class Comparison:
     op: str
     left: Expr
     right: Expr
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -70,7 +65,7 @@ class Match:
     op: str
     expr: Expr
     patterns: tuple[Expr, ...]
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -81,7 +76,7 @@ class InSet:
     values: tuple[Expr, ...]
     negated: bool = False
     insensitive: bool = False
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -89,7 +84,7 @@ class And:
     """Conjunction of two or more terms (flattened by the parser)."""
 
     terms: tuple[Expr, ...]
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -97,7 +92,7 @@ class Or:
     """Disjunction of two or more terms (flattened by the parser)."""
 
     terms: tuple[Expr, ...]
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -105,7 +100,7 @@ class Not:
     """Logical negation (three-valued: ``not null`` is null)."""
 
     expr: Expr
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -115,7 +110,7 @@ class Arithmetic:
     op: str
     left: Expr
     right: Expr
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -123,7 +118,7 @@ class Negate:
     """Unary minus."""
 
     expr: Expr
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -134,10 +129,10 @@ class FunctionCall:
     name: str
     args: tuple[Expr, ...]
     insensitive: bool = False
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
-Expr = Union[Literal, Field, Comparison, Match, InSet, And, Or, Not, Arithmetic, Negate, FunctionCall]
+Expr = Literal | Field | Comparison | Match | InSet | And | Or | Not | Arithmetic | Negate | FunctionCall
 
 
 # --------------------------------------------------------------------------- queries
@@ -149,7 +144,7 @@ class TimeSpan:
 
     value: int
     unit: str  # ms, s, m, h, d
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
     @property
     def millis(self) -> int:
@@ -166,7 +161,7 @@ class EventQuery:
 
     category: str | None
     condition: Expr
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -178,7 +173,7 @@ class SequenceStep:
     keys: tuple[Expr, ...] = ()
     runs: int = 1
     missing: bool = False
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -189,7 +184,7 @@ class SequenceQuery:
     keys: tuple[Expr, ...] = ()
     maxspan: TimeSpan | None = None
     until: SequenceStep | None = None
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -198,7 +193,7 @@ class SampleQuery:
 
     steps: tuple[SequenceStep, ...]
     keys: tuple[Expr, ...] = ()
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -207,10 +202,10 @@ class Pipe:
 
     name: str
     args: tuple[Expr, ...] = ()
-    span: Span | None = _span()
+    span: Span | None = field(default=None, compare=False, repr=False)
 
 
-QueryBody = Union[EventQuery, SequenceQuery, SampleQuery]
+QueryBody = EventQuery | SequenceQuery | SampleQuery
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,11 @@ class _LazyIdEvent(Event):
 
 
 def _eager_event(
-    source: dict[str, Any], index: str = "", id: str | None = None, seq: int = 0, raw: bytes | None = None,
+    source: dict[str, Any],
+    index: str = "",
+    id: str | None = None,
+    seq: int = 0,
+    raw: bytes | None = None,
     projected: bool = False,
 ) -> Event:
     # Used only if Event ever loses its slots (no slot to defer into): hash right away.
@@ -276,7 +280,11 @@ class _Reader:
     """Reading state shared across inputs: the event counter, the report, the options."""
 
     def __init__(
-        self, *, strict: bool, line_filter: LineFilter | None, report: ReadReport,
+        self,
+        *,
+        strict: bool,
+        line_filter: LineFilter | None,
+        report: ReadReport,
         decode: Callable[[bytes], Any] | None = None,
     ) -> None:
         self.decode = decode

@@ -74,7 +74,11 @@ def _struct(node: _Trie) -> Any:
         ftype: Any = Any if not child else (_struct(child) | None | msgspec.UnsetType)
         fields.append((attr, ftype, msgspec.UNSET))
     return msgspec.defstruct(
-        f"Projection{next(_counter)}", fields, rename=rename, omit_defaults=True, gc=False,
+        f"Projection{next(_counter)}",
+        fields,
+        rename=rename,
+        omit_defaults=True,
+        gc=False,
     )
 
 
