@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from vigil.conformance.loader import LoadedSuite, Spec
-from vigil.conformance.runner import format_outcome, iter_runs, run_spec
+from vigil.conformance.runner import KNOWN_PATHS, format_outcome, iter_runs, run_spec
 
 SUITE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "es-eql"
 ABSENT = f"conformance suite not found at {SUITE_DIR} (Elastic-licensed data is not vendored)"
@@ -20,16 +20,19 @@ ABSENT = f"conformance suite not found at {SUITE_DIR} (Elastic-licensed data is 
 
 def _params() -> list[object]:
     if not SUITE_DIR.is_dir():
-        return [pytest.param(None, None, id="suite-absent", marks=pytest.mark.skip(reason=ABSENT))]
+        return [pytest.param(None, None, None, id="suite-absent", marks=pytest.mark.skip(reason=ABSENT))]
     return [
-        pytest.param(suite, spec, id=f"{suite.name}::{spec.file}::{spec.name}")
+        pytest.param(suite, spec, path, id=f"{suite.name}::{spec.file}::{spec.name}::{path}")
         for suite, spec in iter_runs(SUITE_DIR)
+        for path in KNOWN_PATHS
     ]
 
 
-@pytest.mark.parametrize(("suite", "spec"), _params())
-def test_spec(suite: LoadedSuite, spec: Spec) -> None:
-    outcome = run_spec(suite, spec)
+# Every accelerator must give the plain evaluator's answers: each spec runs through the plain
+# path, behind the raw-bytes pre-filter, and behind pre-filter plus projection decoding.
+@pytest.mark.parametrize(("suite", "spec", "path"), _params())
+def test_spec(suite: LoadedSuite, spec: Spec, path: str) -> None:
+    outcome = run_spec(suite, spec, path)
     if outcome.skipped_reason is not None:
         pytest.skip(outcome.skipped_reason)
     assert outcome.passed, format_outcome(outcome)

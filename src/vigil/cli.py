@@ -372,12 +372,29 @@ def parse(eql: str) -> None:
 
 @main.command()
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def conformance(directory: Path) -> None:
-    """Run the conformance suite in DIRECTORY and print its report."""
+@click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    type=click.Choice(["plain", "prefilter", "projection", "all"]),
+    default=("plain",),
+    show_default=True,
+    help="Execution path(s) to run every spec through: the plain evaluator, behind the raw-bytes "
+    "pre-filter, or behind pre-filter and projection decoding (as `vigil query` runs). Repeatable.",
+)
+def conformance(directory: Path, paths: tuple[str, ...]) -> None:
+    """Run the conformance suite in DIRECTORY and print its report.
+
+    \b
+    Example:
+      vigil conformance ../shared/conformance/es-eql --path all
+    """
+    from vigil.conformance.runner import KNOWN_PATHS
     from vigil.conformance.runner import main as run_conformance
 
+    chosen = KNOWN_PATHS if "all" in paths else tuple(dict.fromkeys(paths))
     try:
-        code = run_conformance(directory)
+        code = run_conformance(directory, paths=chosen)
     except VigilError as exc:
         _fail(exc, EXIT_DATA)
     sys.exit(code)

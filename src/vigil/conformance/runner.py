@@ -44,7 +44,10 @@ POSITIONS: tuple[Literal["head", "tail"], ...] = ("head", "tail")
 # Execution paths: "plain" hands the decoded events to the engine; "prefilter" first drops the
 # events whose raw JSON line the compiled query's byte-level pre-check rejects, as the NDJSON
 # reader does, which proves the pre-check never loses a matching event.
-KNOWN_PATHS = ("plain", "prefilter")
+# "projection" also decodes each surviving line with the projection decoder built from the
+# fields the query reads (vigil.sources.projection), as `vigil query` does, so the engine
+# evaluates projected documents and restores full sources only for its results.
+KNOWN_PATHS = ("plain", "prefilter", "projection")
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,18 @@ class _SuiteRunner:
             self._events[healthy] = _events(self.suite, healthy)
         return self._events[healthy]
 
+    def projected(self, events: Sequence[Any], fields: Sequence[str]) -> list[Any]:
+        """Fresh events holding only the projection of each raw line (and the line itself)."""
+        from vigil.engine import Event
+        from vigil.sources.projection import ProjectionDecoder
+
+        decode = ProjectionDecoder(fields).decode
+        out = []
+        for e in events:
+            raw = self.raw_line(e)
+            out.append(Event(decode(raw), e.index, e.id, e.seq, raw, True))
+        return out
+
     def raw_line(self, event: Any) -> bytes:
         raw = self._raw.get(id(event))
         if raw is None:
@@ -232,8 +247,10 @@ class _SuiteRunner:
             compiled = _compile_query(spec.query, suite.registry, options)
             events = self.events(healthy)
             line_filter = getattr(compiled, "line_filter", None)
-            if path == "prefilter" and line_filter is not None:
+            if path in ("prefilter", "projection") and line_filter is not None:
                 events = [e for e in events if line_filter(self.raw_line(e))]
+            if path == "projection":
+                events = self.projected(events, compiled.fields)
             result = compiled.execute(events)
         except Exception as exc:
             return _Answer(error=_describe(exc), shard_failures=failing)
@@ -408,12 +425,19 @@ def format_report(report: ConformanceReport) -> list[str]:
     return lines
 
 
-def main(directory: Path, out: TextIO = sys.stdout, *, suites: Sequence[str] | None = None) -> int:
+def main(
+    directory: Path,
+    out: TextIO = sys.stdout,
+    *,
+    suites: Sequence[str] | None = None,
+    paths: Sequence[str] = ("plain",),
+) -> int:
     """Run the whole suite from ``directory`` and print the report; 0 when nothing failed.
 
+    ``paths`` picks the execution paths (see KNOWN_PATHS); each runs every spec.
     A :class:`ConformanceError` (unreadable suite files) propagates for the CLI to render.
     """
-    report = run_conformance(Path(directory), suites=suites)
+    report = run_conformance(Path(directory), suites=suites, paths=paths)
     for line in format_report(report):
         print(line, file=out)
     return 0 if report.failed == 0 else 1
