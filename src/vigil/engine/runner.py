@@ -9,7 +9,7 @@ buffer of candidates for a sequence query, a few candidates per key for a sample
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from vigil.ecs.ecs_schema import ecs_schema
@@ -78,14 +78,31 @@ class CompiledQuery:
     def execute(self, events: Iterable[Event]) -> QueryResult:
         """Run over ``events`` and return the answer Elasticsearch would give. Events may be
         projections (see :mod:`vigil.sources.projection`); the returned ones are complete."""
+        stats = QueryStats()
+        return self.finish(self.parts(events, stats), stats)
+
+    def parts(self, events: Iterable[Event], stats: QueryStats) -> Iterator[Any]:
+        """The per-event half of a run: what each event contributes to the answer (an ordinal
+        and the event for an event query, a :class:`Candidate` for a sequence, the event and its
+        keys per filter for a sample). Parts of consecutive slices of the input, made apart
+        (in worker processes), can be chained and given to :meth:`finish`."""
         body = self.query.body
         if isinstance(body, ast.EventQuery):
-            result = self._run_events(events)
+            return self._event_parts(events, stats)
+        if isinstance(body, ast.SequenceQuery):
+            return self._candidates(events, stats, body.until is not None)
+        return self._sample_parts(events, stats)
+
+    def finish(self, parts: Iterable[Any], stats: QueryStats) -> QueryResult:
+        """The whole-input half of a run: order, match and cut the parts into the answer."""
+        body = self.query.body
+        if isinstance(body, ast.EventQuery):
+            result = self._events_from(parts, stats)
         elif isinstance(body, ast.SequenceQuery):
-            result = self._run_sequence(body, events)
+            result = self._sequences_from(body, parts, stats)
         else:
             assert isinstance(body, ast.SampleQuery)
-            result = self._run_sample(body, events)
+            result = self._samples_from(body, parts, stats)
         for ev in result.events:
             materialize(ev)
         for hit in result.sequences:
@@ -106,23 +123,30 @@ class CompiledQuery:
 
     # ------------------------------------------------------------------ event queries
 
-    def _run_events(self, events: Iterable[Event]) -> QueryResult:
-        stats = QueryStats()
+    def _event_parts(self, events: Iterable[Event], stats: QueryStats) -> Iterator[tuple[Any, Event]]:
+        last_index: str | None = None
+        plan: IndexPlan | None = None
+        n = matched = 0
+        try:
+            for ev in events:
+                n += 1
+                if ev.index != last_index or plan is None:
+                    plan = self.plan(ev.index)
+                    last_index = ev.index
+                if not plan.steps[0].matches(ev.source):
+                    continue
+                matched += 1
+                yield plan.ordinal(ev.source, ev.seq) or (_LAST, ev.seq), ev
+        finally:
+            stats.events_read += n
+            stats.events_considered += n
+            stats.events_matched += matched
+
+    def _events_from(self, parts: Iterable[tuple[Any, Event]], stats: QueryStats) -> QueryResult:
         bound = self.bound
         heap: list[tuple[Any, int, Event]] = []
         kept: list[tuple[Any, int, Event]] = []
-        last_index: str | None = None
-        plan: IndexPlan | None = None
-        n = 0
-        for ev in events:
-            n += 1
-            if ev.index != last_index or plan is None:
-                plan = self.plan(ev.index)
-                last_index = ev.index
-            if not plan.steps[0].matches(ev.source):
-                continue
-            stats.events_matched += 1
-            ordinal = plan.ordinal(ev.source, ev.seq) or (_LAST, ev.seq)
+        for ordinal, ev in parts:
             if bound is None:
                 kept.append((ordinal, ev.seq, ev))
             elif bound[0] == "tail":
@@ -137,7 +161,6 @@ class CompiledQuery:
                     heapq.heappush(heap, rev)
                 elif bound[1] and rev[0] > heap[0][0]:
                     heapq.heapreplace(heap, rev)
-        stats.events_read = stats.events_considered = n
         if bound is None:
             kept.sort(key=lambda t: t[0])
             ordered = [e for _o, _s, e in kept]
@@ -163,33 +186,38 @@ class CompiledQuery:
     ) -> Iterable[Candidate]:
         last_index: str | None = None
         plan: IndexPlan | None = None
-        n = 0
-        for ev in events:
-            n += 1
-            if ev.index != last_index or plan is None:
-                plan = self.plan(ev.index)
-                last_index = ev.index
-            doc = ev.source
-            step_keys: dict[int, list[tuple[Any, ...]]] = {}
-            steps = plan.steps
-            for i in plan.matching_steps(doc):
-                keys = steps[i].key_tuples(doc)
-                if keys:
-                    step_keys[i] = keys
-            until_keys = None
-            if with_until and plan.until is not None and plan.until.matches(doc):
-                until_keys = plan.until.key_tuples(doc) or None
-            if not step_keys and not until_keys:
-                continue
-            stats.events_matched += 1
-            ordinal = plan.ordinal(doc, ev.seq)
-            if ordinal is None:
-                continue
-            yield Candidate(ordinal, ev, step_keys, until_keys)
-        stats.events_read = stats.events_considered = n
+        n = matched = 0
+        try:
+            for ev in events:
+                n += 1
+                if ev.index != last_index or plan is None:
+                    plan = self.plan(ev.index)
+                    last_index = ev.index
+                doc = ev.source
+                step_keys: dict[int, list[tuple[Any, ...]]] = {}
+                steps = plan.steps
+                for i in plan.matching_steps(doc):
+                    keys = steps[i].key_tuples(doc)
+                    if keys:
+                        step_keys[i] = keys
+                until_keys = None
+                if with_until and plan.until is not None and plan.until.matches(doc):
+                    until_keys = plan.until.key_tuples(doc) or None
+                if not step_keys and not until_keys:
+                    continue
+                matched += 1
+                ordinal = plan.ordinal(doc, ev.seq)
+                if ordinal is None:
+                    continue
+                yield Candidate(ordinal, ev, step_keys, until_keys)
+        finally:
+            stats.events_read += n
+            stats.events_considered += n
+            stats.events_matched += matched
 
-    def _run_sequence(self, body: ast.SequenceQuery, events: Iterable[Event]) -> QueryResult:
-        stats = QueryStats()
+    def _sequences_from(
+        self, body: ast.SequenceQuery, candidates: Iterable[Candidate], stats: QueryStats
+    ) -> QueryResult:
         layout = self._layout(body.steps)
         maxspan = body.maxspan.millis * 1_000_000 if body.maxspan is not None else None
         matcher = SequenceMatcher(layout, maxspan, self.bound)
@@ -198,7 +226,7 @@ class CompiledQuery:
         buffer: list[Candidate] = []
         released: Any = None
         window = REORDER_WINDOW
-        for c in self._candidates(events, stats, body.until is not None):
+        for c in candidates:
             if released is not None and c.ordinal < released:
                 stats.late_events += 1
             buffer.append(c)
@@ -233,27 +261,41 @@ class CompiledQuery:
 
     # ------------------------------------------------------------------ samples
 
-    def _run_sample(self, body: ast.SampleQuery, events: Iterable[Event]) -> QueryResult:
-        stats = QueryStats()
-        matcher = SampleMatcher(len(body.steps), self.options.max_samples_per_key)
+    def _sample_parts(
+        self, events: Iterable[Event], stats: QueryStats
+    ) -> Iterator[tuple[Event, dict[int, list[tuple[Any, ...]]]]]:
         last_index: str | None = None
         plan: IndexPlan | None = None
-        n = 0
-        for ev in events:
-            n += 1
-            if ev.index != last_index or plan is None:
-                plan = self.plan(ev.index)
-                last_index = ev.index
-            step_keys: dict[int, list[tuple[Any, ...]]] = {}
-            for i, step in enumerate(plan.steps):
-                if step.matches(ev.source):
-                    keys = step.key_tuples(ev.source)
-                    if keys:
-                        step_keys[i] = keys
-            if step_keys:
-                stats.events_matched += 1
-                matcher.feed(ev, step_keys)
-        stats.events_read = stats.events_considered = n
+        n = matched = 0
+        try:
+            for ev in events:
+                n += 1
+                if ev.index != last_index or plan is None:
+                    plan = self.plan(ev.index)
+                    last_index = ev.index
+                step_keys: dict[int, list[tuple[Any, ...]]] = {}
+                for i, step in enumerate(plan.steps):
+                    if step.matches(ev.source):
+                        keys = step.key_tuples(ev.source)
+                        if keys:
+                            step_keys[i] = keys
+                if step_keys:
+                    matched += 1
+                    yield ev, step_keys
+        finally:
+            stats.events_read += n
+            stats.events_considered += n
+            stats.events_matched += matched
+
+    def _samples_from(
+        self,
+        body: ast.SampleQuery,
+        parts: Iterable[tuple[Event, dict[int, list[tuple[Any, ...]]]]],
+        stats: QueryStats,
+    ) -> QueryResult:
+        matcher = SampleMatcher(len(body.steps), self.options.max_samples_per_key)
+        for ev, step_keys in parts:
+            matcher.feed(ev, step_keys)
         types = self._key_types()
         hits = []
         for key, evs in self.window(matcher.results()):
