@@ -7,6 +7,7 @@ offending part of a query), never a Python traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -84,6 +85,13 @@ def main() -> None:
 )
 @click.option("--strict", is_flag=True, help="Stop at the first malformed line (exit 1) instead of skipping.")
 @click.option("--no-prefilter", is_flag=True, help="Decode every line (skip the raw-bytes pre-check).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes reading large NDJSON files in parallel (default: the number of cores, at most 4; "
+    "1 reads in this process). Small, compressed or piped input is read in one process.",
+)
 @click.option("--full-decode", is_flag=True, help="Decode whole documents (skip the field projection).")
 def query(
     eql: str,
@@ -98,6 +106,7 @@ def query(
     strict: bool,
     no_prefilter: bool,
     full_decode: bool,
+    workers: int | None,
 ) -> None:
     """Run the EQL query EQL over DATA: NDJSON or JSON files (optionally .gz/.zst), folders, or -
     for stdin. EQL may be @FILE to read the query from a file.
@@ -111,6 +120,7 @@ def query(
     from vigil.engine import QueryOptions, compile_query
     from vigil.engine.response import iter_ndjson_hits, to_eql_response
     from vigil.sources import ReadReport, read_events
+    from vigil.sources.parallel import execute_parallel
     from vigil.sources.projection import make_decoder
 
     text = _query_text(eql)
@@ -132,17 +142,33 @@ def query(
     # --strict promises that every line is valid JSON, which lines the pre-filter passes over
     # undecoded are not checked for; so strict reads decode everything.
     line_filter = None if strict or no_prefilter else getattr(compiled, "line_filter", None)
+    if workers is None:
+        workers = min(4, os.cpu_count() or 1)
     try:
         with _quiet_gc():
-            result = compiled.execute(
-                read_events(
+            result = None
+            if not strict:
+                # Large plain NDJSON files are split across worker processes; anything else
+                # (small, compressed, piped, JSON documents) is read here.
+                result = execute_parallel(
+                    text,
+                    options,
                     data,
-                    strict=strict,
-                    line_filter=line_filter,
-                    report=report,
-                    decode=None if full_decode else make_decoder(compiled.fields),
+                    report,
+                    workers=workers,
+                    prefilter=not no_prefilter,
+                    project=not full_decode,
                 )
-            )
+            if result is None:
+                result = compiled.execute(
+                    read_events(
+                        data,
+                        strict=strict,
+                        line_filter=line_filter,
+                        report=report,
+                        decode=None if full_decode else make_decoder(compiled.fields),
+                    )
+                )
     except DataError as exc:
         click.echo(str(exc), err=True)
         if report.files:

@@ -28,11 +28,18 @@ class Event:
     seq: int = 0
     raw: bytes | None = None
     projected: bool = False
+    origin: tuple[str, int] | None = None  # (file, byte offset) of its line, to re-read it
 
 
 def materialize(event: Event) -> Event:
-    """Give an event decoded as a projection its full ``_source`` again (from its raw line)."""
+    """Give an event decoded as a projection its full ``_source`` again (from its raw line, read
+    back from its file when only its position was kept)."""
     raw = event.raw
+    if raw is None and event.projected and event.origin is not None:
+        path, offset = event.origin
+        with open(path, "rb") as f:
+            f.seek(offset)
+            raw = event.raw = f.readline()
     if event.projected and raw is not None:
         doc = orjson.loads(raw)
         source = doc.get("_source") if isinstance(doc, dict) else None

@@ -183,7 +183,7 @@ class CompiledQuery:
 
     def _candidates(
         self, events: Iterable[Event], stats: QueryStats, with_until: bool
-    ) -> Iterable[Candidate]:
+    ) -> Iterator[Candidate]:
         last_index: str | None = None
         plan: IndexPlan | None = None
         n = matched = 0

@@ -165,6 +165,16 @@ class _LazyIdEvent(Event):
     def id(self, value: str) -> None:
         _ID_SLOT.__set__(self, value)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickling must not read `id` (that would hash a line that may already be dropped):
+        # pass the id only when it is known.
+        try:
+            known: str | None = _ID_SLOT.__get__(self, Event)
+        except AttributeError:
+            known = None
+        args = (self.source, self.index, known, self.seq, self.raw, self.projected)
+        return (_LazyIdEvent, args, (None, {"origin": self.origin}))
+
 
 def _eager_event(
     source: dict[str, Any],

@@ -1,0 +1,266 @@
+"""Run a query over large NDJSON files with several worker processes.
+
+Reading, pre-filtering, decoding and testing each event against the query's filters is the bulk
+of a hunt, and it is independent per event. So a big NDJSON file is cut into byte ranges at line
+boundaries; worker processes turn their ranges into *parts* (see
+:meth:`vigil.engine.runner.CompiledQuery.parts`), and the main process chains the parts in input
+order and finishes the query (ordering, sequence state machine, samples, head/tail). The answer is
+the single-process answer: parts are exactly what the single-process run computes, and the
+events' positions (``seq``) are their byte offsets, so input order is kept across ranges.
+
+Parts travel without their documents: a result event is re-read from its file by offset when the
+query returns it (:func:`vigil.engine.model.materialize`). Malformed lines are reported with
+their true line numbers once the line counts of the earlier ranges are known.
+
+Only uncompressed regular files are split; compressed input, stdin and JSON documents go through
+the single-process reader.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vigil.engine.model import Event, QueryOptions, QueryResult, QueryStats
+from vigil.engine.sequence import Candidate
+from vigil.sources.ndjson import _ID_SLOT, Malformed, ReadReport, _new_event, _Reader
+from vigil.sources.ndjson import _expand as _expand_input
+
+# Below this much input a single process is faster than starting workers.
+MIN_PARALLEL_BYTES = 32 * 1024 * 1024
+CHUNK_BYTES = 16 * 1024 * 1024
+_POSITION_BITS = 44  # seq = file number << 44 | byte offset: input order across files and ranges
+
+
+@dataclass
+class _Chunk:
+    path: str
+    file_no: int
+    start: int
+    end: int
+
+
+@dataclass
+class _ChunkResult:
+    parts: list[Any]
+    lines: int = 0
+    events: int = 0
+    filtered: int = 0
+    malformed: list[tuple[int, int, str]] = field(default_factory=list)  # (line in chunk, column, message)
+    stats: QueryStats = field(default_factory=QueryStats)
+
+
+def _splittable(path: str) -> bool:
+    p = Path(path)
+    if not p.is_file():
+        return False
+    with open(p, "rb") as f:
+        head = f.read(4)
+    # gzip / zstd magic: compressed input is read as a stream by the single-process reader.
+    return not head.startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd"))
+
+
+def _expand(paths: Sequence[str]) -> list[str] | None:
+    """The files behind ``paths`` in the reader's order, or None when one cannot be split
+    (stdin, compressed, a JSON document rather than NDJSON)."""
+    out: list[str] = []
+    for path in paths:
+        for name, _opener in _expand_input(path):
+            if name == "<stdin>" or not _splittable(name) or _first_char(name) == b"[":
+                return None
+            out.append(name)
+    return out
+
+
+def _first_char(path: str) -> bytes:
+    with open(path, "rb") as f:
+        for line in f:
+            stripped = line.strip()
+            if stripped:
+                return stripped[:1]
+    return b""
+
+
+def plan_chunks(files: Sequence[str], chunk_bytes: int = CHUNK_BYTES) -> list[_Chunk]:
+    """Byte ranges of about ``chunk_bytes`` covering every file (aligned to lines by workers)."""
+    chunks = []
+    for file_no, path in enumerate(files):
+        size = os.path.getsize(path)
+        start = 0
+        while start < size or (start == 0 and size == 0):
+            end = min(size, start + chunk_bytes)
+            chunks.append(_Chunk(path, file_no, start, end))
+            if end >= size:
+                break
+            start = end
+    return chunks
+
+
+# --------------------------------------------------------------------------- worker side
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(query: str, options: QueryOptions, prefilter: bool, project: bool) -> None:
+    from vigil.engine import compile_query
+    from vigil.sources.projection import make_decoder
+
+    compiled = compile_query(query, options=options)
+    _WORKER["compiled"] = compiled
+    _WORKER["filter"] = compiled.line_filter if prefilter else None
+    _WORKER["decode"] = make_decoder(compiled.fields) if project else None
+
+
+def _lines_of(chunk: _Chunk) -> Iterator[tuple[int, bytes]]:
+    """(offset, line) for every line that starts inside the chunk."""
+    with open(chunk.path, "rb") as f:
+        if chunk.start > 0:
+            f.seek(chunk.start - 1)
+            f.readline()  # the line running over the boundary belongs to the previous chunk
+        pos = f.tell()
+        while pos < chunk.end:
+            line = f.readline()
+            if not line:
+                break
+            yield pos, line
+            pos += len(line)
+
+
+def _run_chunk(chunk: _Chunk) -> _ChunkResult:
+    compiled = _WORKER["compiled"]
+    report = ReadReport(log=lambda _text: None, max_kept=1_000_000)
+    reader = _Reader(strict=False, line_filter=_WORKER["filter"], report=report, decode=_WORKER["decode"])
+    last = [0]
+
+    def lines() -> Iterator[bytes]:
+        for off, line in _lines_of(chunk):
+            last[0] = off
+            yield line
+
+    events = _positioned(reader._lines(lines(), chunk.path, 1), last, chunk)
+    result = _ChunkResult(parts=[])
+    kind = _kind(compiled)
+    append = result.parts.append
+    for part in compiled.parts(events, result.stats):
+        append(_pack(kind, part))
+    result.lines = report.lines
+    result.events = report.events
+    result.filtered = report.filtered
+    result.malformed = [(m.line, m.column, m.message) for m in report.malformed]
+    return result
+
+
+def _positioned(events: Iterator[Event], last: list[int], chunk: _Chunk) -> Iterator[Event]:
+    """Events numbered by position: the reader yields each event right after reading its line,
+    so the offset of the last line read is the event's."""
+    base = chunk.file_no << _POSITION_BITS
+    for ev in events:
+        off = last[0]
+        ev.seq = base | off
+        ev.origin = (chunk.path, off)
+        yield ev
+
+
+def _kind(compiled: Any) -> str:
+    from vigil.eql import ast
+
+    body = compiled.query.body
+    if isinstance(body, ast.EventQuery):
+        return "events"
+    return "sequence" if isinstance(body, ast.SequenceQuery) else "sample"
+
+
+def _pack_event(ev: Event) -> tuple[Any, ...]:
+    """An event without its document (re-read from the file if the answer needs it), as plain
+    data: tuples pickle far faster than objects."""
+    try:
+        known: str | None = _ID_SLOT.__get__(ev, Event)
+    except AttributeError:
+        known = None
+    return (ev.index, known, ev.seq, ev.origin)
+
+
+def _unpack_event(packed: tuple[Any, ...]) -> Event:
+    index, known, seq, origin = packed
+    ev = _new_event({}, index, known, seq, None, True)
+    ev.origin = origin
+    return ev
+
+
+def _pack(kind: str, part: Any) -> tuple[Any, ...]:
+    if kind == "events":
+        ordinal, ev = part
+        return (ordinal, _pack_event(ev))
+    if kind == "sequence":
+        return (part.ordinal, _pack_event(part.event), part.step_keys, part.until_keys)
+    ev, step_keys = part
+    return (_pack_event(ev), step_keys)
+
+
+def _unpack(kind: str, packed: tuple[Any, ...]) -> Any:
+    if kind == "events":
+        return (packed[0], _unpack_event(packed[1]))
+    if kind == "sequence":
+        return Candidate(packed[0], _unpack_event(packed[1]), packed[2], packed[3])
+    return (_unpack_event(packed[0]), packed[1])
+
+
+# --------------------------------------------------------------------------- main side
+
+
+def execute_parallel(
+    query: str,
+    options: QueryOptions,
+    paths: Sequence[str],
+    report: ReadReport,
+    *,
+    workers: int,
+    prefilter: bool = True,
+    project: bool = True,
+    min_bytes: int = MIN_PARALLEL_BYTES,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> QueryResult | None:
+    """Run ``query`` over ``paths`` with ``workers`` processes; None when the input is not made of
+    plain NDJSON files big enough to be worth splitting (then read it in one process)."""
+    if workers < 2:
+        return None
+    files = _expand(paths)
+    if not files or sum(os.path.getsize(f) for f in files) < min_bytes:
+        return None
+    from vigil.engine import compile_query
+
+    compiled = compile_query(query, options=options)
+    kind = _kind(compiled)
+    chunks = plan_chunks(files, chunk_bytes)
+    stats = QueryStats()
+    report.files += len(files)
+    line_base: dict[int, int] = {}
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(query, options, prefilter, project),
+    ) as pool:
+
+        def parts() -> Iterator[Any]:
+            for chunk, res in zip(chunks, pool.map(_run_chunk, chunks), strict=True):
+                first_line = line_base.get(chunk.file_no, 0)
+                for line, column, message in res.malformed:
+                    report.add_malformed(Malformed(chunk.path, first_line + line, column, message))
+                line_base[chunk.file_no] = first_line + res.lines
+                report.lines += res.lines
+                report.events += res.events
+                report.filtered += res.filtered
+                stats.events_read += res.stats.events_read
+                stats.events_considered += res.stats.events_considered
+                stats.events_matched += res.stats.events_matched
+                for packed in res.parts:
+                    yield _unpack(kind, packed)
+
+        return compiled.finish(parts(), stats)
