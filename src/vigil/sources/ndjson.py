@@ -149,6 +149,7 @@ class _LazyIdEvent(Event):
         self.seq = seq
         self.raw = raw
         self.projected = projected
+        self.origin = None
         if id is not None:
             _ID_SLOT.__set__(self, id)
 
