@@ -427,7 +427,7 @@ def format_report(report: ConformanceReport) -> list[str]:
 
 def main(
     directory: Path,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     *,
     suites: Sequence[str] | None = None,
     paths: Sequence[str] = ("plain",),
@@ -438,8 +438,10 @@ def main(
     A :class:`ConformanceError` (unreadable suite files) propagates for the CLI to render.
     """
     report = run_conformance(Path(directory), suites=suites, paths=paths)
+    # sys.stdout is looked up now, not at import: callers (click's test runner) may swap it.
+    stream = out if out is not None else sys.stdout
     for line in format_report(report):
-        print(line, file=out)
+        print(line, file=stream)
     return 0 if report.failed == 0 else 1
 
 
