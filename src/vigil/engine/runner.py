@@ -93,6 +93,37 @@ class CompiledQuery:
             return self._candidates(events, stats, body.until is not None)
         return self._sample_parts(events, stats)
 
+    def part_of(self, ev: Event) -> Any | None:
+        """What one event contributes (as :meth:`parts` would yield it), or None. For callers
+        that push each event to many queries (a hunt with many rules) instead of streaming."""
+        plan = self.plan(ev.index)
+        doc = ev.source
+        body = self.query.body
+        if isinstance(body, ast.EventQuery):
+            if not plan.steps[0].matches(doc):
+                return None
+            return plan.ordinal(doc, ev.seq) or (_LAST, ev.seq), ev
+        step_keys: dict[int, list[tuple[Any, ...]]] = {}
+        if isinstance(body, ast.SequenceQuery):
+            steps = plan.steps
+            for i in plan.matching_steps(doc):
+                keys = steps[i].key_tuples(doc)
+                if keys:
+                    step_keys[i] = keys
+            until_keys = None
+            if plan.until is not None and plan.until.matches(doc):
+                until_keys = plan.until.key_tuples(doc) or None
+            if not step_keys and not until_keys:
+                return None
+            ordinal = plan.ordinal(doc, ev.seq)
+            return None if ordinal is None else Candidate(ordinal, ev, step_keys, until_keys)
+        for i, step in enumerate(plan.steps):
+            if step.matches(doc):
+                keys = step.key_tuples(doc)
+                if keys:
+                    step_keys[i] = keys
+        return (ev, step_keys) if step_keys else None
+
     def finish(self, parts: Iterable[Any], stats: QueryStats) -> QueryResult:
         """The whole-input half of a run: order, match and cut the parts into the answer."""
         body = self.query.body

@@ -26,7 +26,7 @@ import gzip
 import hashlib
 import io
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Mapping, Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from itertools import chain
@@ -53,6 +53,9 @@ _WHITESPACE = b" \t\r\n"
 _BOM = b"\xef\xbb\xbf"
 
 LineFilter = Callable[[bytes], bool]
+
+# Beats without a data stream write to `<beat>-<version>` (their default index template).
+BEATS = frozenset({"winlogbeat", "filebeat", "auditbeat", "packetbeat", "metricbeat", "heartbeat"})
 
 
 # --------------------------------------------------------------------------- report
@@ -204,11 +207,17 @@ def read_events(
     line_filter: LineFilter | None = None,
     decode: Callable[[bytes], Any] | None = None,
     report: ReadReport,
+    index: str | None = None,
+    index_of_path: Mapping[str, str] | None = None,
 ) -> Iterator[Event]:
     """Yield the events of every input in order, numbering them with ``seq`` across inputs.
 
     ``paths`` holds files, folders and ``-`` (stdin). ``line_filter``, when given, sees each raw
     NDJSON line first; False means no filter of the query can match it, so it is not decoded.
+    ``index`` names the index of every event (``--index NAME``) and ``index_of_path`` that of the
+    events of one input argument (``--index NAME=PATH``); otherwise an event's index is the
+    document's ``_index``, else its data stream, else the default index of the Beat that wrote it
+    (``winlogbeat-<agent.version>``), else ``""`` (unknown).
     ``decode``, when given, replaces the full decode of NDJSON lines (a projection decoder from
     :mod:`vigil.sources.projection`); its events are marked ``projected`` and keep their raw line.
     A malformed line is recorded in ``report`` (and logged to stderr) and skipped; with
@@ -220,6 +229,8 @@ def read_events(
     """
     reader = _Reader(strict=strict, line_filter=line_filter, report=report, decode=decode)
     for path in paths:
+        # An index named on the command line wins over what the documents say (`--index`).
+        reader.forced_index = (index_of_path or {}).get(path, index)
         for name, opener in _expand(path):
             report.files += 1
             lines_before = report.lines
@@ -299,6 +310,7 @@ class _Reader:
         decode: Callable[[bytes], Any] | None = None,
     ) -> None:
         self.decode = decode
+        self.forced_index: str | None = None
         self.strict = strict
         self.line_filter = line_filter
         self.report = report
@@ -403,12 +415,28 @@ class _Reader:
             index = str(doc.get("_index") or "")
             id_ = doc.get("_id")
             has_id = id_ is not None and id_ != ""
+            if self.forced_index is not None:
+                index = self.forced_index
             event = _new_event(source, index, str(id_) if has_id else None, self.seq, raw, projected)
         else:
-            event = _new_event(doc, self._index_of(doc.get("data_stream")), None, self.seq, raw, projected)
+            if self.forced_index is not None:
+                index = self.forced_index
+            else:
+                index = self._index_of(doc.get("data_stream")) or self._default_index(doc)
+            event = _new_event(doc, index, None, self.seq, raw, projected)
         self.seq += 1
         self.report.events += 1
         return event
+
+    def _default_index(self, doc: dict[str, Any]) -> str:
+        """The index a Beat writes to by default (``winlogbeat-<version>``), from ``agent``."""
+        agent = doc.get("agent")
+        if type(agent) is not dict:
+            return ""
+        kind, version = agent.get("type"), agent.get("version")
+        if kind in BEATS and isinstance(version, str) and version:
+            return f"{kind}-{version}"
+        return ""
 
     def _index_of(self, data_stream: Any) -> str:
         if not isinstance(data_stream, dict):
@@ -428,6 +456,7 @@ class _Reader:
         """Events of NDJSON lines; ``first_line`` is the line number of the first one."""
         loads = self.decode or orjson.loads
         projected = self.decode is not None
+        forced = self.forced_index
         decode_error = orjson.JSONDecodeError
         line_filter = self.line_filter
         make = _new_event
@@ -465,8 +494,10 @@ class _Reader:
                     yield event
                     continue
                 ds = doc.get("data_stream")
-                if ds is None:
-                    index = ""
+                if forced is not None:
+                    index = forced
+                elif ds is None:
+                    index = self._default_index(doc)
                 elif type(ds) is dict:
                     index = index_cache.get((ds.get("type"), ds.get("dataset"), ds.get("namespace"))) or (
                         self._index_of(ds)

@@ -1,0 +1,272 @@
+"""``vigil hunt`` and ``vigil replay``: detection rules over recorded events, alerts out.
+
+Both read the data once for all rules (each event offered to every rule that can see it), then
+run each rule: a hunt once over everything, a replay at every tick of the rule's schedule. Alerts
+go to stdout (or ``--output``) and always into the alert store, with one run record per run.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vigil.errors import DataError, RuleError, VigilError
+
+EXIT_DATA = 1
+EXIT_USAGE = 2
+
+
+def _parse_time(text: str, what: str) -> datetime:
+    from vigil.ecs.values import parse_date
+
+    nanos = parse_date(text)
+    if nanos is None:
+        raise click.BadParameter(f"{text!r} is not a date (use ISO 8601, e.g. 2024-05-01T00:00:00Z)", param_hint=what)
+    return datetime.fromtimestamp(nanos / 1e9, tz=timezone.utc).replace(microsecond=(nanos // 1000) % 1_000_000)
+
+
+def _index_options(values: Sequence[str]) -> tuple[str | None, dict[str, str]]:
+    """``--index NAME`` (all inputs) and ``--index NAME=PATH`` (one input)."""
+    default: str | None = None
+    per_path: dict[str, str] = {}
+    for v in values:
+        if "=" in v:
+            name, path = v.split("=", 1)
+            if not name or not path:
+                raise click.BadParameter(f"{v!r}: expected NAME or NAME=PATH", param_hint="--index")
+            per_path[path] = name
+        else:
+            default = v
+    return default, per_path
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
+    """A progress bar on a terminal (events read, rate); nothing when piped."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:,.0f} events"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        yield progress
+
+
+def _load(rule_paths: Sequence[str]) -> tuple[list[Any], list[Any]]:
+    """Load rules, report problems and skipped rules (one line each) on stderr."""
+    from vigil.rules.loaders import load_rules
+
+    loaded = load_rules(list(rule_paths))
+    for problem in loaded.problems:
+        click.echo(f"vigil: {problem}", err=True)
+    runnable = []
+    for rule in loaded.rules:
+        if not rule.enabled:
+            click.echo(f"vigil: skipping rule {rule.name!r} ({rule.source}): disabled", err=True)
+        elif rule.unsupported_reason:
+            click.echo(f"vigil: skipping rule {rule.name!r} ({rule.source}): {rule.unsupported_reason}", err=True)
+        else:
+            runnable.append(rule)
+    return runnable, list(getattr(loaded, "exception_items", ()))
+
+
+def _run(
+    *,
+    mode: str,
+    rule_paths: Sequence[str],
+    data: Sequence[str],
+    start: datetime | None,
+    end: datetime | None,
+    output_format: str,
+    output: Path | None,
+    alert_db: Path | None,
+    index_opts: Sequence[str],
+    strict_index: bool,
+    strict: bool,
+    show_progress: bool,
+) -> None:
+    from vigil.alerts.build import build_alerts
+    from vigil.alerts.output import write_alerts
+    from vigil.alerts.store import AlertStore
+    from vigil.rules.executor import NO_LIMIT, plan_rule, union_line_filter
+    from vigil.rules.scheduler import AlertSink, RunOutcome, collect, hunt_rule, replay_rule
+    from vigil.rules.suppression import Suppressor
+    from vigil.sources import ReadReport, read_events
+
+    rules, exception_items = _load(rule_paths)
+    plans = []
+    for rule in rules:
+        try:
+            size = NO_LIMIT if mode == "hunt" else rule.max_signals + 1
+            plans.append(plan_rule(rule, size=size, strict_index=strict_index, exception_items=exception_items))
+        except VigilError as exc:
+            click.echo(f"vigil: skipping rule {rule.name!r}: {exc}", err=True)
+    if not plans:
+        click.echo("vigil: no rule to run", err=True)
+        sys.exit(EXIT_USAGE)
+
+    default_index, per_path = _index_options(index_opts)
+    report = ReadReport()
+    try:
+        with _progress(show_progress) as progress:
+            task = progress.add_task("reading", total=None, rate="") if progress is not None else None
+            started = datetime.now(timezone.utc)
+
+            def on_event(n: int) -> None:
+                if progress is not None and task is not None:
+                    elapsed = max((datetime.now(timezone.utc) - started).total_seconds(), 1e-6)
+                    progress.update(task, completed=n, rate=f"{n / elapsed:,.0f}/s")
+
+            events = read_events(
+                list(data), strict=strict, line_filter=None if strict else union_line_filter(plans),
+                report=report, index=default_index, index_of_path=per_path,
+            )
+            collect(plans, events, on_event)
+    except DataError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_DATA)
+
+    store = AlertStore.open(alert_db)
+    sink = AlertSink(store)
+    suppressor = Suppressor()
+    all_groups: list[Any] = []
+    summaries = []
+    run_time = datetime.now(timezone.utc).replace(microsecond=0)
+
+    def on_run(outcome: RunOutcome) -> None:
+        store.add_alerts(outcome.groups)
+        store.record_run(outcome)
+        all_groups.extend(outcome.groups)
+        for warning in outcome.warnings:
+            click.echo(f"vigil: {outcome.rule_name} @ {outcome.tick.isoformat()}: warning: {warning}", err=True)
+        for error in outcome.errors:
+            click.echo(f"vigil: {outcome.rule_name} @ {outcome.tick.isoformat()}: error: {error}", err=True)
+
+    for plan in plans:
+        if mode == "hunt":
+            summaries.append(hunt_rule(plan, run_time=run_time, sink=sink, build=build_alerts,
+                                       on_run=on_run, suppress=suppressor))
+        else:
+            assert start is not None and end is not None
+            summaries.append(replay_rule(plan, start=start, end=end, sink=sink, build=build_alerts,
+                                         on_run=on_run, suppress=suppressor))
+
+    if output is not None:
+        with open(output, "w", encoding="utf-8") as out:
+            write_alerts(all_groups, output_format, out)
+    else:
+        write_alerts(all_groups, output_format, sys.stdout)
+    _summary(mode, report, summaries, unknown_index=_unknown_index_count(plans, strict_index), store=store)
+    store.close()
+
+
+def _unknown_index_count(plans: Sequence[Any], strict_index: bool) -> str:
+    return "hidden from every rule (--strict-index)" if strict_index else "visible to every rule"
+
+
+def _summary(mode: str, report: Any, summaries: Sequence[Any], *, unknown_index: str, store: Any) -> None:
+    echo = lambda text: click.echo(text, err=True)  # noqa: E731
+    echo(
+        f"vigil {mode}: {report.files:,} file(s), {report.events:,} events read, "
+        f"{report.skipped:,} malformed line(s) skipped, {report.filtered:,} passed over by the pre-filter; "
+        f"events of unknown index are {unknown_index}"
+    )
+    for s in summaries:
+        line = (
+            f"  {s.name}: {s.runs} run(s), {s.events_scanned:,} events scanned, {s.alerts} alert(s), "
+            f"{s.duplicates} duplicate(s) suppressed, {s.seconds * 1000:.0f} ms"
+        )
+        if s.gaps:
+            line += f", {len(s.gaps)} gap(s): " + "; ".join(f"{a.isoformat()} to {b.isoformat()}" for a, b in s.gaps[:3])
+        if s.errors:
+            line += f", {len(s.errors)} error(s)"
+        echo(line)
+    echo(f"  alerts stored in {store.path}")
+
+
+_common = [
+    click.option("--rules", "rule_paths", multiple=True, required=True, metavar="PATH",
+                 help="Rule files or folders (detection-rules TOML, Kibana export NDJSON, rule pages). Repeatable."),
+    click.option("--format", "output_format", type=click.Choice(["table", "ndjson", "json"]), default="table",
+                 show_default=True, help="How alerts are printed."),
+    click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                 help="Write alerts to FILE instead of stdout."),
+    click.option("--alert-db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                 help="The alert store (SQLite); default under the user's data directory."),
+    click.option("--index", "index_opts", multiple=True, metavar="NAME|NAME=PATH",
+                 help="The index of all events (NAME) or of one input (NAME=PATH); wins over _index/data_stream."),
+    click.option("--strict-index", is_flag=True, help="Hide events whose index cannot be known from every rule."),
+    click.option("--strict", is_flag=True, help="Stop at the first malformed line instead of skipping it."),
+    click.option("--no-progress", is_flag=True, help="No progress bar (it only shows on a terminal anyway)."),
+]
+
+
+def _with_common(fn: Any) -> Any:
+    for option in reversed(_common):
+        fn = option(fn)
+    return fn
+
+
+@click.command()
+@_with_common
+@click.argument("data", nargs=-1, required=True)
+def hunt(rule_paths: tuple[str, ...], data: tuple[str, ...], output_format: str, output: Path | None,
+         alert_db: Path | None, index_opts: tuple[str, ...], strict_index: bool, strict: bool,
+         no_progress: bool) -> None:
+    """Run every enabled, supported rule over all of DATA (one run per rule, no time window).
+
+    \b
+    Example:
+      vigil hunt --rules examples/rules/direct_outbound_smb.toml examples/data
+    """
+    try:
+        _run(mode="hunt", rule_paths=rule_paths, data=data, start=None, end=None, output_format=output_format,
+             output=output, alert_db=alert_db, index_opts=index_opts, strict_index=strict_index, strict=strict,
+             show_progress=not no_progress)
+    except (RuleError, VigilError) as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_USAGE)
+
+
+@click.command()
+@_with_common
+@click.option("--start", "start_text", required=True, help="First tick of the schedule (ISO 8601).")
+@click.option("--end", "end_text", required=True, help="Last possible tick of the schedule (ISO 8601).")
+@click.argument("data", nargs=-1, required=True)
+def replay(rule_paths: tuple[str, ...], data: tuple[str, ...], output_format: str, output: Path | None,
+           alert_db: Path | None, index_opts: tuple[str, ...], strict_index: bool, strict: bool,
+           no_progress: bool, start_text: str, end_text: str) -> None:
+    """Simulate the rule scheduler over recorded DATA: each rule runs at every tick of its interval
+    from --start to --end over [tick + from, tick + to], with max_signals, deduplication across
+    overlapping windows, and gaps reported.
+
+    \b
+    Example:
+      vigil replay --rules examples/rules --start 2024-05-14T08:00:00Z --end 2024-05-14T09:00:00Z examples/data
+    """
+    start = _parse_time(start_text, "--start")
+    end = _parse_time(end_text, "--end")
+    if end < start:
+        raise click.BadParameter("--end is before --start", param_hint="--end")
+    try:
+        _run(mode="replay", rule_paths=rule_paths, data=data, start=start, end=end, output_format=output_format,
+             output=output, alert_db=alert_db, index_opts=index_opts, strict_index=strict_index, strict=strict,
+             show_progress=not no_progress)
+    except (RuleError, VigilError) as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_USAGE)
