@@ -7,14 +7,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-RULE := examples/queries/direct_outbound_smb.eql
+RULES := examples/rules/direct_outbound_smb.toml
 SAMPLE := examples/data
+# make run keeps its alert store in the work tree, not in the user's data directory.
+RUN_DB := .vigil/run-alerts.db
 
 .PHONY: help install run test bench lint
 
 help:
 	@echo "make install  create $(VENV) and install vigil with its dev tools (once; again when pyproject.toml changes)"
-	@echo "make run      run the Direct Outbound SMB Connection rule over $(SAMPLE)/"
+	@echo "make run      hunt with the Direct Outbound SMB Connection rule over $(SAMPLE)/ and print the alerts"
 	@echo "make test     run the test suite"
 	@echo "make bench    time vigil against a plain orjson decode of 1,000,000 events (BENCH_EVENTS, BENCH_REPEAT)"
 	@echo "make lint     ruff check, ruff format --check, mypy"
@@ -28,7 +30,8 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 run: install
-	$(BIN)/vigil query @$(RULE) $(SAMPLE)/ --format table
+	@mkdir -p $(dir $(RUN_DB)) && rm -f $(RUN_DB)
+	$(BIN)/vigil hunt --rules $(RULES) $(SAMPLE)/ --alert-db $(RUN_DB) --format table
 
 test: install
 	$(BIN)/pytest

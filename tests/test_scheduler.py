@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +19,7 @@ SMB = """sequence by process.entity_id
   [network where destination.port == 445 and process.pid != 4 and
      not cidrmatch(destination.ip, "127.0.0.1", "::1")]"""
 
-T0 = datetime(2024, 5, 14, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 14, 8, 0, tzinfo=UTC)
 
 
 def _iso(dt: datetime) -> str:
@@ -28,11 +28,19 @@ def _iso(dt: datetime) -> str:
 
 def smb_pair(entity: str, at: datetime, index: str = "logs-endpoint.events.process-default") -> list[dict]:
     return [
-        {"@timestamp": _iso(at), "event": {"category": "process", "type": "start"},
-         "process": {"entity_id": entity, "pid": 1200}, "_index": index},
-        {"@timestamp": _iso(at + timedelta(seconds=2)), "event": {"category": "network"},
-         "process": {"entity_id": entity, "pid": 1200}, "destination": {"ip": "10.0.0.9", "port": 445},
-         "_index": index},
+        {
+            "@timestamp": _iso(at),
+            "event": {"category": "process", "type": "start"},
+            "process": {"entity_id": entity, "pid": 1200},
+            "_index": index,
+        },
+        {
+            "@timestamp": _iso(at + timedelta(seconds=2)),
+            "event": {"category": "network"},
+            "process": {"entity_id": entity, "pid": 1200},
+            "destination": {"ip": "10.0.0.9", "port": 445},
+            "_index": index,
+        },
     ]
 
 
@@ -61,9 +69,17 @@ def fake_build(rule: Rule, result: QueryResult, *, run_time: datetime, rule_uuid
 
 
 def smb_rule(**changes: Any) -> Rule:
-    base = {"rule_id": "smb", "name": "SMB", "type": "eql", "language": "eql", "query": SMB,
-            "index": ("winlogbeat-*", "logs-endpoint.events.*", "logs-windows.*"), "interval": "5m",
-            "from_": "now-9m", "max_signals": 100}
+    base = {
+        "rule_id": "smb",
+        "name": "SMB",
+        "type": "eql",
+        "language": "eql",
+        "query": SMB,
+        "index": ("winlogbeat-*", "logs-endpoint.events.*", "logs-windows.*"),
+        "interval": "5m",
+        "from_": "now-9m",
+        "max_signals": 100,
+    }
     base.update(changes)
     return Rule(**base)
 
@@ -96,7 +112,10 @@ def test_rule_sees_only_its_indices_and_unknown_unless_strict() -> None:
 
 def test_ticks() -> None:
     assert ticks(T0, T0 + timedelta(minutes=10), timedelta(minutes=5)) == [
-        T0, T0 + timedelta(minutes=5), T0 + timedelta(minutes=10)]
+        T0,
+        T0 + timedelta(minutes=5),
+        T0 + timedelta(minutes=10),
+    ]
 
 
 def test_overlapping_windows_raise_one_alert() -> None:
@@ -104,8 +123,14 @@ def test_overlapping_windows_raise_one_alert() -> None:
     plan = plan_rule(smb_rule(), size=101)
     collect([plan], events(smb_pair("A", T0 + timedelta(minutes=3))))
     runs = []
-    summary = replay_rule(plan, start=T0, end=T0 + timedelta(minutes=15), sink=AlertSink(None), build=fake_build,
-                          on_run=runs.append)
+    summary = replay_rule(
+        plan,
+        start=T0,
+        end=T0 + timedelta(minutes=15),
+        sink=AlertSink(None),
+        build=fake_build,
+        on_run=runs.append,
+    )
     assert summary.runs == 4
     assert [r.hits for r in runs] == [0, 1, 1, 0]
     assert summary.alerts == 1
@@ -116,8 +141,13 @@ def test_overlapping_windows_raise_one_alert() -> None:
 def test_gaps_when_look_back_is_shorter_than_interval() -> None:
     plan = plan_rule(smb_rule(from_="now-3m"), size=101)
     collect([plan], events([]))
-    summary = replay_rule(plan, start=T0, end=T0 + timedelta(minutes=10), sink=AlertSink(None), build=fake_build)
-    assert summary.gaps == [(T0, T0 + timedelta(minutes=2)), (T0 + timedelta(minutes=5), T0 + timedelta(minutes=7))]
+    summary = replay_rule(
+        plan, start=T0, end=T0 + timedelta(minutes=10), sink=AlertSink(None), build=fake_build
+    )
+    assert summary.gaps == [
+        (T0, T0 + timedelta(minutes=2)),
+        (T0 + timedelta(minutes=5), T0 + timedelta(minutes=7)),
+    ]
 
 
 def test_max_signals_caps_and_warns() -> None:
@@ -127,8 +157,14 @@ def test_max_signals_caps_and_warns() -> None:
     plan = plan_rule(smb_rule(max_signals=3), size=4)
     collect([plan], events(docs))
     runs = []
-    summary = replay_rule(plan, start=T0 + timedelta(minutes=5), end=T0 + timedelta(minutes=5), sink=AlertSink(None),
-                          build=fake_build, on_run=runs.append)
+    summary = replay_rule(
+        plan,
+        start=T0 + timedelta(minutes=5),
+        end=T0 + timedelta(minutes=5),
+        sink=AlertSink(None),
+        build=fake_build,
+        on_run=runs.append,
+    )
     assert summary.alerts == 3
     assert runs[0].warnings == [MAX_SIGNALS_WARNING]
 
@@ -138,8 +174,10 @@ def test_timestamp_override_falls_back_to_timestamp() -> None:
     late = T0 + timedelta(hours=2)
     docs = [
         # ingested late: seen by the run whose window holds event.ingested, not @timestamp
-        {"@timestamp": _iso(T0 + timedelta(minutes=1)), "event": {"category": "process", "type": "start",
-                                                                  "ingested": _iso(late)}},
+        {
+            "@timestamp": _iso(T0 + timedelta(minutes=1)),
+            "event": {"category": "process", "type": "start", "ingested": _iso(late)},
+        },
         # no event.ingested: falls back to @timestamp
         {"@timestamp": _iso(T0 + timedelta(minutes=2)), "event": {"category": "process", "type": "start"}},
     ]
@@ -148,13 +186,23 @@ def test_timestamp_override_falls_back_to_timestamp() -> None:
     early = hunt_rule(plan, run_time=T0, sink=AlertSink(None), build=fake_build)
     assert early.alerts == 2  # a hunt has no window
     runs = []
-    replay_rule(plan, start=T0 + timedelta(minutes=5), end=late + timedelta(minutes=5), sink=AlertSink(None),
-                build=fake_build, on_run=runs.append)
+    replay_rule(
+        plan,
+        start=T0 + timedelta(minutes=5),
+        end=late + timedelta(minutes=5),
+        sink=AlertSink(None),
+        build=fake_build,
+        on_run=runs.append,
+    )
     hit_ticks = [r.tick for r in runs if r.hits]
     assert hit_ticks[0] == T0 + timedelta(minutes=5)  # the @timestamp-only event
     assert late + timedelta(minutes=5) in hit_ticks  # the late-ingested event
-    no_fallback = plan_rule(smb_rule(query=rule.query, timestamp_override="event.ingested",
-                                     timestamp_override_fallback_disabled=True), size=101)
+    no_fallback = plan_rule(
+        smb_rule(
+            query=rule.query, timestamp_override="event.ingested", timestamp_override_fallback_disabled=True
+        ),
+        size=101,
+    )
     collect([no_fallback], events([dict(d) for d in docs]))
     assert len(no_fallback.window(None, None)) == 1
 

@@ -426,5 +426,18 @@ def conformance(directory: Path, paths: tuple[str, ...]) -> None:
     sys.exit(code)
 
 
+def _register() -> None:
+    # Sub-command groups live in their own modules; imported here so `vigil --help` lists them.
+    from vigil.cli_alerts import alerts
+    from vigil.cli_hunt import hunt, replay
+    from vigil.cli_rules import rules
+
+    for command in (hunt, replay, rules, alerts):
+        main.add_command(command)
+
+
+_register()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

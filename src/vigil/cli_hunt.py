@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,12 @@ def _parse_time(text: str, what: str) -> datetime:
 
     nanos = parse_date(text)
     if nanos is None:
-        raise click.BadParameter(f"{text!r} is not a date (use ISO 8601, e.g. 2024-05-01T00:00:00Z)", param_hint=what)
-    return datetime.fromtimestamp(nanos / 1e9, tz=timezone.utc).replace(microsecond=(nanos // 1000) % 1_000_000)
+        raise click.BadParameter(
+            f"{text!r} is not a date (use ISO 8601, e.g. 2024-05-01T00:00:00Z)", param_hint=what
+        )
+    return datetime.fromtimestamp(nanos / 1e9, tz=UTC).replace(
+        microsecond=(nanos // 1000) % 1_000_000
+    )
 
 
 def _index_options(values: Sequence[str]) -> tuple[str | None, dict[str, str]]:
@@ -74,12 +78,15 @@ def _load(rule_paths: Sequence[str]) -> tuple[list[Any], list[Any]]:
     loaded = load_rules(list(rule_paths))
     for problem in loaded.problems:
         click.echo(f"vigil: {problem}", err=True)
+    from vigil.rules.validate import unsupported_reason
+
     runnable = []
     for rule in loaded.rules:
+        reason = unsupported_reason(rule)
         if not rule.enabled:
             click.echo(f"vigil: skipping rule {rule.name!r} ({rule.source}): disabled", err=True)
-        elif rule.unsupported_reason:
-            click.echo(f"vigil: skipping rule {rule.name!r} ({rule.source}): {rule.unsupported_reason}", err=True)
+        elif reason:
+            click.echo(f"vigil: skipping rule {rule.name!r} ({rule.source}): {reason}", err=True)
         else:
             runnable.append(rule)
     return runnable, list(getattr(loaded, "exception_items", ()))
@@ -113,7 +120,9 @@ def _run(
     for rule in rules:
         try:
             size = NO_LIMIT if mode == "hunt" else rule.max_signals + 1
-            plans.append(plan_rule(rule, size=size, strict_index=strict_index, exception_items=exception_items))
+            plans.append(
+                plan_rule(rule, size=size, strict_index=strict_index, exception_items=exception_items)
+            )
         except VigilError as exc:
             click.echo(f"vigil: skipping rule {rule.name!r}: {exc}", err=True)
     if not plans:
@@ -125,16 +134,20 @@ def _run(
     try:
         with _progress(show_progress) as progress:
             task = progress.add_task("reading", total=None, rate="") if progress is not None else None
-            started = datetime.now(timezone.utc)
+            started = datetime.now(UTC)
 
             def on_event(n: int) -> None:
                 if progress is not None and task is not None:
-                    elapsed = max((datetime.now(timezone.utc) - started).total_seconds(), 1e-6)
+                    elapsed = max((datetime.now(UTC) - started).total_seconds(), 1e-6)
                     progress.update(task, completed=n, rate=f"{n / elapsed:,.0f}/s")
 
             events = read_events(
-                list(data), strict=strict, line_filter=None if strict else union_line_filter(plans),
-                report=report, index=default_index, index_of_path=per_path,
+                list(data),
+                strict=strict,
+                line_filter=None if strict else union_line_filter(plans),
+                report=report,
+                index=default_index,
+                index_of_path=per_path,
             )
             collect(plans, events, on_event)
     except DataError as exc:
@@ -143,28 +156,42 @@ def _run(
 
     store = AlertStore.open(alert_db)
     sink = AlertSink(store)
-    suppressor = Suppressor()
+    suppressor = Suppressor(store)
     all_groups: list[Any] = []
     summaries = []
-    run_time = datetime.now(timezone.utc).replace(microsecond=0)
+    run_time = datetime.now(UTC).replace(microsecond=0)
 
     def on_run(outcome: RunOutcome) -> None:
         store.add_alerts(outcome.groups)
         store.record_run(outcome)
         all_groups.extend(outcome.groups)
         for warning in outcome.warnings:
-            click.echo(f"vigil: {outcome.rule_name} @ {outcome.tick.isoformat()}: warning: {warning}", err=True)
+            click.echo(
+                f"vigil: {outcome.rule_name} @ {outcome.tick.isoformat()}: warning: {warning}", err=True
+            )
         for error in outcome.errors:
             click.echo(f"vigil: {outcome.rule_name} @ {outcome.tick.isoformat()}: error: {error}", err=True)
 
     for plan in plans:
         if mode == "hunt":
-            summaries.append(hunt_rule(plan, run_time=run_time, sink=sink, build=build_alerts,
-                                       on_run=on_run, suppress=suppressor))
+            summaries.append(
+                hunt_rule(
+                    plan, run_time=run_time, sink=sink, build=build_alerts, on_run=on_run, suppress=suppressor
+                )
+            )
         else:
             assert start is not None and end is not None
-            summaries.append(replay_rule(plan, start=start, end=end, sink=sink, build=build_alerts,
-                                         on_run=on_run, suppress=suppressor))
+            summaries.append(
+                replay_rule(
+                    plan,
+                    start=start,
+                    end=end,
+                    sink=sink,
+                    build=build_alerts,
+                    on_run=on_run,
+                    suppress=suppressor,
+                )
+            )
 
     if output is not None:
         with open(output, "w", encoding="utf-8") as out:
@@ -192,7 +219,9 @@ def _summary(mode: str, report: Any, summaries: Sequence[Any], *, unknown_index:
             f"{s.duplicates} duplicate(s) suppressed, {s.seconds * 1000:.0f} ms"
         )
         if s.gaps:
-            line += f", {len(s.gaps)} gap(s): " + "; ".join(f"{a.isoformat()} to {b.isoformat()}" for a, b in s.gaps[:3])
+            line += f", {len(s.gaps)} gap(s): " + "; ".join(
+                f"{a.isoformat()} to {b.isoformat()}" for a, b in s.gaps[:3]
+            )
         if s.errors:
             line += f", {len(s.errors)} error(s)"
         echo(line)
@@ -200,17 +229,44 @@ def _summary(mode: str, report: Any, summaries: Sequence[Any], *, unknown_index:
 
 
 _common = [
-    click.option("--rules", "rule_paths", multiple=True, required=True, metavar="PATH",
-                 help="Rule files or folders (detection-rules TOML, Kibana export NDJSON, rule pages). Repeatable."),
-    click.option("--format", "output_format", type=click.Choice(["table", "ndjson", "json"]), default="table",
-                 show_default=True, help="How alerts are printed."),
-    click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                 help="Write alerts to FILE instead of stdout."),
-    click.option("--alert-db", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                 help="The alert store (SQLite); default under the user's data directory."),
-    click.option("--index", "index_opts", multiple=True, metavar="NAME|NAME=PATH",
-                 help="The index of all events (NAME) or of one input (NAME=PATH); wins over _index/data_stream."),
-    click.option("--strict-index", is_flag=True, help="Hide events whose index cannot be known from every rule."),
+    click.option(
+        "--rules",
+        "rule_paths",
+        multiple=True,
+        required=True,
+        metavar="PATH",
+        help="Rule files or folders (detection-rules TOML, Kibana export NDJSON, rule pages). Repeatable.",
+    ),
+    click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["table", "ndjson", "json"]),
+        default="table",
+        show_default=True,
+        help="How alerts are printed.",
+    ),
+    click.option(
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Write alerts to FILE instead of stdout.",
+    ),
+    click.option(
+        "--alert-db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="The alert store (SQLite); default under the user's data directory.",
+    ),
+    click.option(
+        "--index",
+        "index_opts",
+        multiple=True,
+        metavar="NAME|NAME=PATH",
+        help="The index of all events (NAME) or of one input (NAME=PATH); wins over _index/data_stream.",
+    ),
+    click.option(
+        "--strict-index", is_flag=True, help="Hide events whose index cannot be known from every rule."
+    ),
     click.option("--strict", is_flag=True, help="Stop at the first malformed line instead of skipping it."),
     click.option("--no-progress", is_flag=True, help="No progress bar (it only shows on a terminal anyway)."),
 ]
@@ -225,9 +281,17 @@ def _with_common(fn: Any) -> Any:
 @click.command()
 @_with_common
 @click.argument("data", nargs=-1, required=True)
-def hunt(rule_paths: tuple[str, ...], data: tuple[str, ...], output_format: str, output: Path | None,
-         alert_db: Path | None, index_opts: tuple[str, ...], strict_index: bool, strict: bool,
-         no_progress: bool) -> None:
+def hunt(
+    rule_paths: tuple[str, ...],
+    data: tuple[str, ...],
+    output_format: str,
+    output: Path | None,
+    alert_db: Path | None,
+    index_opts: tuple[str, ...],
+    strict_index: bool,
+    strict: bool,
+    no_progress: bool,
+) -> None:
     """Run every enabled, supported rule over all of DATA (one run per rule, no time window).
 
     \b
@@ -235,9 +299,20 @@ def hunt(rule_paths: tuple[str, ...], data: tuple[str, ...], output_format: str,
       vigil hunt --rules examples/rules/direct_outbound_smb.toml examples/data
     """
     try:
-        _run(mode="hunt", rule_paths=rule_paths, data=data, start=None, end=None, output_format=output_format,
-             output=output, alert_db=alert_db, index_opts=index_opts, strict_index=strict_index, strict=strict,
-             show_progress=not no_progress)
+        _run(
+            mode="hunt",
+            rule_paths=rule_paths,
+            data=data,
+            start=None,
+            end=None,
+            output_format=output_format,
+            output=output,
+            alert_db=alert_db,
+            index_opts=index_opts,
+            strict_index=strict_index,
+            strict=strict,
+            show_progress=not no_progress,
+        )
     except (RuleError, VigilError) as exc:
         click.echo(str(exc), err=True)
         sys.exit(EXIT_USAGE)
@@ -248,25 +323,47 @@ def hunt(rule_paths: tuple[str, ...], data: tuple[str, ...], output_format: str,
 @click.option("--start", "start_text", required=True, help="First tick of the schedule (ISO 8601).")
 @click.option("--end", "end_text", required=True, help="Last possible tick of the schedule (ISO 8601).")
 @click.argument("data", nargs=-1, required=True)
-def replay(rule_paths: tuple[str, ...], data: tuple[str, ...], output_format: str, output: Path | None,
-           alert_db: Path | None, index_opts: tuple[str, ...], strict_index: bool, strict: bool,
-           no_progress: bool, start_text: str, end_text: str) -> None:
+def replay(
+    rule_paths: tuple[str, ...],
+    data: tuple[str, ...],
+    output_format: str,
+    output: Path | None,
+    alert_db: Path | None,
+    index_opts: tuple[str, ...],
+    strict_index: bool,
+    strict: bool,
+    no_progress: bool,
+    start_text: str,
+    end_text: str,
+) -> None:
     """Simulate the rule scheduler over recorded DATA: each rule runs at every tick of its interval
     from --start to --end over [tick + from, tick + to], with max_signals, deduplication across
     overlapping windows, and gaps reported.
 
     \b
     Example:
-      vigil replay --rules examples/rules --start 2024-05-14T08:00:00Z --end 2024-05-14T09:00:00Z examples/data
+      vigil replay --rules examples/rules \
+          --start 2024-05-14T08:00:00Z --end 2024-05-14T09:00:00Z examples/data
     """
     start = _parse_time(start_text, "--start")
     end = _parse_time(end_text, "--end")
     if end < start:
         raise click.BadParameter("--end is before --start", param_hint="--end")
     try:
-        _run(mode="replay", rule_paths=rule_paths, data=data, start=start, end=end, output_format=output_format,
-             output=output, alert_db=alert_db, index_opts=index_opts, strict_index=strict_index, strict=strict,
-             show_progress=not no_progress)
+        _run(
+            mode="replay",
+            rule_paths=rule_paths,
+            data=data,
+            start=start,
+            end=end,
+            output_format=output_format,
+            output=output,
+            alert_db=alert_db,
+            index_opts=index_opts,
+            strict_index=strict_index,
+            strict=strict,
+            show_progress=not no_progress,
+        )
     except (RuleError, VigilError) as exc:
         click.echo(str(exc), err=True)
         sys.exit(EXIT_USAGE)

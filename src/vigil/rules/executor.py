@@ -90,7 +90,7 @@ def _window_time_reader(rule: Rule) -> Callable[[dict[str, Any]], int | None]:
             v = fallback(doc)
         if type(v) is list:
             v = min(v)
-        return v  # type: ignore[no-any-return]
+        return v
 
     return read
 

@@ -14,8 +14,9 @@ from vigil.errors import Location
 
 # Rule types vigil runs, and the ones it loads, lists and skips (with a reason) for now.
 SUPPORTED_TYPES = frozenset({"eql"})
-KNOWN_TYPES = frozenset({"eql", "query", "threshold", "new_terms", "esql", "machine_learning", "threat_match",
-                         "saved_query"})
+KNOWN_TYPES = frozenset(
+    {"eql", "query", "threshold", "new_terms", "esql", "machine_learning", "threat_match", "saved_query"}
+)
 SEVERITIES = ("low", "medium", "high", "critical")
 
 

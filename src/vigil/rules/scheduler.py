@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from vigil.engine.model import Event, QueryResult
@@ -31,7 +31,7 @@ MAX_SIGNALS_WARNING = (
 
 def to_nanos(dt: datetime) -> int:
     """Epoch nanoseconds of an aware datetime."""
-    delta = dt - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
 
 
@@ -80,7 +80,9 @@ class RuleSummary:
         self.errors.extend(run.errors)
 
 
-def collect(plans: Sequence[RulePlan], events: Iterable[Event], on_event: Callable[[int], None] | None = None) -> int:
+def collect(
+    plans: Sequence[RulePlan], events: Iterable[Event], on_event: Callable[[int], None] | None = None
+) -> int:
     """Read the events once, offering each to every rule; returns how many were read."""
     n = 0
     for ev in events:
@@ -139,8 +141,18 @@ def run_once(
     start_ns = to_nanos(window[0]) if window else None
     end_ns = to_nanos(window[1]) if window else None
     parts = plan.window(start_ns, end_ns)
-    outcome = RunOutcome(rule.rule_id, rule.name, tick, window[0] if window else None,
-                         window[1] if window else None, len(parts), 0, 0, 0, 0.0)
+    outcome = RunOutcome(
+        rule.rule_id,
+        rule.name,
+        tick,
+        window[0] if window else None,
+        window[1] if window else None,
+        len(parts),
+        0,
+        0,
+        0,
+        0.0,
+    )
     try:
         result = plan.run(parts)
         if limit is not None:
@@ -197,8 +209,15 @@ def replay_rule(
         if covered_until is not None and w_start > covered_until:
             summary.gaps.append((covered_until, w_start))
         covered_until = max(covered_until, w_end) if covered_until else w_end
-        outcome = run_once(plan, tick=tick, window=(w_start, w_end), limit=rule.max_signals, sink=sink,
-                           build=build, suppress=suppress)
+        outcome = run_once(
+            plan,
+            tick=tick,
+            window=(w_start, w_end),
+            limit=rule.max_signals,
+            sink=sink,
+            build=build,
+            suppress=suppress,
+        )
         summary.add(outcome)
         if on_run is not None:
             on_run(outcome)
@@ -217,7 +236,9 @@ def hunt_rule(
 ) -> RuleSummary:
     """One run of one rule over all of its events (no time window)."""
     summary = RuleSummary(plan.rule.rule_id, plan.rule.name)
-    outcome = run_once(plan, tick=run_time, window=None, limit=limit, sink=sink, build=build, suppress=suppress)
+    outcome = run_once(
+        plan, tick=run_time, window=None, limit=limit, sink=sink, build=build, suppress=suppress
+    )
     summary.add(outcome)
     if on_run is not None:
         on_run(outcome)

@@ -26,7 +26,7 @@ import gzip
 import hashlib
 import io
 import sys
-from collections.abc import Mapping, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from itertools import chain

@@ -24,7 +24,13 @@ import orjson
 
 # Keys the reader itself needs, whatever the query reads: Elasticsearch hit envelopes and the
 # data stream that names an event's index.
-ENVELOPE_FIELDS = ("data_stream.type", "data_stream.dataset", "data_stream.namespace", "agent.type", "agent.version")
+ENVELOPE_FIELDS = (
+    "data_stream.type",
+    "data_stream.dataset",
+    "data_stream.namespace",
+    "agent.type",
+    "agent.version",
+)
 
 _Trie = dict[str, Any]  # key -> sub-trie; an empty trie is a leaf
 
