@@ -30,9 +30,7 @@ def _parse_time(text: str, what: str) -> datetime:
         raise click.BadParameter(
             f"{text!r} is not a date (use ISO 8601, e.g. 2024-05-01T00:00:00Z)", param_hint=what
         )
-    return datetime.fromtimestamp(nanos / 1e9, tz=UTC).replace(
-        microsecond=(nanos // 1000) % 1_000_000
-    )
+    return datetime.fromtimestamp(nanos / 1e9, tz=UTC).replace(microsecond=(nanos // 1000) % 1_000_000)
 
 
 def _index_options(values: Sequence[str]) -> tuple[str | None, dict[str, str]]:
@@ -62,7 +60,7 @@ def _progress(enabled: bool) -> Iterator[Any]:
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
-        TextColumn("{task.completed:,.0f} events"),
+        TextColumn("{task.completed:,.0f} {task.fields[unit]}"),
         TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
         console=Console(stderr=True),
@@ -133,7 +131,11 @@ def _run(
     report = ReadReport()
     try:
         with _progress(show_progress) as progress:
-            task = progress.add_task("reading", total=None, rate="") if progress is not None else None
+            task = (
+                progress.add_task("reading", total=None, rate="", unit="events")
+                if progress is not None
+                else None
+            )
             started = datetime.now(UTC)
 
             def on_event(n: int) -> None:
@@ -149,7 +151,7 @@ def _run(
                 index=default_index,
                 index_of_path=per_path,
             )
-            collect(plans, events, on_event)
+            seen = collect(plans, events, on_event)
     except DataError as exc:
         click.echo(str(exc), err=True)
         sys.exit(EXIT_DATA)
@@ -172,17 +174,18 @@ def _run(
         for error in outcome.errors:
             click.echo(f"vigil: {outcome.rule_name} @ {outcome.tick.isoformat()}: error: {error}", err=True)
 
-    for plan in plans:
-        if mode == "hunt":
-            summaries.append(
-                hunt_rule(
+    with _progress(show_progress) as progress:
+        task = (
+            progress.add_task("running rules", total=len(plans), rate="", unit="rules") if progress else None
+        )
+        for plan in plans:
+            if mode == "hunt":
+                summary = hunt_rule(
                     plan, run_time=run_time, sink=sink, build=build_alerts, on_run=on_run, suppress=suppressor
                 )
-            )
-        else:
-            assert start is not None and end is not None
-            summaries.append(
-                replay_rule(
+            else:
+                assert start is not None and end is not None
+                summary = replay_rule(
                     plan,
                     start=start,
                     end=end,
@@ -191,19 +194,24 @@ def _run(
                     on_run=on_run,
                     suppress=suppressor,
                 )
-            )
+            summaries.append(summary)
+            if progress is not None and task is not None:
+                progress.update(task, advance=1, rate=f"{len(all_groups):,} alerts")
 
     if output is not None:
         with open(output, "w", encoding="utf-8") as out:
             write_alerts(all_groups, output_format, out)
     else:
         write_alerts(all_groups, output_format, sys.stdout)
-    _summary(mode, report, summaries, unknown_index=_unknown_index_count(plans, strict_index), store=store)
+    visibility = "hidden from every rule (--strict-index)" if strict_index else "visible to every rule"
+    _summary(
+        mode,
+        report,
+        summaries,
+        unknown_index=f"{seen.unknown_index:,} event(s) of unknown index, {visibility}",
+        store=store,
+    )
     store.close()
-
-
-def _unknown_index_count(plans: Sequence[Any], strict_index: bool) -> str:
-    return "hidden from every rule (--strict-index)" if strict_index else "visible to every rule"
 
 
 def _summary(mode: str, report: Any, summaries: Sequence[Any], *, unknown_index: str, store: Any) -> None:
@@ -211,7 +219,7 @@ def _summary(mode: str, report: Any, summaries: Sequence[Any], *, unknown_index:
     echo(
         f"vigil {mode}: {report.files:,} file(s), {report.events:,} events read, "
         f"{report.skipped:,} malformed line(s) skipped, {report.filtered:,} passed over by the pre-filter; "
-        f"events of unknown index are {unknown_index}"
+        f"{unknown_index}"
     )
     for s in summaries:
         line = (

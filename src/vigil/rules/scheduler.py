@@ -80,20 +80,32 @@ class RuleSummary:
         self.errors.extend(run.errors)
 
 
+@dataclass
+class CollectStats:
+    """What reading the events for the rules saw."""
+
+    events: int = 0
+    unknown_index: int = 0  # events whose index could not be known
+
+
 def collect(
     plans: Sequence[RulePlan], events: Iterable[Event], on_event: Callable[[int], None] | None = None
-) -> int:
-    """Read the events once, offering each to every rule; returns how many were read."""
-    n = 0
+) -> CollectStats:
+    """Read the events once, offering each to every rule."""
+    stats = CollectStats()
+    n = unknown = 0
     for ev in events:
         n += 1
+        if not ev.index:
+            unknown += 1
         for plan in plans:
             plan.offer(ev)
         if on_event is not None and n % 1000 == 0:
             on_event(n)
     if on_event is not None:
         on_event(n)
-    return n
+    stats.events, stats.unknown_index = n, unknown
+    return stats
 
 
 def _cut(result: QueryResult, limit: int) -> tuple[QueryResult, bool]:
