@@ -86,12 +86,19 @@ class CompiledQuery:
         and the event for an event query, a :class:`Candidate` for a sequence, the event and its
         keys per filter for a sample). Parts of consecutive slices of the input, made apart
         (in worker processes), can be chained and given to :meth:`finish`."""
-        body = self.query.body
-        if isinstance(body, ast.EventQuery):
-            return self._event_parts(events, stats)
-        if isinstance(body, ast.SequenceQuery):
-            return self._candidates(events, stats, body.until is not None)
-        return self._sample_parts(events, stats)
+        part_of = self.part_of
+        n = matched = 0
+        try:
+            for ev in events:
+                n += 1
+                part = part_of(ev)
+                if part is not None:
+                    matched += 1
+                    yield part
+        finally:
+            stats.events_read += n
+            stats.events_considered += n
+            stats.events_matched += matched
 
     def part_of(self, ev: Event) -> Any | None:
         """What one event contributes (as :meth:`parts` would yield it), or None. For callers
@@ -154,25 +161,6 @@ class CompiledQuery:
 
     # ------------------------------------------------------------------ event queries
 
-    def _event_parts(self, events: Iterable[Event], stats: QueryStats) -> Iterator[tuple[Any, Event]]:
-        last_index: str | None = None
-        plan: IndexPlan | None = None
-        n = matched = 0
-        try:
-            for ev in events:
-                n += 1
-                if ev.index != last_index or plan is None:
-                    plan = self.plan(ev.index)
-                    last_index = ev.index
-                if not plan.steps[0].matches(ev.source):
-                    continue
-                matched += 1
-                yield plan.ordinal(ev.source, ev.seq) or (_LAST, ev.seq), ev
-        finally:
-            stats.events_read += n
-            stats.events_considered += n
-            stats.events_matched += matched
-
     def _events_from(self, parts: Iterable[tuple[Any, Event]], stats: QueryStats) -> QueryResult:
         bound = self.bound
         heap: list[tuple[Any, int, Event]] = []
@@ -211,40 +199,6 @@ class CompiledQuery:
                 filters.append(i)
                 missing.append(step.missing)
         return StepLayout(tuple(filters), tuple(missing))
-
-    def _candidates(
-        self, events: Iterable[Event], stats: QueryStats, with_until: bool
-    ) -> Iterator[Candidate]:
-        last_index: str | None = None
-        plan: IndexPlan | None = None
-        n = matched = 0
-        try:
-            for ev in events:
-                n += 1
-                if ev.index != last_index or plan is None:
-                    plan = self.plan(ev.index)
-                    last_index = ev.index
-                doc = ev.source
-                step_keys: dict[int, list[tuple[Any, ...]]] = {}
-                steps = plan.steps
-                for i in plan.matching_steps(doc):
-                    keys = steps[i].key_tuples(doc)
-                    if keys:
-                        step_keys[i] = keys
-                until_keys = None
-                if with_until and plan.until is not None and plan.until.matches(doc):
-                    until_keys = plan.until.key_tuples(doc) or None
-                if not step_keys and not until_keys:
-                    continue
-                matched += 1
-                ordinal = plan.ordinal(doc, ev.seq)
-                if ordinal is None:
-                    continue
-                yield Candidate(ordinal, ev, step_keys, until_keys)
-        finally:
-            stats.events_read += n
-            stats.events_considered += n
-            stats.events_matched += matched
 
     def _sequences_from(
         self, body: ast.SequenceQuery, candidates: Iterable[Candidate], stats: QueryStats
@@ -291,32 +245,6 @@ class CompiledQuery:
         return types
 
     # ------------------------------------------------------------------ samples
-
-    def _sample_parts(
-        self, events: Iterable[Event], stats: QueryStats
-    ) -> Iterator[tuple[Event, dict[int, list[tuple[Any, ...]]]]]:
-        last_index: str | None = None
-        plan: IndexPlan | None = None
-        n = matched = 0
-        try:
-            for ev in events:
-                n += 1
-                if ev.index != last_index or plan is None:
-                    plan = self.plan(ev.index)
-                    last_index = ev.index
-                step_keys: dict[int, list[tuple[Any, ...]]] = {}
-                for i, step in enumerate(plan.steps):
-                    if step.matches(ev.source):
-                        keys = step.key_tuples(ev.source)
-                        if keys:
-                            step_keys[i] = keys
-                if step_keys:
-                    matched += 1
-                    yield ev, step_keys
-        finally:
-            stats.events_read += n
-            stats.events_considered += n
-            stats.events_matched += matched
 
     def _samples_from(
         self,
