@@ -93,19 +93,40 @@ def collect(
 ) -> CollectStats:
     """Read the events once, offering each to every rule."""
     stats = CollectStats()
+    dispatch = _dispatcher(plans)
     n = unknown = 0
     for ev in events:
         n += 1
         if not ev.index:
             unknown += 1
-        for plan in plans:
-            plan.offer(ev)
+        for i in dispatch(ev.source):
+            plans[i].offer(ev)
         if on_event is not None and n % 1000 == 0:
             on_event(n)
     if on_event is not None:
         on_event(n)
     stats.events, stats.unknown_index = n, unknown
     return stats
+
+
+def _dispatcher(plans: Sequence[RulePlan]) -> Callable[[Any], Iterable[int]]:
+    """Which plans an event goes to: the rule index of :mod:`vigil.engine.dispatch` for rules
+    that use the default category field; every event for the others."""
+    from vigil.ecs.ecs_schema import ecs_schema
+    from vigil.engine.dispatch import Dispatcher
+
+    if len(plans) < 2:
+        everyone = range(len(plans))
+        return lambda _doc: everyone
+    indexed = [i for i, p in enumerate(plans) if p.compiled.options.event_category_field == "event.category"]
+    others = [i for i in range(len(plans)) if i not in set(indexed)]
+    dispatcher = Dispatcher([plans[i].compiled.query for i in indexed], ecs_schema())
+
+    def targets(doc: Any) -> Iterable[int]:
+        chosen = [indexed[k] for k in dispatcher.candidates(doc)]
+        return chosen + others if others else chosen
+
+    return targets
 
 
 def _cut(result: QueryResult, limit: int) -> tuple[QueryResult, bool]:
