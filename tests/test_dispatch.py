@@ -21,7 +21,8 @@ QUERIES = [
     "any where true",
     'file where file.extension in~ ("EXE", "dll")',
     'sequence by process.entity_id [process where process.name == "net.exe"] [network where true]',
-    'sequence [process where event.type == "start"] [file where file.name like "a.txt"] until [process where true]',
+    'sequence [process where event.type == "start"] [file where file.name like "a.txt"]'
+    " until [process where true]",
     'registry where registry.path : "*run*"',
     'process where process.args == "-enc" or process.name == "x.exe"',
 ]

@@ -141,7 +141,7 @@ class Dispatcher:
                     continue
                 fields = self.by_category.setdefault(f.category, {})
                 exact, folded = fields.setdefault(anchor.field, ({}, {}))
-                table: dict[Any, set[int]] = folded if anchor.insensitive else exact  # type: ignore[assignment]
+                table: dict[Any, set[int]] = folded if anchor.insensitive else exact
                 for v in anchor.values:
                     table.setdefault(v, set()).add(qi)
                 if anchor.field not in self.readers:
