@@ -57,7 +57,9 @@ def _setdefault_path(doc: dict[str, Any], dotted: str, value: Any) -> None:
     cur.setdefault(parts[-1], value)
 
 
-def to_ecs(raw: dict[str, Any], *, mode: Mode = "agent", agent_version: str = DEFAULT_AGENT_VERSION) -> dict[str, Any]:
+def to_ecs(
+    raw: dict[str, Any], *, mode: Mode = "agent", agent_version: str = DEFAULT_AGENT_VERSION
+) -> dict[str, Any]:
     """Map a Winlogbeat-raw document to ECS in place and return it (see the package docstring).
 
     ``mode`` picks where the event lands: ``agent`` gives it Elastic Agent's ``data_stream``
