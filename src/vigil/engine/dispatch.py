@@ -30,16 +30,27 @@ from vigil.eql import ast
 
 _WILDCARD = ("*", "?")
 # Fields whose values are weak discriminators (few distinct values): used only when nothing better.
-_WEAK = ("event.type", "event.outcome", "event.kind", "event.category", "host.os.type", "host.os.family")
+_WEAK = {
+    "event.type": 1,
+    "event.outcome": 1,
+    "event.kind": 2,
+    "event.category": 1,
+    "host.os.type": 3,
+    "host.os.family": 3,
+    "host.os.platform": 3,
+    "host.os.name": 2,
+}
 
 
 @dataclass(frozen=True)
 class Anchor:
-    """An exact-value test a filter cannot match without."""
+    """A test a filter cannot match without: the field equals one of ``values`` (``patterns``
+    empty), or matches one of ``patterns`` (wildcards ``*``/``?``)."""
 
     field: str
     values: frozenset[Any]
     insensitive: bool
+    patterns: tuple[str, ...] = ()
 
 
 def query_filters(query: ast.Query) -> list[ast.EventQuery]:
@@ -111,12 +122,129 @@ def _anchor_of(expr: ast.Expr, schema: Schema) -> Anchor | None:
     return Anchor(field.path, frozenset(coerced), insensitive)
 
 
+def _pattern_anchor(expr: ast.Match, schema: Schema) -> Anchor | None:
+    """``field : ("*.exe", "cmd*")``: indexed by each pattern's literal prefix or suffix."""
+    if not isinstance(expr.expr, ast.Field) or expr.expr.optional:
+        return None
+    spec = schema.spec(expr.expr.path)
+    if spec is not None and spec.type not in (FieldType.KEYWORD, FieldType.TEXT):
+        return None
+    patterns = []
+    for p in expr.patterns:
+        if not isinstance(p, ast.Literal) or not isinstance(p.value, str):
+            return None
+        patterns.append(p.value)
+    insensitive = expr.op != "like"
+    if insensitive:
+        patterns = [p.lower() for p in patterns]
+    return Anchor(expr.expr.path, frozenset(), insensitive, tuple(patterns))
+
+
+def _rank(a: Anchor) -> tuple[int, bool, int]:
+    # Discriminating fields first, exact values before patterns, fewer alternatives first.
+    return (_WEAK.get(a.field, 0), bool(a.patterns), len(a.values) + len(a.patterns))
+
+
+def _set_rank(anchors: tuple[Anchor, ...]) -> tuple[int, bool, int]:
+    # A set of alternatives is as weak as its weakest member, and wider the more it holds.
+    worst = max(_rank(a) for a in anchors)
+    return (worst[0], worst[1], sum(_rank(a)[2] for a in anchors))
+
+
+def _anchors_of(expr: ast.Expr, schema: Schema) -> tuple[Anchor, ...] | None:
+    """Alternative anchors a conjunct cannot hold without: one anchor, or for ``a or b or ...``
+    the best anchor of every branch (None when some branch has none)."""
+    if isinstance(expr, ast.Or):
+        branches: list[Anchor] = []
+        for term in expr.terms:
+            best = _best(_conjuncts(term), schema)
+            if best is None:
+                return None
+            branches.extend(best)
+        return tuple(branches)
+    single = _anchor_of(expr, schema)
+    return (single,) if single is not None else None
+
+
+def _best(conjuncts: list[ast.Expr], schema: Schema) -> tuple[Anchor, ...] | None:
+    options = [a for a in (_anchors_of(c, schema) for c in conjuncts) if a is not None]
+    if not options:
+        return None
+    return min(options, key=_set_rank)
+
+
+def filter_anchors(query: ast.EventQuery, schema: Schema) -> tuple[Anchor, ...] | None:
+    """The most selective set of alternative anchors of a filter (the filter cannot match
+    unless one of them holds), or None."""
+    return _best(_conjuncts(query.condition), schema)
+
+
 def filter_anchor(query: ast.EventQuery, schema: Schema) -> Anchor | None:
-    """The most selective anchor of a filter, or None."""
+    """The most selective single anchor of a filter, or None."""
     anchors = [a for a in (_anchor_of(c, schema) for c in _conjuncts(query.condition)) if a is not None]
     if not anchors:
         return None
-    return min(anchors, key=lambda a: (a.field in _WEAK, len(a.values)))
+    return min(anchors, key=_rank)
+
+
+class PatternIndex:
+    """Wildcard patterns of one field: a value is looked up by its prefixes and suffixes (one
+    dict probe per distinct literal length); patterns with wildcards at both ends are tested by
+    their literal core; patterns without any literal match everything."""
+
+    def __init__(self) -> None:
+        self.prefix: dict[int, dict[str, set[int]]] = {}
+        self.suffix: dict[int, dict[str, set[int]]] = {}
+        self.contains: dict[str, set[int]] = {}
+        self.everything: set[int] = set()
+
+    def add(self, pattern: str, qi: int) -> None:
+        """Index one pattern of query ``qi``."""
+        head = _literal_head(pattern)
+        tail = _literal_head(pattern[::-1])[::-1]
+        if head:
+            self.prefix.setdefault(len(head), {}).setdefault(head, set()).add(qi)
+        elif tail:
+            self.suffix.setdefault(len(tail), {}).setdefault(tail, set()).add(qi)
+        else:
+            core = max((s for s in _split_wild(pattern) if s), key=len, default="")
+            if core:
+                self.contains.setdefault(core, set()).add(qi)
+            else:
+                self.everything.add(qi)
+
+    def lookup(self, value: str, out: set[int]) -> None:
+        """Add the queries whose patterns ``value`` may match."""
+        if self.everything:
+            out |= self.everything
+        n = len(value)
+        for length, table in self.prefix.items():
+            if length <= n:
+                hit = table.get(value[:length])
+                if hit:
+                    out |= hit
+        for length, table in self.suffix.items():
+            if length <= n:
+                hit = table.get(value[n - length :])
+                if hit:
+                    out |= hit
+        for core, qis in self.contains.items():
+            if core in value:
+                out |= qis
+
+
+def _literal_head(pattern: str) -> str:
+    for i, ch in enumerate(pattern):
+        if ch in _WILDCARD:
+            return pattern[:i]
+    return pattern
+
+
+def _split_wild(pattern: str) -> list[str]:
+    parts = [pattern]
+    for w in _WILDCARD:
+        parts = [x for p in parts for x in p.split(w)]
+    return parts
 
 
 class Dispatcher:
@@ -127,25 +255,39 @@ class Dispatcher:
         self.always: set[int] = set()
         # category (None = any) -> field -> (exact values, lowercased values) -> query numbers
         self.by_category: dict[str | None, dict[str, tuple[dict[Any, set[int]], dict[str, set[int]]]]] = {}
+        # category (None = any) -> field -> (case-sensitive patterns, lowercased patterns)
+        self.patterns: dict[str | None, dict[str, tuple[PatternIndex, PatternIndex]]] = {}
         self.category_only: dict[str, set[int]] = {}
         self.readers: dict[str, Callable[[Any], Any]] = {}
         self.category = make_field_reader(schema, category_field)
         for qi, query in enumerate(queries):
             for f in query_filters(query):
-                anchor = filter_anchor(f, schema)
-                if anchor is None:
+                anchors = filter_anchors(f, schema)
+                if anchors is None:
                     if f.category is None:
                         self.always.add(qi)
                     else:
                         self.category_only.setdefault(f.category, set()).add(qi)
                     continue
-                fields = self.by_category.setdefault(f.category, {})
-                exact, folded = fields.setdefault(anchor.field, ({}, {}))
-                table: dict[Any, set[int]] = folded if anchor.insensitive else exact
-                for v in anchor.values:
-                    table.setdefault(v, set()).add(qi)
-                if anchor.field not in self.readers:
-                    self.readers[anchor.field] = make_field_reader(schema, anchor.field)
+                for anchor in anchors:
+                    self._add(f.category, anchor, qi, schema)
+
+    def _add(self, category: str | None, anchor: Anchor, qi: int, schema: Schema) -> None:
+        """Index query ``qi`` under one anchor of one of its filters."""
+        if anchor.field not in self.readers:
+            self.readers[anchor.field] = make_field_reader(schema, anchor.field)
+        if anchor.patterns:
+            pfields = self.patterns.setdefault(category, {})
+            sensitive, lowered = pfields.setdefault(anchor.field, (PatternIndex(), PatternIndex()))
+            index = lowered if anchor.insensitive else sensitive
+            for pattern in anchor.patterns:
+                index.add(pattern, qi)
+            return
+        fields = self.by_category.setdefault(category, {})
+        exact, folded = fields.setdefault(anchor.field, ({}, {}))
+        table: dict[Any, set[int]] = folded if anchor.insensitive else exact
+        for v in anchor.values:
+            table.setdefault(v, set()).add(qi)
 
     def candidates(self, doc: Any) -> set[int]:
         """Numbers of the queries a filter of which could match ``doc``."""
@@ -176,4 +318,17 @@ class Dispatcher:
                         hit = exact.get(str(x))
                         if hit:
                             out |= hit
+        for key in (None, *cats):
+            pfields = self.patterns.get(key)
+            if not pfields:
+                continue
+            for field, (sensitive, lowered) in pfields.items():
+                v = self.readers[field](doc)
+                if v is None:
+                    continue
+                for x in v if isinstance(v, list) else (v,):
+                    if not isinstance(x, str):
+                        continue
+                    sensitive.lookup(x, out)
+                    lowered.lookup(x.lower(), out)
         return out

@@ -120,12 +120,13 @@ class RulePlan:
             return
         if self.excepted is not None and self.excepted(doc):
             return
-        when = self.window_time(doc)
-        if when is None:
-            return
         self.events_seen += 1
         part = self.compiled.part_of(ev)
-        if part is not None:
+        if part is None:
+            return
+        # The window time is read only for the few events a rule keeps.
+        when = self.window_time(doc)
+        if when is not None:
             self.parts.append((when, ev.seq, part))
 
     def window(self, start: int | None, end: int | None) -> list[Any]:
