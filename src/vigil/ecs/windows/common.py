@@ -45,16 +45,12 @@ def _mappers() -> dict[str, Mapper]:
 _MAPPERS: dict[str, Mapper] | None = None
 
 
-def _setdefault_path(doc: dict[str, Any], dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    cur = doc
-    for p in parts[:-1]:
-        nxt = cur.get(p)
-        if not isinstance(nxt, dict):
-            nxt = {}
-            cur[p] = nxt
-        cur = nxt
-    cur.setdefault(parts[-1], value)
+def _node(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    """``doc[key]`` as a dict (created, or replacing a non-object value)."""
+    node = doc.get(key)
+    if type(node) is not dict:
+        node = doc[key] = {}
+    return node
 
 
 def to_ecs(
@@ -82,24 +78,27 @@ def to_ecs(
     if winlog.get("provider_name") and "provider" not in event:
         event["provider"] = winlog["provider_name"]
     event.setdefault("kind", "event")
-    computer = winlog.get("computer_name")
-    if computer:
-        _setdefault_path(raw, "host.name", computer)
-    _setdefault_path(raw, "host.os.type", "windows")
-    _setdefault_path(raw, "host.os.family", "windows")
-    _setdefault_path(raw, "host.os.platform", "windows")
-    _setdefault_path(raw, "ecs.version", ECS_VERSION)
     event.setdefault("module", module)
+    host = _node(raw, "host")
+    computer = winlog.get("computer_name")
+    if computer and "name" not in host:
+        host["name"] = computer
+    os_ = _node(host, "os")
+    os_.setdefault("type", "windows")
+    os_.setdefault("family", "windows")
+    os_.setdefault("platform", "windows")
+    _node(raw, "ecs").setdefault("version", ECS_VERSION)
+    agent = _node(raw, "agent")
     if mode == "agent":
         event.setdefault("dataset", dataset)
         raw["data_stream"] = {"type": "logs", "dataset": dataset, "namespace": "default"}
-        _setdefault_path(raw, "agent.type", "filebeat")
-        _setdefault_path(raw, "agent.version", agent_version)
-        _setdefault_path(raw, "elastic_agent.version", agent_version)
+        agent.setdefault("type", "filebeat")
+        agent.setdefault("version", agent_version)
+        _node(raw, "elastic_agent").setdefault("version", agent_version)
     else:
         raw.pop("data_stream", None)
-        _setdefault_path(raw, "agent.type", "winlogbeat")
-        _setdefault_path(raw, "agent.version", agent_version)
+        agent.setdefault("type", "winlogbeat")
+        agent.setdefault("version", agent_version)
     if _MAPPERS is None:
         _MAPPERS = _mappers()
     mapper = _MAPPERS.get(channel.lower())
