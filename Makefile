@@ -18,7 +18,8 @@ help:
 	@echo "make install  create $(VENV) and install vigil with its dev tools (once; again when pyproject.toml changes)"
 	@echo "make run      hunt with the Direct Outbound SMB Connection rule over $(SAMPLE)/ and print the alerts"
 	@echo "make test     run the test suite"
-	@echo "make bench    time vigil against a plain orjson decode of 1,000,000 events (BENCH_EVENTS, BENCH_REPEAT)"
+	@echo "make bench    time vigil against a plain orjson decode of 1,000,000 events (BENCH_EVENTS, BENCH_REPEAT),"
+	@echo "              and EVTX-to-ECS reading against the bare evtx parser (BENCH_EVTX_PASSES)"
 	@echo "make lint     ruff check, ruff format --check, mypy"
 
 install: $(STAMP)
@@ -38,6 +39,7 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_query.py
+	$(BIN)/python benchmarks/bench_evtx.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -19,6 +19,7 @@ import click
 import orjson
 
 from vigil import __version__
+from vigil.cli_convert import damage_note, input_options
 from vigil.errors import DataError, VigilError
 
 EXIT_DATA = 1
@@ -93,6 +94,7 @@ def main() -> None:
     "1 reads in this process). Small, compressed or piped input is read in one process.",
 )
 @click.option("--full-decode", is_flag=True, help="Decode whole documents (skip the field projection).")
+@input_options
 def query(
     eql: str,
     data: tuple[str, ...],
@@ -107,9 +109,12 @@ def query(
     no_prefilter: bool,
     full_decode: bool,
     workers: int | None,
+    input_format: str = "auto",
+    ecs_mode: str = "agent",
 ) -> None:
-    """Run the EQL query EQL over DATA: NDJSON or JSON files (optionally .gz/.zst), folders, or -
-    for stdin. EQL may be @FILE to read the query from a file.
+    """Run the EQL query EQL over DATA: NDJSON or JSON files (optionally .gz/.zst), Windows EVTX
+    files, NXLog or Winlogbeat JSON, folders, or - for stdin. EQL may be @FILE to read the query
+    from a file.
 
     \b
     Examples:
@@ -158,6 +163,7 @@ def query(
                     workers=workers,
                     prefilter=not no_prefilter,
                     project=not full_decode,
+                    input_format=input_format,
                 )
             if result is None:
                 result = compiled.execute(
@@ -167,6 +173,8 @@ def query(
                         line_filter=line_filter,
                         report=report,
                         decode=None if full_decode else make_decoder(compiled.fields),
+                        input_format=input_format,
+                        ecs_mode=ecs_mode,
                     )
                 )
     except DataError as exc:
@@ -238,7 +246,7 @@ def _summary(report: Any, total: int | None, size: int, kind: str = "events") ->
     if report.filtered:
         parts.append(f"{report.filtered:,} passed over by the pre-filter")
     parts.append(f"{_plural(report.skipped, 'malformed line')} skipped")
-    line = "vigil: " + ", ".join(parts)
+    line = "vigil: " + ", ".join(parts) + damage_note(report)
     if total is not None:
         noun = "event" if kind == "events" else "sequence"
         line += f"; {_plural(total, noun)} matched"
@@ -429,10 +437,11 @@ def conformance(directory: Path, paths: tuple[str, ...]) -> None:
 def _register() -> None:
     # Sub-command groups live in their own modules; imported here so `vigil --help` lists them.
     from vigil.cli_alerts import alerts
+    from vigil.cli_convert import convert
     from vigil.cli_hunt import hunt, replay
     from vigil.cli_rules import rules
 
-    for command in (hunt, replay, rules, alerts):
+    for command in (hunt, replay, rules, alerts, convert):
         main.add_command(command)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from vigil.cli_convert import damage_note, input_options
 from vigil.errors import DataError, RuleError, VigilError
 
 EXIT_DATA = 1
@@ -104,6 +105,8 @@ def _run(
     strict_index: bool,
     strict: bool,
     show_progress: bool,
+    input_format: str = "auto",
+    ecs_mode: str = "agent",
 ) -> None:
     from vigil.alerts.build import build_alerts
     from vigil.alerts.output import write_alerts
@@ -150,6 +153,8 @@ def _run(
                 report=report,
                 index=default_index,
                 index_of_path=per_path,
+                input_format=input_format,
+                ecs_mode=ecs_mode,
             )
             seen = collect(plans, events, on_event)
     except DataError as exc:
@@ -218,7 +223,8 @@ def _summary(mode: str, report: Any, summaries: Sequence[Any], *, unknown_index:
     echo = lambda text: click.echo(text, err=True)  # noqa: E731
     echo(
         f"vigil {mode}: {report.files:,} file(s), {report.events:,} events read, "
-        f"{report.skipped:,} malformed line(s) skipped, {report.filtered:,} passed over by the pre-filter; "
+        f"{report.skipped:,} malformed line(s) skipped{damage_note(report)}, "
+        f"{report.filtered:,} passed over by the pre-filter; "
         f"{unknown_index}"
     )
     for s in summaries:
@@ -281,6 +287,7 @@ _common = [
 
 
 def _with_common(fn: Any) -> Any:
+    fn = input_options(fn)  # innermost: listed after the common options in --help
     for option in reversed(_common):
         fn = option(fn)
     return fn
@@ -299,8 +306,11 @@ def hunt(
     strict_index: bool,
     strict: bool,
     no_progress: bool,
+    input_format: str = "auto",
+    ecs_mode: str = "agent",
 ) -> None:
     """Run every enabled, supported rule over all of DATA (one run per rule, no time window).
+    DATA may hold NDJSON/JSON events, Windows EVTX files, NXLog or Winlogbeat JSON.
 
     \b
     Example:
@@ -320,6 +330,8 @@ def hunt(
             strict_index=strict_index,
             strict=strict,
             show_progress=not no_progress,
+            input_format=input_format,
+            ecs_mode=ecs_mode,
         )
     except (RuleError, VigilError) as exc:
         click.echo(str(exc), err=True)
@@ -343,6 +355,8 @@ def replay(
     no_progress: bool,
     start_text: str,
     end_text: str,
+    input_format: str = "auto",
+    ecs_mode: str = "agent",
 ) -> None:
     """Simulate the rule scheduler over recorded DATA: each rule runs at every tick of its interval
     from --start to --end over [tick + from, tick + to], with max_signals, deduplication across
@@ -371,6 +385,8 @@ def replay(
             strict_index=strict_index,
             strict=strict,
             show_progress=not no_progress,
+            input_format=input_format,
+            ecs_mode=ecs_mode,
         )
     except (RuleError, VigilError) as exc:
         click.echo(str(exc), err=True)

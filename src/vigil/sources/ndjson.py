@@ -7,6 +7,10 @@ shape by the first line), so ``cat x.ndjson.gz | vigil query ... -`` works as we
 * A JSON document: an array of documents, a single document, an Elasticsearch search response
   (``hits.hits[]``), an ``_eql/search`` response (``hits.events[]`` / ``hits.sequences[]``).
 * gzip and zstandard compression of any of those.
+* Windows event logs: ``.evtx`` files (recognised by their ``ElfFile`` signature), NXLog
+  flat JSON lines and Winlogbeat 8.x raw documents, mapped to ECS on the way in
+  (:mod:`vigil.sources.evtx`, :mod:`vigil.sources.winlog`). The format is detected per file,
+  from its first bytes and first document, or forced with ``input_format``.
 * A folder: every file with a known extension under it, recursively, in sorted order.
 * ``-``: standard input (binary).
 
@@ -42,10 +46,11 @@ from vigil.errors import DataError, Location
 __all__ = ["KNOWN_EXTENSIONS", "Malformed", "ReadReport", "read_events", "stable_id"]
 
 #: File name endings a folder walk picks up (compressed variants end in .gz or .zst as well).
-KNOWN_EXTENSIONS = (".ndjson", ".jsonl", ".json")
+KNOWN_EXTENSIONS = (".ndjson", ".jsonl", ".json", ".evtx")
 _COMPRESSED = (".gz", ".zst")
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_EVTX_MAGIC = b"ElfFile\x00"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _BUFFER = 1 << 20  # large reads of files: fewer syscalls
 _DECOMPRESSED_BUFFER = 1 << 16
@@ -78,9 +83,11 @@ class Malformed:
 class ReadReport:
     """What reading the inputs did: counts, plus the first malformed lines in detail.
 
-    ``lines`` counts physical lines of NDJSON input (documents for JSON documents), blank lines
-    included; ``events`` the events yielded; ``skipped`` the malformed lines passed over;
-    ``filtered`` the lines the pre-filter proved irrelevant, which were therefore not decoded.
+    ``lines`` counts physical lines of NDJSON input (documents for JSON documents, records for
+    EVTX files), blank lines included; ``events`` the events yielded; ``skipped`` the malformed
+    lines passed over; ``filtered`` the lines the pre-filter proved irrelevant, which were
+    therefore not decoded; ``corrupt`` the damaged parts of EVTX files (a record, a chunk, a
+    truncated end) that were skipped, detailed in ``damaged``.
     """
 
     files: int = 0
@@ -88,7 +95,9 @@ class ReadReport:
     events: int = 0
     skipped: int = 0
     filtered: int = 0
+    corrupt: int = 0
     malformed: list[Malformed] = field(default_factory=list)
+    damaged: list[Any] = field(default_factory=list)  # vigil.sources.evtx.Damage
     max_kept: int = 100  # detail kept for this many malformed lines; the count covers all
     max_logged: int = 20  # and this many are written to stderr (a broken file would flood it)
     log: Callable[[str], None] | None = None  # where messages go; None means sys.stderr
@@ -102,6 +111,16 @@ class ReadReport:
             self._emit(str(item))
         elif self.skipped == self.max_logged + 1:
             self._emit("further malformed lines are counted but not shown")
+
+    def add_damage(self, item: Any) -> None:
+        """Record a damaged part of an EVTX file (a :class:`vigil.sources.evtx.Damage`)."""
+        self.corrupt += 1
+        if len(self.damaged) < self.max_kept:
+            self.damaged.append(item)
+        if self.corrupt <= self.max_logged:
+            self._emit(f"warning: {item}")
+        elif self.corrupt == self.max_logged + 1:
+            self._emit("further damaged EVTX records are counted but not shown")
 
     def _emit(self, text: str) -> None:
         if self.log is not None:
@@ -209,6 +228,8 @@ def read_events(
     report: ReadReport,
     index: str | None = None,
     index_of_path: Mapping[str, str] | None = None,
+    input_format: str = "auto",
+    ecs_mode: str = "agent",
 ) -> Iterator[Event]:
     """Yield the events of every input in order, numbering them with ``seq`` across inputs.
 
@@ -226,8 +247,25 @@ def read_events(
     compression, an I/O error) keeps the events read before the damage; the rest of that input
     is reported like a malformed line (and raises under ``strict``), and reading goes on with
     the next input.
+
+    ``input_format`` is ``auto`` (detected per file: EVTX by its signature, NXLog and Winlogbeat
+    8.x raw JSON by the first document, anything else read as it is), or one of ``ndjson``,
+    ``evtx``, ``winlogbeat``, ``nxlog`` for every file. Windows events are mapped to ECS with
+    ``ecs_mode`` (``agent``: Elastic Agent data streams; ``winlogbeat``: ``winlogbeat-<version>``
+    indices); the pre-filter and ``decode`` apply to plain NDJSON only. Damaged EVTX records and
+    chunks are skipped, logged and counted in ``report.corrupt`` (under ``strict`` the first
+    raises :class:`DataError`).
     """
-    reader = _Reader(strict=strict, line_filter=line_filter, report=report, decode=decode)
+    if input_format not in _FORMATS:
+        raise DataError(f"unknown input format {input_format!r} (expected one of {', '.join(_FORMATS)})")
+    reader = _Reader(
+        strict=strict,
+        line_filter=line_filter,
+        report=report,
+        decode=decode,
+        input_format=input_format,
+        ecs_mode=ecs_mode,
+    )
     for path in paths:
         # An index named on the command line wins over what the documents say (`--index`).
         reader.forced_index = (index_of_path or {}).get(path, index)
@@ -236,7 +274,16 @@ def read_events(
             lines_before = report.lines
             try:
                 with opener() as raw:
-                    yield from reader.read(_decompressed(raw), name)
+                    stream = _decompressed(raw)
+                    if input_format == "evtx" or (
+                        input_format == "auto" and stream.peek(8)[:8] == _EVTX_MAGIC
+                    ):
+                        # The parser reads a plain file by path (fast, in Rust); anything else
+                        # (stdin, decompressed data) is spooled to a temporary file first.
+                        plain = stream is raw and name != "<stdin>"
+                        yield from reader.read_evtx(name if plain else stream, name)
+                    else:
+                        yield from reader.read(stream, name)
             except (OSError, EOFError, zstandard.ZstdError) as exc:
                 # The generator's finally blocks have run: report.lines counts the good lines.
                 line = report.lines - lines_before + 1
@@ -258,6 +305,9 @@ def _expand(path: str) -> Iterator[tuple[str, Callable[[], AbstractContextManage
     if not p.exists():
         raise DataError(f"{path}: no such file or folder")
     yield str(p), _opener(p)
+
+
+_FORMATS = ("auto", "ndjson", "evtx", "winlogbeat", "nxlog")
 
 
 def _known(name: str) -> bool:
@@ -308,6 +358,8 @@ class _Reader:
         line_filter: LineFilter | None,
         report: ReadReport,
         decode: Callable[[bytes], Any] | None = None,
+        input_format: str = "auto",
+        ecs_mode: str = "agent",
     ) -> None:
         self.decode = decode
         self.forced_index: str | None = None
@@ -316,6 +368,72 @@ class _Reader:
         self.report = report
         self.seq = 0
         self._index_names: dict[tuple[Any, Any, Any], str] = {}
+        self.input_format = input_format
+        self.ecs_mode = ecs_mode
+        self._mapper: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+    # ---- Windows formats
+
+    def mapper(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """The Windows-to-ECS mapping of this read (built once: it imports the mappers)."""
+        if self._mapper is None:
+            from vigil.sources.winlog import windows_mapper
+
+            self._mapper = windows_mapper(self.input_format, self.ecs_mode)  # type: ignore[arg-type]
+        return self._mapper
+
+    def mapper_for(self, first: Any) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+        """How the documents of a JSON file are mapped, decided from its first document (per
+        file, so plain NDJSON keeps its fast path): None reads them as they are."""
+        fmt = self.input_format
+        if fmt == "ndjson":
+            return None
+        if fmt == "auto":
+            from vigil.sources.winlog import classify
+
+            if classify(first) == "ndjson":
+                return None
+        return self.mapper()
+
+    def read_evtx(self, source: Any, name: str) -> Iterator[Event]:
+        """Yield the events of one EVTX file (a path, or a stream to spool), mapped to ECS."""
+        from vigil.ecs.windows import to_ecs
+        from vigil.sources.evtx import EVTX_MAGIC, evtx_documents
+
+        if isinstance(source, str):
+            with open(source, "rb") as f:
+                head = f.read(8)
+        else:
+            head = source.peek(8)[:8]
+        if head != EVTX_MAGIC:
+            self.malformed(name, 1, 1, "not an EVTX file (no 'ElfFile' signature); file skipped")
+            return
+        report = self.report
+        mode: Any = self.ecs_mode
+        forced = self.forced_index
+        make = _new_event
+        for key, raw_doc in evtx_documents(source, name, self.damaged):
+            report.lines += 1
+            try:
+                doc = to_ecs(raw_doc, mode=mode)
+            except _MAPPING_ERRORS as exc:
+                record = raw_doc.get("winlog", {}).get("record_id")
+                self.malformed(name, report.lines, 1, f"record {record}: cannot map to ECS: {_why(exc)}")
+                continue
+            if forced is not None:
+                index = forced
+            else:
+                index = self._index_of(doc.get("data_stream")) or self._default_index(doc)
+            event = make(doc, index, None, self.seq, key, False)
+            self.seq += 1
+            report.events += 1
+            yield event
+
+    def damaged(self, damage: Any) -> None:
+        """Report a damaged part of an EVTX file, or raise it in strict mode."""
+        if self.strict:
+            raise DataError(str(damage))
+        self.report.add_damage(damage)
 
     # ---- errors
 
@@ -369,6 +487,13 @@ class _Reader:
                 return
             doc = None  # a bad NDJSON line: the line loop reports it
         self.report.lines += lineno - 1  # the blank lines before the first document
+        if doc is not None and not (isinstance(doc, dict) and _is_search_response(doc)):
+            mapper = self.mapper_for(doc)
+        else:
+            mapper = None if self.input_format in ("auto", "ndjson") else self.mapper()
+        if mapper is not None:
+            yield from self._mapped_lines(chain([first], stream), name, lineno, mapper)
+            return
         if isinstance(doc, dict) and _is_search_response(doc):
             # Search responses saved one per line (curl >> file): each line is a document.
             for number, line in enumerate(chain([first], stream), lineno):
@@ -395,18 +520,35 @@ class _Reader:
             # Not one document after all: an NDJSON file whose first line is damaged reads
             # best line by line, so the valid lines around the damage are still used.
             if may_be_lines:
-                yield from self._lines(iter(data.splitlines(keepends=True)), name, first_line)
+                lines = iter(data.splitlines(keepends=True))
+                if self.input_format in ("auto", "ndjson"):
+                    yield from self._lines(lines, name, first_line)
+                else:
+                    yield from self._mapped_lines(lines, name, first_line, self.mapper())
                 return
             report.lines += 1
             self.decode_error(name, first_line, exc)
             return
-        for number, item in enumerate(_hits(doc), 1):
+        items = _hits(doc)
+        mapper = None
+        if self.input_format != "ndjson":
+            first = next((item for item in items if isinstance(item, dict)), None)
+            if first is not None:
+                mapper = self.mapper_for(first)
+        for number, item in enumerate(items, 1):
             report.lines += 1
+            where = f"element {number} of the document" if isinstance(doc, list) else "the document"
             if not isinstance(item, dict):
-                where = f"element {number} of the document" if isinstance(doc, list) else "the document"
                 self.malformed(name, first_line, 1, f"{where} is {_kind(item)}, expected a JSON object")
                 continue
-            yield self._event(item, orjson.dumps(item))
+            raw = orjson.dumps(item)  # before mapping: the id follows the input, not the mapping
+            if mapper is not None:
+                try:
+                    item = mapper(item)
+                except _MAPPING_ERRORS as exc:
+                    self.malformed(name, first_line, 1, f"{where}: cannot map to ECS: {_why(exc)}")
+                    continue
+            yield self._event(item, raw)
 
     def _event(self, doc: dict[str, Any], raw: bytes, projected: bool = False) -> Event:
         """The event of one decoded document (outside the hot loop)."""
@@ -449,6 +591,41 @@ class _Reader:
             name = "-".join(parts) if len(parts) == 3 else ""
             self._index_names[key] = name
         return name
+
+    def _mapped_lines(
+        self,
+        lines: Iterable[bytes],
+        name: str,
+        first_line: int,
+        mapper: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> Iterator[Event]:
+        """Events of NDJSON lines that need mapping to ECS (NXLog, Winlogbeat 8.x raw).
+
+        Each line is decoded in full (the mapping reads fields no query names) and not
+        pre-filtered (a query's literals are ECS values the raw line does not hold yet).
+        """
+        loads = orjson.loads
+        decode_error = orjson.JSONDecodeError
+        lineno = first_line - 1
+        try:
+            for lineno, line in enumerate(lines, first_line):
+                try:
+                    doc = loads(line)
+                except decode_error as exc:
+                    if line.strip(_WHITESPACE):
+                        self.line_error(name, lineno, line, exc)
+                    continue
+                if type(doc) is not dict:
+                    self.malformed(name, lineno, 1, f"{_kind(doc)} found, expected a JSON object")
+                    continue
+                try:
+                    doc = mapper(doc)
+                except _MAPPING_ERRORS as exc:
+                    self.malformed(name, lineno, 1, f"cannot map to ECS: {_why(exc)}")
+                    continue
+                yield self._event(doc, line)
+        finally:
+            self.report.lines += lineno - first_line + 1
 
     # ---- the hot loop
 
@@ -515,6 +692,18 @@ class _Reader:
             report.events += events
             report.filtered += filtered
             report.lines += lineno - first_line + 1
+
+
+# What a mapper raises on a document it cannot map: the record is reported and skipped.
+_MAPPING_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError)
+
+
+def _why(exc: BaseException) -> str:
+    from vigil.sources.winlog import NotWindowsEvent
+
+    if isinstance(exc, NotWindowsEvent):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _hits(doc: Any) -> list[Any]:

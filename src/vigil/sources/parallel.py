@@ -12,8 +12,9 @@ Parts travel without their documents: a result event is re-read from its file by
 query returns it (:func:`vigil.engine.model.materialize`). Malformed lines are reported with
 their true line numbers once the line counts of the earlier ranges are known.
 
-Only uncompressed regular files are split; compressed input, stdin and JSON documents go through
-the single-process reader.
+Only uncompressed regular NDJSON files read as they are are split; compressed input, stdin,
+JSON documents and Windows event logs (EVTX files, NXLog and Winlogbeat 8.x raw lines, which are
+mapped to ECS on the way in) go through the single-process reader.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from vigil.engine.model import Event, QueryOptions, QueryResult, QueryStats
 from vigil.engine.sequence import Candidate
@@ -60,30 +63,49 @@ def _splittable(path: str) -> bool:
     if not p.is_file():
         return False
     with open(p, "rb") as f:
-        head = f.read(4)
-    # gzip / zstd magic: compressed input is read as a stream by the single-process reader.
-    return not head.startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd"))
+        head = f.read(8)
+    # gzip / zstd magic: compressed input is read as a stream by the single-process reader;
+    # EVTX files are parsed record by record there.
+    return not head.startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"ElfFile\x00"))
 
 
-def _expand(paths: Sequence[str]) -> list[str] | None:
+def _expand(paths: Sequence[str], input_format: str = "auto") -> list[str] | None:
     """The files behind ``paths`` in the reader's order, or None when one cannot be split
-    (stdin, compressed, a JSON document rather than NDJSON)."""
+    (stdin, compressed, EVTX, a JSON document rather than NDJSON, Windows JSON to map)."""
+    if input_format not in ("auto", "ndjson"):
+        return None
     out: list[str] = []
     for path in paths:
         for name, _opener in _expand_input(path):
-            if name == "<stdin>" or not _splittable(name) or _first_char(name) == b"[":
+            if name == "<stdin>" or not _splittable(name):
+                return None
+            first = _first_line(name)
+            if first.startswith(b"["):
+                return None
+            if input_format == "auto" and _needs_mapping(first):
                 return None
             out.append(name)
     return out
 
 
-def _first_char(path: str) -> bytes:
+def _first_line(path: str) -> bytes:
     with open(path, "rb") as f:
         for line in f:
             stripped = line.strip()
             if stripped:
-                return stripped[:1]
+                return stripped
     return b""
+
+
+def _needs_mapping(line: bytes) -> bool:
+    """Whether the reader would map this file's documents to ECS (decided on its first one)."""
+    from vigil.sources.winlog import classify
+
+    try:
+        doc = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return classify(doc) != "ndjson"
 
 
 def plan_chunks(files: Sequence[str], chunk_bytes: int = CHUNK_BYTES) -> list[_Chunk]:
@@ -224,12 +246,13 @@ def execute_parallel(
     project: bool = True,
     min_bytes: int = MIN_PARALLEL_BYTES,
     chunk_bytes: int = CHUNK_BYTES,
+    input_format: str = "auto",
 ) -> QueryResult | None:
     """Run ``query`` over ``paths`` with ``workers`` processes; None when the input is not made of
     plain NDJSON files big enough to be worth splitting (then read it in one process)."""
     if workers < 2:
         return None
-    files = _expand(paths)
+    files = _expand(paths, input_format)
     if not files or sum(os.path.getsize(f) for f in files) < min_bytes:
         return None
     from vigil.engine import compile_query

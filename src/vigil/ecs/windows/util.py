@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # A run of backslashes ending in a quote, a run of blanks, or plain text (backslashes not followed
 # by a quote are plain text). Scanning by token rather than by character keeps this fast.
@@ -19,8 +20,13 @@ def split_command_line(cmd: str) -> list[str]:
     Backslashes elsewhere are literal. Only ASCII characters are special, so working on code
     points instead of UTF-16 units gives the same result.
     """
+    return list(_split(cmd))
+
+
+@lru_cache(maxsize=2048)  # parent command lines especially recur; callers get a fresh list
+def _split(cmd: str) -> tuple[str, ...]:
     if '"' not in cmd:
-        return [arg for arg in re.split(r"[ \t]+", cmd) if arg]
+        return tuple(arg for arg in re.split(r"[ \t]+", cmd) if arg)
     args: list[str] = []
     buf: list[str] = []
     in_arg = in_quote = False
@@ -52,4 +58,4 @@ def split_command_line(cmd: str) -> list[str]:
         in_quote = not in_quote
     if in_arg:
         args.append("".join(buf))
-    return args
+    return tuple(args)
