@@ -15,276 +15,19 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from vigil.eql import ast, names
+from vigil.eql.lexer import OPERATORS, WORD_TYPES, LexState, Token, tokenize
 from vigil.eql.verifier import verify_expression, verify_query
 from vigil.errors import EqlError, EqlSyntaxError, EqlUnsupportedError, Location
 
 __all__ = ["parse", "parse_expression"]
 
 _LONG_MAX = 2**63 - 1
-
-
-class _Tok:
-    """A token: its kind (a terminal of the grammar), value and place in the text."""
-
-    __slots__ = ("column", "end_pos", "line", "start_pos", "type", "value")
-
-    def __init__(self, kind: str, value: str, start: int, end: int, line: int, column: int) -> None:
-        self.type = kind
-        self.value = value
-        self.start_pos = start
-        self.end_pos = end
-        self.line = line
-        self.column = column
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __repr__(self) -> str:
-        return f"_Tok({self.type}, {self.value!r}, {self.start_pos})"
-
-
-@dataclass
-class _State:
-    """What one parse accumulates: the tokens so far and the errors the builder recorded."""
-
-    text: str
-    tokens: list[_Tok] = field(default_factory=list)
-    deferred: list[tuple[int, EqlError]] = field(default_factory=list)
-
-    def location(self, start: int, end: int) -> Location:
-        """The location of ``text[start:end]``."""
-        line = self.text.count("\n", 0, start) + 1
-        column = start - (self.text.rfind("\n", 0, start) + 1) + 1
-        return Location(line, column, max(end - start, 1), self.text)
-
-    def defer(
-        self,
-        start: int,
-        end: int,
-        message: str,
-        hint: str | None = None,
-        error: type[EqlError] = EqlSyntaxError,
-    ) -> None:
-        """Record an error to raise once the text is known to be grammatical."""
-        self.deferred.append((start, error(message, self.location(start, end), hint)))
-
-
-# --------------------------------------------------------------------------- lexer
-
-# One token, after any whitespace; the group that matched names its kind.
-_MASTER = re.compile(
-    r"""[ \t\r\n]*(?:
-     (?P<comment>//[^\n]*\n?)
-    |(?P<block>/\*)
-    |(?P<word>[A-Za-z_][A-Za-z0-9_]*~?|@[A-Za-z0-9_]*)
-    |(?P<decimal>\d+\.\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+)
-    |(?P<integer>\d+)
-    |(?P<raw>\"\"\"[^\r\n]*?\"\"\"(?:\"\"?)?)
-    |(?P<string>"(?:[^"\\\r\n]|\\[btnfr"'\\]|\\u\{[0-9A-Fa-f]+\})*")
-    |(?P<single>'(?:[^'\\\r\n]|\\[btnfr"'\\])*')
-    |(?P<qmark>\?"(?:\\"|[^"\r\n])*"|\?'(?:\\'|[^'\r\n])*')
-    |(?P<backquoted>`(?:[^`]|``)*`)
-    |(?P<foreign>!:|<>|&&|\|\|)
-    |(?P<index>\[(?=[ \t\r\n]*\d))
-    |(?P<op>!\[|!=|==|<=|>=|[=<>:+\-*/%.,\[\]()|?]))""",
-    re.VERBOSE,
-)
-_SPACE = re.compile(r"[ \t\r\n]*")
-# fmt: off
-_OPERATORS = {
-    "![": "MISSING_EVENT_OPEN", "!=": "NEQ", "==": "EQ", "<=": "LTE", ">=": "GTE", "=": "ASGN", "<": "LT",
-    ">": "GT", ":": "SEQ", "+": "PLUS", "-": "MINUS", "*": "ASTERISK", "/": "SLASH", "%": "PERCENT",
-    ".": "DOT", ",": "COMMA", "[": "LB", "]": "RB", "(": "LP", ")": "RP", "|": "PIPE", "?": "OPTIONAL",
-}
-_WORD_TYPES = {kw: kw.upper() for kw in names.KEYWORDS} | {
-    "in~": "IN_INSENSITIVE", "like~": "LIKE_INSENSITIVE", "regex~": "REGEX_INSENSITIVE",
-}
-# fmt: on
-_UNSUPPORTED = EqlUnsupportedError
-_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "'": "'", "\\": "\\"}
-_UNICODE_ESCAPE = re.compile(r"u\{[0-9A-Fa-f]+\}")
-# Operators of other languages that users type out of habit.
-_FOREIGN = {
-    "!:": ("Elasticsearch EQL does not support the !: operator", 'write `not field : "pattern"`'),
-    "<>": ('unknown operator "<>"; did you mean "!="?', None),
-    "&&": ('unknown operator "&&"; did you mean "and"?', None),
-    "||": ('unknown operator "||"; did you mean "or"?', None),
-}
-
-
-def _decode_string(state: _State, raw: str, start: int) -> str:
-    """The value of a double-quoted string literal; checks its ``\\u{...}`` escapes."""
-    if "\\" not in raw:
-        return raw[1:-1]
-    out: list[str] = []
-    i, end = 1, len(raw) - 1
-    while i < end:
-        ch = raw[i]
-        if ch != "\\":
-            out.append(ch)
-            i += 1
-        elif raw[i + 1] != "u":
-            out.append(_ESCAPES[raw[i + 1]])
-            i += 2
-        else:
-            close = raw.index("}", i)
-            digits = raw[i + 3 : close]
-            where = (start + i, start + close + 1)
-            code = int(digits, 16)
-            if not 2 <= len(digits) <= 8:
-                message = f"a unicode escape needs 2 to 8 hex digits, \\u{{{digits}}} has {len(digits)}"
-                state.defer(*where, message, "write for example \\u{41} or \\u{0001F600}")
-            elif 0xD800 <= code <= 0xDFFF:
-                state.defer(*where, f"invalid unicode character \\u{{{digits}}}: it is a surrogate code")
-            elif code > 0x10FFFF:
-                state.defer(*where, f"invalid unicode character code \\u{{{digits}}}")
-            else:
-                out.append(chr(code))
-            i = close + 1
-    return "".join(out)
-
-
-def _bad_character(state: _State, pos: int) -> EqlError:
-    """Explain why no token starts at ``pos``."""
-    text = state.text
-    ch = text[pos]
-    if ch == '"':
-        i = pos + 1
-        while i < len(text) and text[i] not in '"\r\n':
-            if text[i] == "\\":
-                nxt = text[i + 1 : i + 2]
-                if nxt == "u" and not _UNICODE_ESCAPE.match(text, i + 1):
-                    return EqlSyntaxError(
-                        "invalid unicode escape in string",
-                        state.location(i, i + 2),
-                        "write a code point as \\u{XXXX}, with 2 to 8 hex digits",
-                    )
-                if nxt and nxt not in _ESCAPES and nxt != "u":
-                    return EqlSyntaxError(
-                        f"invalid escape sequence \\{nxt} in string",
-                        state.location(i, i + 2),
-                        "the escapes are \\\" \\\\ \\n \\r \\t \\b \\f \\' and \\u{XXXX}; write \\\\ for a "
-                        'backslash, or use a raw string """...""" in which \\ is literal',
-                    )
-                i += 1
-            i += 1
-        return EqlSyntaxError(
-            "unterminated string",
-            state.location(pos, i),
-            'a string ends with " on the same line; write a line break as \\n',
-        )
-    if ch == "'":
-        return EqlSyntaxError(
-            "unterminated single-quoted string",
-            state.location(pos, pos + 1),
-            'Elasticsearch EQL strings use double quotes: "text"',
-        )
-    if ch == "`":
-        return EqlSyntaxError(
-            "unterminated backquoted name",
-            state.location(pos, len(text)),
-            "close it with a backquote; write a backquote inside a name as ``",
-        )
-    hint = None
-    if ch == "!":
-        hint = 'use "not" to negate, "!=" for not-equal, or "![" for a missing-event step'
-    elif ch == "~":
-        hint = "write ~ right after a function name (startsWith~) or after in, like or regex"
-    elif ch.isalpha():
-        hint = "names use ASCII letters, digits and _; write other names in backquotes"
-    return EqlSyntaxError(f'unexpected character "{ch}"', state.location(pos, pos + 1), hint)
-
-
-def _skip_block_comment(state: _State, start: int) -> int:
-    """The end of the ``/* ... */`` comment at ``start``; Elasticsearch lets them nest."""
-    text, depth, i = state.text, 0, start
-    while i < len(text):
-        if text.startswith("/*", i):
-            depth += 1
-            i += 2
-        elif text.startswith("*/", i):
-            depth -= 1
-            i += 2
-            if depth == 0:
-                return i
-        else:
-            i += 1
-    raise EqlSyntaxError("unterminated comment", state.location(start, start + 2), "close it with */")
-
-
-def _tokenize(state: _State) -> list[_Tok]:
-    """The tokens of ``state.text``, split the way Elasticsearch's EQL lexer splits them."""
-    text, pos, end_of_text = state.text, 0, len(state.text)
-    line, line_start = 1, 0
-    tokens = state.tokens
-    append = tokens.append
-    match = _MASTER.match
-    while pos < end_of_text:
-        m = match(text, pos)
-        if m is None:
-            space = _SPACE.match(text, pos)
-            if space is not None and space.end() == end_of_text:
-                break
-            raise _bad_character(state, space.end() if space else pos)
-        kind = m.lastgroup
-        assert kind is not None  # every alternative is a named group
-        start, end = m.span(kind)
-        if start != pos:  # whitespace before the token
-            newlines = text.count("\n", pos, start)
-            if newlines:
-                line += newlines
-                line_start = text.rfind("\n", pos, start) + 1
-        value = m.group(kind)
-        column = start - line_start + 1
-        if kind == "word":
-            word = _WORD_TYPES.get(value, "TILDE_IDENTIFIER" if value[-1] == "~" else "IDENTIFIER")
-            append(_Tok(word, value, start, end, line, column))
-        elif kind == "op":
-            append(_Tok(_OPERATORS[value], value, start, end, line, column))
-        elif kind == "string":
-            append(_Tok("STRING", _decode_string(state, value, start), start, end, line, column))
-        elif kind == "integer":
-            append(_Tok("INTEGER_VALUE", value, start, end, line, column))
-        elif kind in ("comment", "block", "backquoted"):
-            if kind == "block":
-                end = _skip_block_comment(state, start)
-            elif kind == "backquoted":
-                append(_Tok("QUOTED_IDENTIFIER", value[1:-1].replace("``", "`"), start, end, line, column))
-            newlines = text.count("\n", start, end)
-            if newlines:
-                line += newlines
-                line_start = text.rfind("\n", start, end) + 1
-        elif kind == "decimal":
-            append(_Tok("DECIMAL_VALUE", value, start, end, line, column))
-        elif kind == "raw":
-            append(_Tok("STRING", value[3:-3], start, end, line, column))
-        elif kind == "index":
-            append(_Tok("LB_INDEX", value, start, end, line, column))
-        elif kind == "single":
-            hint = 'use double quotes ("text"), or three double quotes for a raw string ("""text""")'
-            state.defer(
-                start, end, "Elasticsearch EQL does not support single-quoted strings", hint, _UNSUPPORTED
-            )
-            append(_Tok("STRING", value[1:-1], start, end, line, column))
-        elif kind == "qmark":
-            message = f"Elasticsearch EQL does not support ?{value[1]}...{value[1]} raw strings"
-            hint = 'write a raw string between three double quotes: """text"""'
-            state.defer(start, end, message, hint, _UNSUPPORTED)
-            append(_Tok("STRING", value[2:-1], start, end, line, column))
-        else:  # foreign
-            foreign, foreign_hint = _FOREIGN[value]
-            # `!:` is pre-7.12 syntax that Elasticsearch dropped, like Endgame's features
-            error = EqlUnsupportedError if value == "!:" else EqlSyntaxError
-            raise error(foreign, state.location(start, end), foreign_hint)
-        pos = end
-    return tokens
 
 
 # --------------------------------------------------------------------------- LALR driver
@@ -346,13 +89,13 @@ def _tables() -> _Tables:
     return _Tables(actions, dict(inner.parse_table.start_states), dict(inner.parse_table.end_states))
 
 
-def _drive(state: _State, tokens: list[_Tok], start: str) -> Any:
+def _drive(state: LexState, tokens: list[Token], start: str) -> Any:
     """Run the LALR automaton over ``tokens``, calling the builder at each reduction."""
     tables = _tables()
     actions = tables.actions
     stack = [tables.start[start]]
     values: list[Any] = []
-    end = _Tok("$END", "", len(state.text), len(state.text), 0, 0)
+    end = Token("$END", "", len(state.text), len(state.text), 0, 0)
     for tok in (*tokens, end):
         kind = tok.type
         while True:
@@ -396,7 +139,7 @@ def _accepts(stack: list[int], kind: str, start: str) -> bool:
         stack.append(tables.actions[stack[-1]][origin])
 
 
-def _replay(tokens: list[_Tok], start: str) -> list[int]:
+def _replay(tokens: list[Token], start: str) -> list[int]:
     """The stack of the automaton after ``tokens`` (which it accepts), without building nodes."""
     actions = _tables().actions
     stack = [_tables().start[start]]
@@ -439,15 +182,15 @@ class _Until:
 
 
 def _span(first: Any, last: Any) -> ast.Span:
-    if isinstance(first, _Tok):
+    if isinstance(first, Token):
         start, line, column = first.start_pos, first.line, first.column
     else:
         start, line, column = first.span.start, first.span.line, first.span.column
-    return ast.Span(line, column, start, last.end_pos if isinstance(last, _Tok) else last.span.end)
+    return ast.Span(line, column, start, last.end_pos if isinstance(last, Token) else last.span.end)
 
 
 def _nodes(items: list[Any]) -> list[Any]:
-    return [i for i in items if not isinstance(i, _Tok)]
+    return [i for i in items if not isinstance(i, Token)]
 
 
 _COMPARISONS = {"EQ": "==", "NEQ": "!=", "LT": "<", "LTE": "<=", "GT": ">", "GTE": ">="}
@@ -458,7 +201,7 @@ _MATCH_OPS = {
     "REGEX": "regex",
     "REGEX_INSENSITIVE": "regex~",
 }
-_CURRENT: contextvars.ContextVar[_State] = contextvars.ContextVar("vigil_eql_parse")
+_CURRENT: contextvars.ContextVar[LexState] = contextvars.ContextVar("vigil_eql_parse")
 
 
 def _defer(
@@ -483,7 +226,7 @@ def _long(text: str) -> int | None:
     return int(text)
 
 
-def _number(tok: _Tok) -> int | float:
+def _number(tok: Token) -> int | float:
     """An integer or decimal literal, with Elasticsearch's range rules."""
     if tok.type == "INTEGER_VALUE":
         value = _long(tok.value)
@@ -502,7 +245,7 @@ class _Builder:
 
     # ---- expressions
 
-    def constant(self, items: list[_Tok]) -> ast.Literal:
+    def constant(self, items: list[Token]) -> ast.Literal:
         tok = items[0]
         value: str | int | float | bool | None
         if tok.type == "STRING":
@@ -515,7 +258,7 @@ class _Builder:
             value = _number(tok)
         return ast.Literal(value, span=_span(tok, tok))
 
-    def field(self, items: list[_Tok]) -> ast.Field:
+    def field(self, items: list[Token]) -> ast.Field:
         parts = [t.value for t in items if t.type in ("IDENTIFIER", "QUOTED_IDENTIFIER")]
         index = [t for t in items if t.type == "LB_INDEX"]
         if index:
@@ -614,7 +357,7 @@ class _Builder:
     def join_keys(self, items: list[Any]) -> _Keys:
         return _Keys(tuple(_nodes(items)), _span(items[0], items[-1]))
 
-    def runs(self, items: list[_Tok]) -> _Runs:
+    def runs(self, items: list[Token]) -> _Runs:
         if items[1].value != "runs":
             _defer(items[1], f"unknown step option {items[1].value}", "a sequence step accepts `with runs=N`")
             return _Runs(1)
@@ -630,7 +373,7 @@ class _Builder:
     def sequence_term(self, items: list[Any]) -> ast.SequenceStep:
         keys = next((i.items for i in items if isinstance(i, _Keys)), ())
         runs = next((i.value for i in items if isinstance(i, _Runs)), 1)
-        last = next((i for i in reversed(items) if isinstance(i, (_Tok, _Keys, ast.SequenceStep))), items[0])
+        last = next((i for i in reversed(items) if isinstance(i, (Token, _Keys, ast.SequenceStep))), items[0])
         return replace(items[0], keys=keys, runs=runs, span=_span(items[0], last))
 
     def until_clause(self, items: list[Any]) -> _Until:
@@ -638,7 +381,7 @@ class _Builder:
 
     join_until = until_clause
 
-    def maxspan(self, items: list[_Tok]) -> ast.TimeSpan:
+    def maxspan(self, items: list[Token]) -> ast.TimeSpan:
         number, span = items[3], _span(items[0], items[-1])
         unit = items[4].value if len(items) > 4 else None
         value = _long(number.value) if number.type == "INTEGER_VALUE" else None
@@ -704,8 +447,8 @@ _CONTINUATIONS = {*_COMPARISONS, *_MATCH_OPS, "AND", "OR", "PLUS", "MINUS", "AST
                   "IN", "IN_INSENSITIVE", "NOT", "DOT", "LB_INDEX", "LP"}
 # fmt: on
 _TEXT = (
-    {kind: symbol for symbol, kind in _OPERATORS.items()}
-    | {kind: word for word, kind in _WORD_TYPES.items()}
+    {kind: symbol for symbol, kind in OPERATORS.items()}
+    | {kind: word for word, kind in WORD_TYPES.items()}
     | {"LB_INDEX": "[", "$END": "end of query"}
 )
 _WORDS = dict.fromkeys(("STRING",), "a string") | dict.fromkeys(
@@ -716,7 +459,7 @@ _WORDS |= dict.fromkeys(("IDENTIFIER", "QUOTED_IDENTIFIER"), "a name") | {
 }
 
 
-def _describe_token(tok: _Tok) -> str:
+def _describe_token(tok: Token) -> str:
     if tok.type == "$END":
         return "end of query"
     text = tok.value
@@ -728,7 +471,7 @@ def _describe_token(tok: _Tok) -> str:
         return f'name "{text}"'
     if tok.type == "QUOTED_IDENTIFIER":
         return f"name `{text}`"
-    if text in _WORD_TYPES:
+    if text in WORD_TYPES:
         return f'keyword "{text}"'
     return f'"{text}"'
 
@@ -756,7 +499,7 @@ def _describe_expected(expected: set[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
 
 
-def _syntax_error(state: _State, tok: _Tok, stack: list[int], start: str) -> EqlError:
+def _syntax_error(state: LexState, tok: Token, stack: list[int], start: str) -> EqlError:
     """The error for ``tok``, which the automaton in ``stack`` cannot take, in the user's words."""
     tokens = state.tokens
     index = next((i for i, t in enumerate(tokens) if t is tok), len(tokens))
@@ -832,7 +575,7 @@ def _syntax_error(state: _State, tok: _Tok, stack: list[int], start: str) -> Eql
 def _run(text: str, start: str) -> Any:
     if not isinstance(text, str):
         raise TypeError(f"EQL text must be a str, not {type(text).__name__}")
-    state = _State(text)
+    state = LexState(text)
     if not text.strip(" \t\r\n"):
         raise EqlSyntaxError(
             f"empty {start if start == 'expression' else 'query'}",
@@ -841,7 +584,7 @@ def _run(text: str, start: str) -> Any:
         )
     token = _CURRENT.set(state)
     try:
-        result = _drive(state, _tokenize(state), start)
+        result = _drive(state, tokenize(state), start)
     finally:
         _CURRENT.reset(token)
     if state.deferred:
