@@ -1048,3 +1048,13 @@ def test_small_conversions() -> None:
     assert parse_iso8601("2024-05-01T10:00:00Z") == "2024-05-01T10:00:00.000Z"
     assert parse_iso8601("2024-05-01") == "2024-05-01T00:00:00.000Z"
     assert parse_iso8601("nope") is None
+
+
+def test_public_suffix_list_comes_bundled() -> None:
+    # The list ships with the publicsuffixlist package, so no system file is needed.
+    from vigil.ecs.windows.sysmon_psl import _bundled_list, suffix_list
+
+    assert Path(_bundled_list()).is_file()
+    assert "co.uk" in suffix_list().rules and not suffix_list().fallback
+    assert domain_parts("a.b.example.co.uk")["registered_domain"] == "example.co.uk"
+    assert domain_parts("x.global.ssl.fastly.net")["registered_domain"] == "global.ssl.fastly.net"

@@ -406,6 +406,28 @@ _NXLOG_SEVERITIES: dict[str, str] = {
     "DEBUG": "verbose",
 }
 _QUARTER_HOUR = 900
+# What the event data loop skips: the core fields, the writer's pid under its older name
+# ("ProcessID"), and EventType when it holds the level: [older pid name, EventType is the level].
+_NXLOG_SKIP: dict[tuple[bool, bool], frozenset[str]] = {
+    (older_pid, level): _NXLOG_CORE
+    | {"ProcessID" if older_pid else "ExecutionProcessID"}
+    | ({"EventType"} if level else set())
+    for older_pid in (False, True)
+    for level in (False, True)
+}
+# Values that recur in every record (GUIDs, keyword masks), worked out once each; bounded.
+_CACHE_LIMIT = 4096
+_guid_cache: dict[str, str] = {}
+_keyword_cache: dict[int, tuple[str, ...]] = {}
+_time_cache: dict[tuple[str, int], str] = {}
+_offsets: dict[int, timedelta] = {}
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def nxlog_to_raw(doc: dict[str, Any]) -> dict[str, Any]:
@@ -426,7 +448,7 @@ def nxlog_to_raw(doc: dict[str, Any]) -> dict[str, Any]:
         winlog["provider_name"] = provider
     guid = get("ProviderGuid")
     if isinstance(guid, str) and guid:
-        winlog["provider_guid"] = guid_text(guid)
+        winlog["provider_guid"] = _guid_cache.get(guid) or _remember(_guid_cache, guid, guid_text(guid))
     record = get("RecordNumber")
     if record:
         winlog["record_id"] = record
@@ -453,9 +475,11 @@ def nxlog_to_raw(doc: dict[str, Any]) -> dict[str, Any]:
     mask = 0
     if isinstance(keywords, int):
         mask = keywords & 0xFFFFFFFFFFFFFFFF  # NXLog writes the 64-bit mask as a signed number
-        names = keyword_names(mask)
+        names = _keyword_cache.get(mask)
+        if names is None:
+            names = _remember(_keyword_cache, mask, tuple(keyword_names(mask)))
         if names:
-            winlog["keywords"] = names
+            winlog["keywords"] = list(names)
     for key, field in (("ActivityID", "activity_id"), ("RelatedActivityID", "related_activity_id")):
         value = get(key)
         if isinstance(value, str) and value:
@@ -485,10 +509,19 @@ def nxlog_to_raw(doc: dict[str, Any]) -> dict[str, Any]:
     event_type = get("EventType")
     level = _NXLOG_EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
     data: dict[str, str] = {}
+    skip = _NXLOG_SKIP[pid_key == "ProcessID", level is not None]
+    guids = _guid_cache
     for key, value in doc.items():
-        if key in _NXLOG_CORE or key == pid_key:
+        if key in skip:
             continue
-        if key == "EventType" and level is not None:
+        if type(value) is str:  # nearly always: data_text inlined
+            if not value:
+                continue
+            if "\r" in value:
+                value = value.replace("\r\n", "\n")
+            if len(value) == 38:
+                value = guids.get(value) or _remember(guids, value, guid_text(value))
+            data[key] = value
             continue
         text = data_text(value)
         if text:
@@ -540,18 +573,38 @@ def _nxlog_time(doc: dict[str, Any]) -> str | None:
     received = doc.get("EventReceivedTime")
     if isinstance(collected, str) and isinstance(received, str):
         try:
-            utc = datetime.fromisoformat(collected.replace("Z", "+00:00"))
+            if collected[-1:] == "Z" and collected.count("Z") == 1 and len(collected) > 11:
+                # The usual "...T...Z": the naive time is the UTC time (an offset before the Z
+                # makes no valid time either way; a date alone goes the long way).
+                utc = datetime.fromisoformat(collected[:-1])
+                if utc.tzinfo is not None:
+                    return collected
+            else:
+                utc = datetime.fromisoformat(collected.replace("Z", "+00:00"))
+                if utc.tzinfo is None:
+                    return collected
+                utc = utc.replace(tzinfo=None)
             received_local = datetime.fromisoformat(received)
         except ValueError:
             return collected
-        if utc.tzinfo is None or received_local.tzinfo is not None:
+        if received_local.tzinfo is not None:
             return collected
-        lag = (utc.replace(tzinfo=None) - received_local).total_seconds()
+        lag = (utc - received_local).total_seconds()
         offset = round(lag / _QUARTER_HOUR) * _QUARTER_HOUR
-        return _iso(local + timedelta(seconds=offset))
+        # Records come in bursts within one second (EventTime has no fraction): cached.
+        key = (event_time, offset)
+        text = _time_cache.get(key)
+        if text is None:
+            delta = _offsets.get(offset)
+            if delta is None:
+                delta = _remember(_offsets, offset, timedelta(seconds=offset))
+            text = _remember(_time_cache, key, _iso(local + delta))
+        return text
     return collected if isinstance(collected, str) else None
 
 
 def _iso(moment: datetime) -> str:
-    text = moment.replace(tzinfo=None).isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
+    if moment.tzinfo is not None:
+        moment = moment.replace(tzinfo=None)
+    text = moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
     return text + "Z"

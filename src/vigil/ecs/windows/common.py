@@ -68,8 +68,11 @@ def to_ecs(
     winlog = raw.get("winlog")
     if not isinstance(winlog, dict):
         winlog = raw["winlog"] = {}
-    channel = str(winlog.get("channel") or "")
-    dataset, module = dataset_of(channel)
+    value = winlog.get("channel")
+    route = _routes.get(value) if type(value) is str else None
+    if route is None:
+        route = _route(value)
+    dataset, module, channel = route
     event = raw.get("event")
     if not isinstance(event, dict):
         event = raw["event"] = {}
@@ -79,29 +82,63 @@ def to_ecs(
         event["provider"] = winlog["provider_name"]
     event.setdefault("kind", "event")
     event.setdefault("module", module)
-    host = _node(raw, "host")
+    # The objects below are usually absent: built as literals, else filled in as they are.
+    host = raw.get("host")
+    if type(host) is not dict:
+        host = raw["host"] = {}
     computer = winlog.get("computer_name")
     if computer and "name" not in host:
         host["name"] = computer
-    os_ = _node(host, "os")
-    os_.setdefault("type", "windows")
-    os_.setdefault("family", "windows")
-    os_.setdefault("platform", "windows")
-    _node(raw, "ecs").setdefault("version", ECS_VERSION)
-    agent = _node(raw, "agent")
+    os_ = host.get("os")
+    if type(os_) is not dict:
+        host["os"] = {"type": "windows", "family": "windows", "platform": "windows"}
+    else:
+        os_.setdefault("type", "windows")
+        os_.setdefault("family", "windows")
+        os_.setdefault("platform", "windows")
+    node = raw.get("ecs")
+    if type(node) is not dict:
+        raw["ecs"] = {"version": ECS_VERSION}
+    else:
+        node.setdefault("version", ECS_VERSION)
+    agent = raw.get("agent")
     if mode == "agent":
         event.setdefault("dataset", dataset)
+        if type(agent) is not dict:
+            raw["agent"] = {"type": "filebeat", "version": agent_version}
+        else:
+            agent.setdefault("type", "filebeat")
+            agent.setdefault("version", agent_version)
         raw["data_stream"] = {"type": "logs", "dataset": dataset, "namespace": "default"}
-        agent.setdefault("type", "filebeat")
-        agent.setdefault("version", agent_version)
-        _node(raw, "elastic_agent").setdefault("version", agent_version)
+        node = raw.get("elastic_agent")
+        if type(node) is not dict:
+            raw["elastic_agent"] = {"version": agent_version}
+        else:
+            node.setdefault("version", agent_version)
     else:
+        if type(agent) is not dict:
+            raw["agent"] = {"type": "winlogbeat", "version": agent_version}
+        else:
+            agent.setdefault("type", "winlogbeat")
+            agent.setdefault("version", agent_version)
         raw.pop("data_stream", None)
-        agent.setdefault("type", "winlogbeat")
-        agent.setdefault("version", agent_version)
     if _MAPPERS is None:
         _MAPPERS = _mappers()
-    mapper = _MAPPERS.get(channel.lower())
+    mapper = _MAPPERS.get(channel)
     if mapper is not None:
         mapper(raw)
     return raw
+
+
+# channel value -> (Agent dataset, Winlogbeat module, lower-cased channel); bounded.
+_routes: dict[str, tuple[str, str, str]] = {}
+
+
+def _route(value: Any) -> tuple[str, str, str]:
+    channel = str(value or "")
+    route = (*dataset_of(channel), channel.lower())
+    if type(value) is str:
+        if len(_routes) >= 1024:
+            _routes.clear()
+        _routes[value] = route
+    return route

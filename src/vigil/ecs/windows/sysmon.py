@@ -27,500 +27,107 @@ The pipelines differ in a few places, chosen by where the event lands (``data_st
 means Elastic Agent): Winlogbeat puts EID 26 hashes under ``process.hash``, drops ``Details`` and
 sets ``event.module``; Agent puts EID 26 hashes under ``file.hash`` and keeps
 ``winlog.event_data.Details``. Each stamps its own ``ecs.version``.
+
+How: the documents every source hands over have one shape (``event``, ``ecs`` and ``winlog``
+objects, no ``process``/``user``/``related``... yet), and for that shape the pipeline's effect is
+written out as straight-line code over plain dicts: each ECS object is built as a dict and
+attached where the pipeline would first create it (so keys come out in the same order), whole
+groups of processors are skipped when none of their ``event_data`` fields is there, and values
+that recur (hashes, user names, registry paths, addresses) are worked out once. Any other shape
+goes to :mod:`.sysmon_generic`, which replays the processors one by one on dotted paths. The
+test suite compares both against a frozen copy of the original replay, record by record.
 """
 
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any
 
-from vigil.ecs.windows import sysmon_dns as dns
+from vigil.ecs.windows.sysmon_dns import QUERY_STATUS
 from vigil.ecs.windows.sysmon_ingest import (
     PipelineFailure,
     append,
-    get,
-    has,
-    java_hashmap_order,
     java_str,
     parse_iso8601,
     parse_utc_time,
     put,
-    put_new,
-    remove,
-    rename,
     template,
     to_bool,
     to_long,
 )
 from vigil.ecs.windows.sysmon_net import community_id, is_ip
+from vigil.ecs.windows.sysmon_steps import (
+    CLEANUP,
+    ECS_VERSION_AGENT,
+    ECS_VERSION_WINLOGBEAT,
+    EVENTS,
+    FILE_HASH_CODES,
+    HIVES,
+    MEMBER_FIELDS,
+    PE_FIELDS,
+    PROCESS_HASH_CODES_AGENT,
+    PROCESS_HASH_CODES_BEAT,
+    REGISTRY_CODES,
+    ZERO_GUID,
+    dns_results,
+    drop_empty_event_data,
+    fail,
+    hash_fields,
+    kv_pairs,
+    member_fields,
+    registry_data,
+    registry_fields,
+    registry_path,
+)
 from vigil.ecs.windows.util import split_command_line
 
-# The ecs.version each pipeline stamps: Agent's sysmon_operational pipeline sets 8.0.0, and the
-# newest Winlogbeat test goldens show 8.17.0 (both overwrite whatever the shipper sent).
-ECS_VERSION_AGENT = "8.0.0"
-ECS_VERSION_WINLOGBEAT = "8.17.0"
-_ZERO_GUID = "{00000000-0000-0000-0000-000000000000}"
-_ED = "winlog.event_data"
+__all__ = [
+    "ECS_VERSION_AGENT",
+    "ECS_VERSION_WINLOGBEAT",
+    "EVENTS",
+    "HIVES",
+    "drop_empty_event_data",
+    "kv_pairs",
+    "map_sysmon",
+    "registry_fields",
+]
 
-
-def _ev(
-    category: list[str] | None, type_: list[str], action: str, outcome: list[str] | None = None
-) -> dict[str, Any]:
-    fields: dict[str, Any] = {"type": type_, "action": action}
-    if category is not None:
-        fields["category"] = category
-    if outcome is not None:
-        fields["outcome"] = outcome
-    return fields
-
-
-# event.code -> the event.* fields the pipeline sets. EID 24 (clipboard) has no category and EID
-# 255 (Sysmon error) no type; 27 and 255 carry the outcome as a one-element list, as stored.
-EVENTS: dict[str, dict[str, Any]] = {
-    "1": _ev(["process"], ["start"], "Process creation"),
-    "2": _ev(["file"], ["change"], "A process changed a file creation time"),
-    "3": _ev(["network"], ["start", "connection", "protocol"], "Network connection"),
-    "4": _ev(["process"], ["change"], "Sysmon service state changed"),
-    "5": _ev(["process"], ["end"], "Process terminated"),
-    "6": _ev(["driver"], ["start"], "Driver loaded"),
-    "7": _ev(["process"], ["change"], "Image loaded"),
-    "8": _ev(["process"], ["change"], "CreateRemoteThread"),
-    "9": _ev(["process"], ["access"], "RawAccessRead"),
-    "10": _ev(["process"], ["access"], "ProcessAccess"),
-    "11": _ev(["file"], ["creation"], "FileCreate"),
-    "12": _ev(["configuration", "registry"], ["change"], "RegistryEvent (Object create and delete)"),
-    "13": _ev(["configuration", "registry"], ["change"], "RegistryEvent (Value Set)"),
-    "14": _ev(["configuration", "registry"], ["change"], "RegistryEvent (Key and Value Rename)"),
-    "15": _ev(["file"], ["access"], "FileCreateStreamHash"),
-    "16": _ev(["configuration"], ["change"], "ServiceConfigurationChange"),
-    "17": _ev(["file"], ["creation"], "PipeEvent (Pipe Created)"),
-    "18": _ev(["file"], ["access"], "PipeEvent (Pipe Connected)"),
-    "19": _ev(["process"], ["info"], "WmiEvent (WmiEventFilter activity detected)"),
-    "20": _ev(["process"], ["change"], "WmiEvent (WmiEventConsumer activity detected)"),
-    "21": _ev(["process"], ["access"], "WmiEvent (WmiEventConsumerToFilter activity detected)"),
-    "22": _ev(["network"], ["connection", "protocol", "info"], "DNSEvent (DNS query)"),
-    "23": _ev(["file"], ["deletion"], "FileDelete (File Delete archived)"),
-    "24": _ev(None, ["change"], "ClipboardChange (New content in the clipboard)"),
-    "25": _ev(["process"], ["change"], "ProcessTampering (Process image change)"),
-    "26": _ev(["file"], ["deletion"], "FileDeleteDetected (File Delete logged)"),
-    "27": _ev(["file"], ["creation"], "FileBlockExecutable", ["failure"]),
-    "28": _ev(["file"], ["deletion"], "FileBlockShredding"),
-    "29": _ev(["file"], ["creation"], "FileExecutableDetected"),
-    "255": {"category": ["process"], "outcome": ["failure"], "action": "Error"},
-}
-
-# Registry hive names (long and short) to the short form ECS uses.
-HIVES: dict[str, str] = {
-    "HKEY_CLASSES_ROOT": "HKCR",
-    "HKCR": "HKCR",
-    "HKEY_CURRENT_CONFIG": "HKCC",
-    "HKCC": "HKCC",
-    "HKEY_CURRENT_USER": "HKCU",
-    "HKCU": "HKCU",
-    "HKEY_DYN_DATA": "HKDD",
-    "HKDD": "HKDD",
-    "HKEY_LOCAL_MACHINE": "HKLM",
-    "HKLM": "HKLM",
-    "HKEY_PERFORMANCE_DATA": "HKPD",
-    "HKPD": "HKPD",
-    "HKEY_USERS": "HKU",
-    "HKU": "HKU",
-}
-
-# event_data fields the pipeline deletes at the end (besides those it renamed away).
-_CLEANUP = (
-    "ProcessId",
-    "ParentProcessId",
-    "SourceProcessId",
-    "SourceThreadId",
-    "SourceIp",
-    "SourcePort",
-    "SourcePortName",
-    "DestinationIp",
-    "DestinationPort",
-    "DestinationPortName",
-    "RuleName",
-    "User",
-    "Initiated",
-    "SourceIsIpv6",
-    "DestinationIsIpv6",
-    "QueryStatus",
-    "Archived",
-    "IsExecutable",
-    "QueryResults",
-    "UtcTime",
-    "Hash",
-    "Hashes",
-    "TargetObject",
+# Top-level fields the pipeline writes (or, for icmp, reads): a document that already has one
+# of them takes the generic path, where every write checks what is there.
+_TARGETS = frozenset(
+    {"process", "file", "network", "source", "destination", "dns", "user", "related", "rule"}
+    | {"registry", "sysmon", "error", "_temp", "icmp"}
 )
+# event_data values the pipeline's first script drops.
+_DROP = frozenset({None, "", "-", ZERO_GUID})
+_DROP_TEXT = ("", "-", ZERO_GUID)
+# event.code -> the event.* (field, value) pairs, lists as tuples (each document gets its own).
+_EVENT_FIELDS: dict[str, tuple[tuple[str, Any], ...]] = {
+    code: tuple((key, tuple(value) if isinstance(value, list) else value) for key, value in fields.items())
+    for code, fields in EVENTS.items()
+}
+# event_data fields of the processor groups that most events do not have.
+_SOURCE_KEYS = frozenset(
+    {"SourceProcessGuid", "SourceProcessGUID", "SourceProcessId", "SourceThreadId", "SourceImage"}
+)
+_CREATE_KEYS = frozenset(
+    {"Destination", "CommandLine", "CurrentDirectory", "ParentProcessGuid", "ParentProcessId"}
+    | {"ParentImage", "ParentCommandLine"}
+)
+_PE_KEYS = frozenset({"OriginalFileName", *(key for key, _ in PE_FIELDS)})
+_FILE_KEYS = frozenset({"TargetFilename", "Device", "PipeName", "ImageLoaded", "Signature"})
+_FILE_KEYS |= {"SignatureStatus", "Signed"}
+_NET_KEYS = frozenset(
+    {"Protocol", "DestinationPortName", "SourcePortName", "SourceIp", "SourceHostname", "SourcePort"}
+    | {"DestinationIp", "DestinationHostname", "DestinationPort", "QueryName", "Initiated", "SourceIsIpv6"}
+)
+_CLEANUP = frozenset(CLEANUP)
+_SYSMON_FILE_FLAGS = (("Archived", "sysmon.file.archived"), ("IsExecutable", "sysmon.file.is_executable"))
 
-
-class _Run:
-    """One pass of the pipeline over one document."""
-
-    def __init__(self, doc: dict[str, Any]) -> None:
-        self.doc = doc
-        self.agent = "data_stream" in doc
-        self.code = ""
-        data = get(doc, _ED)
-        # The event_data object is edited in place, so one reference serves the whole run; a
-        # detached {} stands in when there is none.
-        self.data: dict[str, Any] = data if isinstance(data, dict) else {}
-
-    # -- event_data access -------------------------------------------------------------------
-
-    def ed(self) -> dict[str, Any]:
-        return self.data
-
-    def val(self, key: str) -> Any:
-        """The event_data value if present and neither null nor "" (the pipeline's usual guard)."""
-        value = self.data.get(key)
-        return None if value is None or value == "" else value
-
-    def move(self, key: str, target: str) -> bool:
-        """``rename`` from event_data, guarded by the pipeline's not-null-not-empty condition."""
-        value = self.data.get(key)
-        if value is None or value == "" or not put_new(self.doc, target, value):
-            return False
-        del self.data[key]
-        return True
-
-    def copy(self, key: str, target: str) -> None:
-        value = self.val(key)
-        if value is not None:
-            put(self.doc, target, copy.deepcopy(value))
-
-    def long(self, key: str, target: str) -> None:
-        value = self.val(key)
-        if value is not None:
-            number = to_long(value)
-            if number is not None:
-                put(self.doc, target, number)
-
-    def ip(self, key: str, target: str) -> None:
-        value = self.val(key)
-        if value is not None and is_ip(java_str(value)):
-            put(self.doc, target, java_str(value))
-
-    # -- the pipeline --------------------------------------------------------------------------
-
-    def run(self) -> None:
-        self.prologue()
-        self.hashes()
-        self.process()
-        self.file()
-        self.network()
-        self.dns()
-        self.user()
-        self.sysmon_fields()
-        self.related()
-        self.registry()
-        self.epilogue()
-
-    def prologue(self) -> None:
-        doc = self.doc
-        put(doc, "ecs.version", ECS_VERSION_AGENT if self.agent else ECS_VERSION_WINLOGBEAT)
-        if get(doc, _ED) is not None and not isinstance(get(doc, _ED), dict):
-            # The pipeline's first script iterates event_data as a map and fails on anything else.
-            raise PipelineFailure("winlog.event_data is not an object")
-        data = self.data
-        for key in [k for k, v in data.items() if v is None or v in ("", "-", _ZERO_GUID)]:
-            del data[key]
-        if get(doc, "winlog.level") != "":
-            rename(doc, "winlog.level", "log.level")
-        created = get(doc, "winlog.time_created")
-        if created is not None:
-            parsed = parse_iso8601(created)
-            if parsed is None:
-                remove(doc, "winlog.time_created")
-                append(doc, "error.message", "fail-time_created_date")
-                raise PipelineFailure(
-                    "Processor date with tag time_created_date in pipeline sysmon failed with message: "
-                    f"unable to parse date [{java_str(created)}]"
-                )
-            put(doc, "event.created", parsed)
-        if self.ed().get("UtcTime") is not None:
-            stamp = parse_utc_time(self.ed().get("UtcTime"))
-            if stamp is not None:
-                doc["@timestamp"] = stamp
-        if not self.agent:
-            put(doc, "event.module", "sysmon")
-        put(doc, "event.kind", "event")
-        self.code = template(get(doc, "winlog.event_id"))
-        put(doc, "event.code", self.code)
-        fields = EVENTS.get(self.code)
-        if fields is not None:
-            for key, value in fields.items():
-                put(doc, f"event.{key}", list(value) if isinstance(value, list) else value)
-        record_id = get(doc, "winlog.record_id")
-        if record_id is not None:
-            put(doc, "winlog.record_id", java_str(record_id))
-        if self.code == "255":
-            self.move("ID", "error.code")
-        rule_name = self.val("RuleName")
-        if rule_name is not None and rule_name != "-":
-            self.move("RuleName", "rule.name")
-        if self.code == "25":
-            self.move("Type", "message")
-
-    def hashes(self) -> None:
-        doc = self.doc
-        self.move("Hash", f"{_ED}.Hashes")
-        raw = self.ed().get("Hashes")
-        if not isinstance(raw, str):
-            return
-        parsed: dict[str, Any] = {}
-        for key, value in kv_pairs(raw):
-            if key in parsed:
-                # The kv processor appends a repeated key, turning its value into a list.
-                old = parsed[key]
-                parsed[key] = [*old, value] if isinstance(old, list) else [old, value]
-            else:
-                parsed[key] = value
-        if not parsed:
-            return
-        hashes: dict[str, str] = {}
-        related: list[str] = []
-        for key in java_hashmap_order(list(parsed)):
-            value = java_str(parsed[key]).lower()
-            if value.strip("0") == "":
-                continue  # empty or all-zero: Sysmon's placeholder for a hash it did not compute
-            hashes[key.lower()] = value
-            related.append(value)
-        put(doc, "_temp.hashes", hashes)
-        if related:
-            doc["related"] = {"hash": related}
-
-    def process(self) -> None:
-        doc = self.doc
-        code = self.code
-        process_hash_codes = {"1", "23", "24", "25"} if self.agent else {"1", "23", "24", "25", "26"}
-        if get(doc, "_temp.hashes") is not None and code in process_hash_codes:
-            rename(doc, "_temp.hashes", "process.hash", ignore_failure=False)
-        rename(doc, "process.hash.imphash", "process.pe.imphash")
-        self.move("ProcessGuid", "process.entity_id")
-        self.long("ProcessId", "process.pid")
-        self.move("Image", "process.executable")
-        self.move("SourceProcessGuid", "process.entity_id")
-        self.move("SourceProcessGUID", "process.entity_id")
-        self.long("SourceProcessId", "process.pid")
-        self.long("SourceThreadId", "process.thread.id")
-        self.move("SourceImage", "process.executable")
-        self.move("Destination", "process.executable")
-        self.move("CommandLine", "process.command_line")
-        self.move("CurrentDirectory", "process.working_directory")
-        self.move("ParentProcessGuid", "process.parent.entity_id")
-        self.long("ParentProcessId", "process.parent.pid")
-        self.move("ParentImage", "process.parent.executable")
-        self.move("ParentCommandLine", "process.parent.command_line")
-        if code != "7":
-            self.move("OriginalFileName", "process.pe.original_file_name")
-            for key, field in _PE_FIELDS:
-                self.copy(key, f"process.pe.{field}")
-        for prefix in ("process", "process.parent"):
-            cmd = get(doc, f"{prefix}.command_line")
-            if isinstance(cmd, str) and cmd:
-                args = split_command_line(cmd)
-                put(doc, f"{prefix}.args", args)
-                put(doc, f"{prefix}.args_count", len(args))
-        for prefix in ("process", "process.parent"):
-            exe = get(doc, f"{prefix}.executable")
-            if isinstance(exe, str) and exe and get(doc, f"{prefix}.name") is None:
-                cut = exe.rfind("\\")
-                if cut > -1 and exe[cut + 1 :]:
-                    put(doc, f"{prefix}.name", exe[cut + 1 :])
-
-    def file(self) -> None:
-        doc = self.doc
-        code = self.code
-        if get(doc, "_temp.hashes") is not None and code in {"6", "7", "15", "26", "29"}:
-            rename(doc, "_temp.hashes", "file.hash", ignore_failure=False)
-        rename(doc, "file.hash.imphash", "file.pe.imphash")
-        self.move("TargetFilename", "file.path")
-        self.move("Device", "file.path")
-        self.move("PipeName", "file.name")
-        self.move("ImageLoaded", "file.path")
-        self.copy("Signature", "file.code_signature.subject_name")
-        self.copy("SignatureStatus", "file.code_signature.status")
-        if code == "7":
-            self.move("OriginalFileName", "file.pe.original_file_name")
-            for key, field in _PE_FIELDS:
-                self.copy(key, f"file.pe.{field}")
-        # The pipeline compares Signed with the boolean true; event_data holds the text "true",
-        # so file.code_signature.signed is never set from real Sysmon data.
-        if self.ed().get("Signed") is True:
-            put(doc, "file.code_signature.signed", True)
-        if self.ed().get("SignatureStatus") == "Valid":
-            put(doc, "file.code_signature.valid", True)
-        path = get(doc, "file.path")
-        if isinstance(path, str) and len(path) > 1:
-            cut = path.rfind("\\")
-            if cut > -1:
-                put(doc, "file.name", path[cut + 1 :])
-                put(doc, "file.directory", path[:cut])
-                # The extension is whatever follows the last dot of the whole path, as in the
-                # pipeline (a dot in a directory name and none in the file name gives odd values).
-                dot = path.rfind(".")
-                if dot > -1:
-                    put(doc, "file.extension", path[dot + 1 :])
-
-    def network(self) -> None:
-        code = self.code
-        self.move("Protocol", "network.transport")
-        if code != "22":
-            self.move("DestinationPortName", "network.protocol")
-            self.move("SourcePortName", "network.protocol")
-        else:
-            put(self.doc, "network.protocol", "dns")
-        self.ip("SourceIp", "source.ip")
-        self.move("SourceHostname", "source.domain")
-        self.long("SourcePort", "source.port")
-        self.ip("DestinationIp", "destination.ip")
-        self.move("DestinationHostname", "destination.domain")
-        self.long("DestinationPort", "destination.port")
-        self.move("QueryName", "dns.question.name")
-        initiated = self.ed().get("Initiated")
-        if initiated == "true":
-            put(self.doc, "network.direction", "egress")
-        elif initiated == "false":
-            put(self.doc, "network.direction", "ingress")
-        v6 = self.ed().get("SourceIsIpv6")
-        if v6 == "false":
-            put(self.doc, "network.type", "ipv4")
-        elif v6 == "true":
-            put(self.doc, "network.type", "ipv6")
-
-    def dns(self) -> None:
-        doc = self.doc
-        results = self.val("QueryResults")
-        if results is not None:
-            if not isinstance(results, str):
-                raise PipelineFailure("QueryResults is not a string")
-            try:
-                answers, addresses, hosts = dns.parse_query_results(results)
-            except dns.QueryResultsError as err:
-                raise PipelineFailure(str(err)) from err
-            if (answers or addresses) and not isinstance(doc.get("dns"), dict):
-                # The script writes into ctx.dns, which only exists when QueryName was present.
-                raise PipelineFailure("cannot access dns: no dns.question.name in the document")
-            if answers:
-                doc["dns"]["answers"] = answers
-            if addresses:
-                doc["dns"]["resolved_ip"] = addresses
-            if hosts:
-                if not isinstance(doc.get("related"), dict):
-                    doc["related"] = {}
-                doc["related"]["hosts"] = hosts
-        resolved = get(doc, "dns.resolved_ip")
-        if isinstance(resolved, list):
-            cleaned = dns.clean_resolved_ips([java_str(ip) for ip in resolved])
-            doc["dns"]["resolved_ip"] = cleaned
-            current = get(doc, "dns.answers")
-            if not isinstance(current, list):
-                current = []
-                doc["dns"]["answers"] = current
-            dns.synthesize_ip_answers(cleaned, current)
-        name = get(doc, "dns.question.name")
-        if isinstance(name, str):
-            for key, value in dns.registered_domain_fields(name).items():
-                put(doc, f"dns.question.{key}", value)
-        if name is not None and name != "":
-            append(doc, "related.hosts", template(name), allow_duplicates=False)
-        remove(doc, "dns.question.domain")
-        resolved = get(doc, "dns.resolved_ip")
-        if isinstance(resolved, list):
-            for ip in resolved:
-                append(doc, "related.ip", template(ip), allow_duplicates=False)
-        flow = community_id(
-            get(doc, "source.ip"),
-            get(doc, "destination.ip"),
-            get(doc, "network.transport"),
-            get(doc, "source.port"),
-            get(doc, "destination.port"),
-            iana_number=get(doc, "network.iana_number"),
-            icmp_type=get(doc, "icmp.type"),
-            icmp_code=get(doc, "icmp.code"),
-        )
-        if flow is not None:
-            put(doc, "network.community_id", flow)
-
-    def user(self) -> None:
-        doc = self.doc
-        identifier = get(doc, "winlog.user.identifier")
-        if identifier is not None and identifier != "":
-            put(doc, "user.id", identifier)
-        user = self.ed().get("User")
-        if user is not None:
-            if not isinstance(user, str):
-                raise PipelineFailure("field [winlog.event_data.User] is not a string, cannot split it")
-            parts = user.split("\\")
-            while parts and parts[-1] == "":
-                parts.pop()  # Java's String.split drops trailing empty strings
-            put(doc, "_temp.user_parts", parts)
-            if len(parts) == 2:
-                if parts[0]:
-                    put(doc, "user.domain", template(parts[0]))
-                if parts[1]:
-                    put(doc, "user.name", template(parts[1]))
-        # Names resolved from a SID by Winlogbeat's translate_sid processor, when configured.
-        rename(doc, f"{_ED}._MemberUserName", "user.name")
-        rename(doc, f"{_ED}._MemberDomain", "user.domain")
-        account_type = self.ed().get("_MemberAccountType")
-        if account_type is not None:
-            append(doc, "user.roles", java_str(account_type), allow_duplicates=False)
-            roles = get(doc, "user.roles")
-            if isinstance(roles, list) and java_str(account_type) in roles:
-                remove(doc, f"{_ED}._MemberAccountType")
-
-    def sysmon_fields(self) -> None:
-        doc = self.doc
-        if self.move("QueryStatus", "sysmon.dns.status"):
-            status = get(doc, "sysmon.dns.status")
-            if isinstance(status, str):
-                put(doc, "sysmon.dns.status", dns.query_status_name(status))
-        for key, target in _SYSMON_FILE_FLAGS:
-            value = self.val(key)
-            if value is not None:
-                flag = to_bool(value)
-                if flag is not None:
-                    put(doc, target, flag)
-        if has(doc, "error.code") and get(doc, "error.code") is not None:
-            put(doc, "error.code", java_str(get(doc, "error.code")))
-
-    def related(self) -> None:
-        doc = self.doc
-        name = get(doc, "user.name")
-        if name is not None and name != "":
-            append(doc, "related.user", template(name), allow_duplicates=False)
-        for side in ("source", "destination"):
-            ip = get(doc, f"{side}.ip")
-            if ip is not None and ip != "":
-                append(doc, "related.ip", template(ip), allow_duplicates=False)
-
-    def registry(self) -> None:
-        target = self.val("TargetObject")
-        if target is None or self.code not in {"12", "13", "14"}:
-            return
-        if not isinstance(target, str):
-            raise PipelineFailure("TargetObject is not a string")
-        reg = registry_fields(target, self.val("Details"))
-        self.doc["registry"] = reg
-
-    def epilogue(self) -> None:
-        doc = self.doc
-        data = get(doc, _ED)
-        if isinstance(data, dict) and "TargetProcessGuid" in data:
-            rename(doc, f"{_ED}.TargetProcessGuid", f"{_ED}.TargetProcessGUID", ignore_failure=False)
-        remove(doc, "_temp")
-        if isinstance(data, dict):
-            for key in _CLEANUP:
-                data.pop(key, None)
-            if not self.agent:
-                data.pop("Details", None)
-        remove(doc, "winlog.time_created")
-        remove(doc, "winlog.level")
-        drop_empty_event_data(doc)
+_CACHE_LIMIT = 4096
+_ip_cache: dict[str, bool] = {}
+_user_cache: dict[str, tuple[tuple[str, ...], str | None, str | None, str | None]] = {}
+_flow_cache: dict[tuple[Any, ...], str | None] = {}
 
 
 def map_sysmon(doc: dict[str, Any]) -> None:
@@ -531,107 +138,518 @@ def map_sysmon(doc: dict[str, Any]) -> None:
     document is marked ``event.kind: pipeline_error`` with the reason appended to
     ``error.message``, and keeps what was mapped up to that point.
     """
-    run = _Run(doc)
     try:
-        run.run()
+        winlog, event, ecs = doc.get("winlog"), doc.get("event"), doc.get("ecs")
+        if (
+            type(winlog) is dict
+            and type(event) is dict
+            and type(ecs) is dict
+            and doc.keys().isdisjoint(_TARGETS)
+            and _usual_shape(doc, winlog)
+        ):
+            _map(doc, winlog, event, ecs, winlog.get("event_data"))
+            return
+        from vigil.ecs.windows.sysmon_generic import GenericRun
+
+        GenericRun(doc).run()
     except PipelineFailure as failure:
-        _fail(doc, str(failure))
+        fail(doc, str(failure))
     except Exception as exc:  # an input shape nobody foresaw must not stop a whole hunt
-        _fail(doc, f"vigil sysmon mapping: {type(exc).__name__}: {exc}")
+        fail(doc, f"vigil sysmon mapping: {type(exc).__name__}: {exc}")
 
 
-def _fail(doc: dict[str, Any], message: str) -> None:
-    if not isinstance(doc.get("event"), dict):
-        doc["event"] = {}
-    doc["event"]["kind"] = "pipeline_error"
-    error = doc.get("error")
-    if not isinstance(error, dict):
-        error = doc["error"] = {}
-    messages = error.get("message")
-    if messages is None:
-        error["message"] = [message]
-    elif isinstance(messages, list):
-        messages.append(message)
+def _usual_shape(doc: dict[str, Any], winlog: dict[str, Any]) -> bool:
+    """event_data an object (or absent), and log an object unless no level is moved into it."""
+    data = winlog.get("event_data")
+    if type(data) is not dict and (data is not None or "event_data" in winlog):
+        return False
+    log = doc.get("log")
+    return log is None or type(log) is dict or winlog.get("level", "") == ""
+
+
+def _map(
+    doc: dict[str, Any],
+    winlog: dict[str, Any],
+    event: dict[str, Any],
+    ecs: dict[str, Any],
+    data: dict[str, Any] | None,
+) -> None:
+    """The pipeline over a document of the usual shape (see :func:`map_sysmon`), in its order."""
+    agent = "data_stream" in doc
+    ecs["version"] = ECS_VERSION_AGENT if agent else ECS_VERSION_WINLOGBEAT
+    # -- prologue: drop empty values, log level, times, event.* ----------------------------------
+    ed: dict[str, Any] = {} if data is None else data
+    if ed.get("RuleName") == "-":  # nearly every record; the rest are then usually clean
+        del ed["RuleName"]
+    try:
+        dirty = not _DROP.isdisjoint(ed.values())
+    except TypeError:  # an unhashable value: check them one by one
+        dirty = True
+    if dirty:
+        for key in [k for k, v in ed.items() if v is None or v in _DROP_TEXT]:
+            del ed[key]
+    # From here on every event_data value is neither null nor "" nor "-": a present key passes
+    # the pipeline's usual not-null-not-empty guard.
+    if "level" in winlog and winlog["level"] != "":
+        log = doc.get("log")
+        if log is None:
+            doc["log"] = {"level": winlog.pop("level")}
+        elif "level" not in log:
+            log["level"] = winlog.pop("level")
+    created = winlog.get("time_created")
+    if created is not None:
+        parsed = parse_iso8601(created)
+        if parsed is None:
+            del winlog["time_created"]
+            append(doc, "error.message", "fail-time_created_date")
+            raise PipelineFailure(
+                "Processor date with tag time_created_date in pipeline sysmon failed with message: "
+                f"unable to parse date [{java_str(created)}]"
+            )
+        event["created"] = parsed
+    value = ed.get("UtcTime")
+    if value is not None:
+        stamp = parse_utc_time(value)
+        if stamp is not None:
+            doc["@timestamp"] = stamp
+    if not agent:
+        event["module"] = "sysmon"
+    event["kind"] = "event"
+    code = winlog.get("event_id")
+    if type(code) is not str or code not in _EVENT_FIELDS:
+        code = template(code)
+    event["code"] = code
+    fields = _EVENT_FIELDS.get(code)
+    if fields is not None:
+        for key, value in fields:
+            event[key] = list(value) if type(value) is tuple else value
+    value = winlog.get("record_id")
+    if value is not None:
+        winlog["record_id"] = value if type(value) is str else java_str(value)
+    if code == "255":
+        value = ed.pop("ID", None)
+        if value is not None:
+            doc["error"] = {"code": value}
+    value = ed.pop("RuleName", None)
+    if value is not None:
+        doc["rule"] = {"name": value}
+    if code == "25" and "Type" in ed and "message" not in doc:
+        doc["message"] = ed.pop("Type")
+
+    # -- hashes ---------------------------------------------------------------------------------
+    if "Hash" in ed and "Hashes" not in ed:
+        ed["Hashes"] = ed.pop("Hash")
+    temp: dict[str, Any] | None = None
+    value = ed.get("Hashes")
+    if isinstance(value, str):
+        found = hash_fields(value)
+        if found is not None:
+            temp = doc["_temp"] = {"hashes": dict(found[0])}
+            if found[1]:
+                doc["related"] = {"hash": list(found[1])}
+
+    # -- process.* ------------------------------------------------------------------------------
+    keys = ed.keys()
+    proc: dict[str, Any] = {}
+    if temp is not None and code in (PROCESS_HASH_CODES_AGENT if agent else PROCESS_HASH_CODES_BEAT):
+        hashes = proc["hash"] = temp.pop("hashes")
+        if "imphash" in hashes:
+            proc["pe"] = {"imphash": hashes.pop("imphash")}
+    value = ed.pop("ProcessGuid", None)
+    if value is not None:
+        proc["entity_id"] = value
+    value = ed.get("ProcessId")
+    if value is not None:
+        number = _long(value)
+        if number is not None:
+            proc["pid"] = number
+    value = ed.pop("Image", None)
+    if value is not None:
+        proc["executable"] = value
+    if not keys.isdisjoint(_SOURCE_KEYS):
+        _source_process(ed, proc)
+    parent: dict[str, Any] | None = None
+    if not keys.isdisjoint(_CREATE_KEYS):
+        if "Destination" in ed and "executable" not in proc:
+            proc["executable"] = ed.pop("Destination")
+        value = ed.pop("CommandLine", None)
+        if value is not None:
+            proc["command_line"] = value
+        value = ed.pop("CurrentDirectory", None)
+        if value is not None:
+            proc["working_directory"] = value
+        parent = {}
+        value = ed.pop("ParentProcessGuid", None)
+        if value is not None:
+            parent["entity_id"] = value
+        value = ed.get("ParentProcessId")
+        if value is not None:
+            number = _long(value)
+            if number is not None:
+                parent["pid"] = number
+        value = ed.pop("ParentImage", None)
+        if value is not None:
+            parent["executable"] = value
+        value = ed.pop("ParentCommandLine", None)
+        if value is not None:
+            parent["command_line"] = value
+        if parent:
+            proc["parent"] = parent
+    if code != "7" and not keys.isdisjoint(_PE_KEYS):
+        _pe_fields(ed, proc)
+    value = proc.get("command_line")
+    if isinstance(value, str) and value:
+        args = proc["args"] = split_command_line(value)
+        proc["args_count"] = len(args)
+    if parent:
+        value = parent.get("command_line")
+        if isinstance(value, str) and value:
+            args = parent["args"] = split_command_line(value)
+            parent["args_count"] = len(args)
+    value = proc.get("executable")
+    if isinstance(value, str) and value:
+        cut = value.rfind("\\")
+        if cut > -1 and value[cut + 1 :]:
+            proc["name"] = value[cut + 1 :]
+    if parent:
+        value = parent.get("executable")
+        if isinstance(value, str) and value:
+            cut = value.rfind("\\")
+            if cut > -1 and value[cut + 1 :]:
+                parent["name"] = value[cut + 1 :]
+    if proc:
+        doc["process"] = proc
+
+    # -- file.* ---------------------------------------------------------------------------------
+    file: dict[str, Any] = {}
+    if temp is not None and "hashes" in temp and code in FILE_HASH_CODES:
+        hashes = file["hash"] = temp.pop("hashes")
+        if "imphash" in hashes:
+            file["pe"] = {"imphash": hashes.pop("imphash")}
+    if not keys.isdisjoint(_FILE_KEYS) or (code == "7" and not keys.isdisjoint(_PE_KEYS)):
+        _file_fields(ed, file, code)
+    if file:
+        doc["file"] = file
+
+    # -- network.*, source.*, destination.*, dns.question.name --------------------------------------
+    src: dict[str, Any] | None = None
+    dst: dict[str, Any] | None = None
+    net: dict[str, Any] | None = None
+    if code == "22" or not keys.isdisjoint(_NET_KEYS):
+        net, src, dst = _network(doc, ed, code)
+    if "QueryResults" in ed or "dns" in doc:
+        dns_results(doc, ed)
+    if src and dst and net:
+        source_ip = src.get("ip")
+        destination_ip = dst.get("ip")
+        if source_ip is not None and destination_ip is not None:
+            flow = _community_id(source_ip, destination_ip, net.get("transport"), src, dst)
+            if flow is not None:
+                net["community_id"] = flow
+
+    # -- user.* ---------------------------------------------------------------------------------
+    user: dict[str, Any] | None = None
+    value = winlog.get("user")
+    if isinstance(value, dict):
+        value = value.get("identifier")
+        if value is not None and value != "":
+            user = doc["user"] = {"id": value}
+    value = ed.get("User")
+    related_user: str | None = None
+    if value is not None:
+        if not isinstance(value, str):
+            raise PipelineFailure("field [winlog.event_data.User] is not a string, cannot split it")
+        parts, domain, name, related_user = _user(value)
+        if temp is None:
+            temp = doc["_temp"] = {}
+        temp["user_parts"] = list(parts)
+        if domain is not None or name is not None:
+            if user is None:
+                user = doc["user"] = {}
+            if domain is not None:
+                user["domain"] = domain
+            if name is not None:
+                user["name"] = name
+    if not keys.isdisjoint(MEMBER_FIELDS):
+        member_fields(doc, ed)
+        user = doc.get("user")
+        value = user.get("name") if isinstance(user, dict) else None
+        related_user = template(value) if value is not None and value != "" else None
+
+    # -- sysmon.*, error.code ---------------------------------------------------------------------
+    value = ed.pop("QueryStatus", None)
+    if value is not None:
+        status = QUERY_STATUS.get(value, value) if isinstance(value, str) else value
+        doc["sysmon"] = {"dns": {"status": status}}
+    if "Archived" in ed or "IsExecutable" in ed:
+        for key, target in _SYSMON_FILE_FLAGS:
+            value = ed.get(key)
+            if value is not None:
+                flag = to_bool(value)
+                if flag is not None:
+                    put(doc, target, flag)
+    if code == "255" and "error" in doc:
+        error = doc["error"]
+        if error.get("code") is not None:
+            error["code"] = java_str(error["code"])
+
+    # -- related.user, related.ip -------------------------------------------------------------------
+    if related_user is not None:
+        related = doc.get("related")
+        if related is None:
+            doc["related"] = {"user": [related_user]}
+        else:
+            append(doc, "related.user", related_user, allow_duplicates=False)
+    if src is not None or dst is not None:
+        _related_ips(doc, src, dst)
+
+    # -- registry.* -------------------------------------------------------------------------------
+    if code in REGISTRY_CODES:
+        value = ed.get("TargetObject")
+        if value is not None:
+            if not isinstance(value, str):
+                raise PipelineFailure("TargetObject is not a string")
+            hive, reg_key, last = registry_path(value)
+            reg: dict[str, Any] = {"path": value}
+            if hive is not None:
+                reg["hive"] = hive
+                if reg_key is not None:
+                    reg["key"] = reg_key
+            reg["value"] = last
+            value = ed.get("Details")
+            if value is not None:
+                if not isinstance(value, str):
+                    raise PipelineFailure("Details is not a string")
+                text, kind = registry_data(value)
+                reg["data"] = {"strings": [text], "type": kind}
+            doc["registry"] = reg
+
+    # -- epilogue ---------------------------------------------------------------------------------
+    if "TargetProcessGuid" in ed:
+        if "TargetProcessGUID" in ed:
+            raise PipelineFailure("field [winlog.event_data.TargetProcessGUID] already exists")
+        ed["TargetProcessGUID"] = ed.pop("TargetProcessGuid")
+    if temp is not None:
+        del doc["_temp"]
+    for key in _CLEANUP.intersection(keys):
+        del ed[key]
+    if not agent:
+        ed.pop("Details", None)
+    winlog.pop("time_created", None)
+    winlog.pop("level", None)
+    if data is not None and not ed:
+        del winlog["event_data"]
+
+
+def _long(value: Any) -> int | None:
+    """``convert`` to ``long`` (see :func:`.sysmon_ingest.to_long`), plain digits done directly."""
+    if type(value) is str and len(value) < 19 and value.isdigit() and value.isascii():
+        return int(value)
+    return to_long(value)
+
+
+def _copy(value: Any) -> Any:
+    return value if type(value) is str else copy.deepcopy(value)
+
+
+def _source_process(ed: dict[str, Any], proc: dict[str, Any]) -> None:
+    """The process fields of CreateRemoteThread and ProcessAccess (``Source*``)."""
+    for key in ("SourceProcessGuid", "SourceProcessGUID"):
+        if key in ed and "entity_id" not in proc:
+            proc["entity_id"] = ed.pop(key)
+    value = ed.get("SourceProcessId")
+    if value is not None:
+        number = _long(value)
+        if number is not None:
+            proc["pid"] = number
+    value = ed.get("SourceThreadId")
+    if value is not None:
+        number = _long(value)
+        if number is not None:
+            proc["thread"] = {"id": number}
+    if "SourceImage" in ed and "executable" not in proc:
+        proc["executable"] = ed.pop("SourceImage")
+
+
+def _pe_fields(ed: dict[str, Any], owner: dict[str, Any]) -> None:
+    """``OriginalFileName`` moved and the version-resource fields copied into ``owner["pe"]``."""
+    pe = owner.get("pe")
+    fresh = pe is None
+    if pe is None:
+        pe = {}
+    if "OriginalFileName" in ed and "original_file_name" not in pe:
+        pe["original_file_name"] = ed.pop("OriginalFileName")
+    for key, field in PE_FIELDS:
+        value = ed.get(key)
+        if value is not None:
+            pe[field] = _copy(value)
+    if fresh and pe:
+        owner["pe"] = pe
+
+
+def _file_fields(ed: dict[str, Any], file: dict[str, Any], code: str) -> None:
+    value = ed.pop("TargetFilename", None)
+    if value is not None:
+        file["path"] = value
+    if "Device" in ed and "path" not in file:
+        file["path"] = ed.pop("Device")
+    value = ed.pop("PipeName", None)
+    if value is not None:
+        file["name"] = value
+    if "ImageLoaded" in ed and "path" not in file:
+        file["path"] = ed.pop("ImageLoaded")
+    signature: dict[str, Any] = {}
+    value = ed.get("Signature")
+    if value is not None:
+        signature["subject_name"] = _copy(value)
+    status = ed.get("SignatureStatus")
+    if status is not None:
+        signature["status"] = _copy(status)
+    if signature:
+        file["code_signature"] = signature
+    if code == "7":
+        _pe_fields(ed, file)
+    # The pipeline compares Signed with the boolean true; event_data holds the text "true",
+    # so file.code_signature.signed is never set from real Sysmon data.
+    if ed.get("Signed") is True:
+        signature["signed"] = True
+        file["code_signature"] = signature
+    if status == "Valid":
+        signature["valid"] = True
+        file["code_signature"] = signature
+    path = file.get("path")
+    if isinstance(path, str) and len(path) > 1:
+        cut = path.rfind("\\")
+        if cut > -1:
+            file["name"] = path[cut + 1 :]
+            file["directory"] = path[:cut]
+            # The extension is whatever follows the last dot of the whole path, as in the
+            # pipeline (a dot in a directory name and none in the file name gives odd values).
+            dot = path.rfind(".")
+            if dot > -1:
+                file["extension"] = path[dot + 1 :]
+
+
+def _network(
+    doc: dict[str, Any], ed: dict[str, Any], code: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """network.*, source.*, destination.* and dns.question.name; (network, source, destination)."""
+    net: dict[str, Any] = {}
+    value = ed.pop("Protocol", None)
+    if value is not None:
+        net["transport"] = value
+    if code != "22":
+        value = ed.pop("DestinationPortName", None)
+        if value is not None:
+            net["protocol"] = value
+        if "SourcePortName" in ed and "protocol" not in net:
+            net["protocol"] = ed.pop("SourcePortName")
     else:
-        error["message"] = [messages, message]
+        net["protocol"] = "dns"
+    if net:
+        doc["network"] = net
+    sides: list[dict[str, Any]] = []
+    for ip_key, host_key, port_key, side in _SIDES:
+        fields: dict[str, Any] = {}
+        value = ed.get(ip_key)
+        if value is not None:
+            text = value if type(value) is str else java_str(value)
+            valid = _ip_cache.get(text)
+            if valid is None:
+                valid = is_ip(text)
+                if len(_ip_cache) >= _CACHE_LIMIT:
+                    _ip_cache.clear()
+                _ip_cache[text] = valid
+            if valid:
+                fields["ip"] = text
+        value = ed.pop(host_key, None)
+        if value is not None:
+            fields["domain"] = value
+        value = ed.get(port_key)
+        if value is not None:
+            number = _long(value)
+            if number is not None:
+                fields["port"] = number
+        if fields:
+            doc[side] = fields
+        sides.append(fields)
+    value = ed.pop("QueryName", None)
+    if value is not None:
+        doc["dns"] = {"question": {"name": value}}
+    value = ed.get("Initiated")
+    if value == "true":
+        net["direction"] = "egress"
+    elif value == "false":
+        net["direction"] = "ingress"
+    value = ed.get("SourceIsIpv6")
+    if value == "false":
+        net["type"] = "ipv4"
+    elif value == "true":
+        net["type"] = "ipv6"
+    if net and "network" not in doc:
+        doc["network"] = net
+    return net, sides[0], sides[1]
 
 
-def kv_pairs(text: str) -> list[tuple[str, str]]:
-    """``Hashes`` split as the ``kv`` processor splits it (``,`` between pairs, ``=`` inside).
-
-    The processor stops at the first pair without ``=`` (or with an empty key); the pairs before
-    it are kept, as Elasticsearch has already written them when the failure is ignored.
-    """
-    parts = text.split(",")
-    while len(parts) > 1 and parts[-1] == "":
-        parts.pop()  # Java's String.split drops trailing empty strings
-    pairs: list[tuple[str, str]] = []
-    for part in parts:
-        key, sep, value = part.partition("=")
-        if not sep or not key:
-            break
-        pairs.append((key, value))
-    return pairs
-
-
-def registry_fields(path: str, details: Any) -> dict[str, Any]:
-    """``registry.*`` from ``TargetObject`` and ``Details``, as the pipeline's script builds them.
-
-    ``hive`` is set only for a known first component (``HKLM``, ``HKEY_LOCAL_MACHINE``, ...;
-    Sysmon writes ``HKLM`` and ``HKU`` and sometimes ``HKCR``), with ``key`` the rest of the path;
-    ``value`` is always the last component. ``Details`` of ``DWORD (0x...)`` become
-    ``SZ_DWORD`` with the decimal value, ``QWORD (0x...-0x...)`` ``SZ_QWORD`` (computed as the
-    pipeline does, high part shifted by 8 bits only), ``Binary Data`` ``REG_BINARY`` and anything
-    else ``REG_SZ``.
-    """
-    reg: dict[str, Any] = {"path": path}
-    tokens = path.split("\\")
-    while tokens and tokens[-1] == "":
-        tokens.pop()
-    if not tokens:
-        raise PipelineFailure(f"registry path [{path}] has no component")
-    hive = HIVES.get(tokens[0])
-    if hive is not None:
-        reg["hive"] = hive
-        if len(tokens) > 1:
-            reg["key"] = "\\".join(tokens[1:])
-    reg["value"] = tokens[-1]
-    if details is None or details == "":
-        return reg
-    if not isinstance(details, str):
-        raise PipelineFailure("Details is not a string")
-    m = _QWORD.fullmatch(details)
-    if m:
-        high, low = int(m.group(2)[2:], 16), int(m.group(3)[2:], 16)
-        reg["data"] = {"strings": [str((high << 8) + low)], "type": "SZ_QWORD"}
-        return reg
-    m = _DWORD.fullmatch(details)
-    if m:
-        reg["data"] = {"strings": [str(int(m.group(1)[2:], 16))], "type": "SZ_DWORD"}
-        return reg
-    kind = "REG_BINARY" if details == "Binary Data" else "REG_SZ"
-    reg["data"] = {"strings": [details], "type": kind}
-    return reg
-
-
-_QWORD = re.compile(r"QWORD \(((0x[0-9A-F]{8})-(0x[0-9A-F]{8}))\)", re.IGNORECASE)
-_DWORD = re.compile(r"DWORD \((0x[0-9A-F]{8})\)", re.IGNORECASE)
-
-_PE_FIELDS = (
-    ("Company", "company"),
-    ("Description", "description"),
-    ("FileVersion", "file_version"),
-    ("Product", "product"),
+_SIDES = (
+    ("SourceIp", "SourceHostname", "SourcePort", "source"),
+    ("DestinationIp", "DestinationHostname", "DestinationPort", "destination"),
 )
-_SYSMON_FILE_FLAGS = (("Archived", "sysmon.file.archived"), ("IsExecutable", "sysmon.file.is_executable"))
 
 
-def drop_empty_event_data(doc: dict[str, Any]) -> None:
-    """Remove null, "" and "-" values from event_data, and event_data itself when it ends up empty."""
-    data = get(doc, _ED)
-    if not isinstance(data, dict):
-        return
-    for key in [k for k, v in data.items() if v is None or v in ("", "-")]:
-        del data[key]
-    if not data:
-        remove(doc, _ED)
+def _community_id(
+    source_ip: str, destination_ip: str, transport: Any, src: dict[str, Any], dst: dict[str, Any]
+) -> str | None:
+    """``network.community_id`` (see :func:`.sysmon_net.community_id`), cached per flow."""
+    key = (source_ip, destination_ip, transport, src.get("port"), dst.get("port"))
+    if type(transport) is not str:
+        return community_id(*key)
+    flow = _flow_cache.get(key, _flow_cache)
+    if flow is _flow_cache:
+        flow = community_id(*key)
+        if len(_flow_cache) >= _CACHE_LIMIT:
+            _flow_cache.clear()
+        _flow_cache[key] = flow
+    return flow  # type: ignore[return-value]
+
+
+def _user(text: str) -> tuple[tuple[str, ...], str | None, str | None, str | None]:
+    """(``_temp.user_parts``, ``user.domain``, ``user.name``, ``related.user``) of ``User``."""
+    found = _user_cache.get(text)
+    if found is not None:
+        return found
+    parts = text.split("\\")
+    while parts and parts[-1] == "":
+        parts.pop()  # Java's String.split drops trailing empty strings
+    domain = name = related = None
+    if len(parts) == 2:
+        if parts[0]:
+            domain = template(parts[0])
+        if parts[1]:
+            name = template(parts[1])
+            related = template(name)
+    found = (tuple(parts), domain, name, related)
+    if len(_user_cache) >= _CACHE_LIMIT:
+        _user_cache.clear()
+    _user_cache[text] = found
+    return found
+
+
+def _related_ips(doc: dict[str, Any], src: dict[str, Any] | None, dst: dict[str, Any] | None) -> None:
+    """``related.ip`` from source.ip and destination.ip (valid addresses need no escaping)."""
+    for side in (src, dst):
+        ip = side.get("ip") if side else None
+        if ip is None or ip == "":
+            continue
+        related = doc.get("related")
+        if related is None:
+            doc["related"] = {"ip": [ip]}
+            continue
+        ips = related.get("ip")
+        if ips is None and "ip" not in related:
+            related["ip"] = [ip]
+        elif type(ips) is list:
+            if ip not in ips:
+                ips.append(ip)
+        else:
+            append(doc, "related.ip", ip, allow_duplicates=False)

@@ -186,6 +186,7 @@ def to_bool(value: Any) -> bool | None:
 
 
 _UTC_TIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})\.(\d{3})$")
+_UTC_TIME_USUAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} (?:[01][0-9]|2[0-3])(?::[0-5][0-9]){2}\.[0-9]{3}")
 
 
 def format_millis(moment: datetime) -> str:
@@ -196,6 +197,14 @@ def format_millis(moment: datetime) -> str:
 
 def parse_utc_time(text: Any) -> str | None:
     """Sysmon's ``yyyy-MM-dd HH:mm:ss.SSS`` (UTC) as an ISO timestamp, None when it does not parse."""
+    if type(text) is str and _UTC_TIME_USUAL.fullmatch(text) is not None:
+        # The usual case without the datetime: the clock is checked by the pattern, the calendar
+        # date once per day (cached).
+        valid = _DAYS.get(text[:10])
+        if valid is None:
+            valid = _valid_day(text[:10])
+        # Already UTC with milliseconds: the output format is the input with a T and a Z.
+        return text.replace(" ", "T") + "Z" if valid else None
     if not isinstance(text, str):
         return None
     m = _UTC_TIME.match(text)
@@ -206,8 +215,22 @@ def parse_utc_time(text: Any) -> str | None:
         datetime(y, mo, d, h, mi, s)  # validates the calendar date and the clock
     except ValueError:
         return None
-    # Already UTC with milliseconds: the output format is the input with a T and a Z.
     return f"{text[:10]}T{text[11:]}Z"
+
+
+_DAYS: dict[str, bool] = {}
+
+
+def _valid_day(day: str) -> bool:
+    try:
+        datetime(int(day[:4]), int(day[5:7]), int(day[8:10]))
+        valid = True
+    except ValueError:
+        valid = False
+    if len(_DAYS) >= 4096:
+        _DAYS.clear()
+    _DAYS[day] = valid
+    return valid
 
 
 _ISO = re.compile(

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import ipaddress
 import re
+import struct
 from functools import lru_cache
 from typing import Any
 
@@ -63,6 +64,29 @@ _TRANSPORTS = {
     "sctp": 132,
 }
 _WITH_PORTS = {6, 17, 132}
+# Transport names of protocols with ports, to the protocol byte and the padding byte after it.
+_PORT_TRANSPORTS = {name: bytes((number, 0)) for name, number in _TRANSPORTS.items() if number in _WITH_PORTS}
+_PORTS = struct.Struct(">HH")
+_endpoints: dict[Any, tuple[int, bytes] | None] = {}
+
+
+def _endpoint(text: Any) -> tuple[int, bytes] | None:
+    """(number, bytes) of an address as the flow hash takes it, None when it does not parse."""
+    found = _endpoints.get(text, _endpoints) if type(text) is str else None
+    if found is not _endpoints:
+        return found  # type: ignore[return-value]
+    addr = parse_ip(text)
+    if addr is not None:
+        packed = _address_bytes(addr)
+        found = (int.from_bytes(packed, "big"), packed)
+    else:
+        found = None
+    if len(_endpoints) >= 4096:
+        _endpoints.clear()
+    _endpoints[text] = found
+    return found
+
+
 _ICMP = {1, 58}
 # ICMP types that have a reply counterpart, per protocol (v4, v6); others make one-way flows.
 _ICMP_PAIRS = {
@@ -135,6 +159,26 @@ def community_id(
     ``ignore_missing: false`` and ``ignore_failure: true``, so a flow without both ports (for
     TCP, UDP and SCTP) or without a transport gets no ``network.community_id``.
     """
+    if (
+        iana_number is None
+        and type(source_port) is int
+        and type(destination_port) is int
+        and 0 <= source_port <= 65535
+        and 0 <= destination_port <= 65535
+        and type(transport) is str
+        and transport in _PORT_TRANSPORTS
+    ):
+        # TCP, UDP or SCTP with ports in range, the usual flow: cached addresses, no checks left.
+        source, destination = _endpoint(source_ip), _endpoint(destination_ip)
+        if source is None or destination is None:
+            return None
+        (snum, sbytes), (dnum, dbytes) = source, destination
+        sport, dport = source_port, destination_port
+        if not (snum < dnum or (snum == dnum and sport < dport)):
+            sbytes, dbytes, sport, dport = dbytes, sbytes, dport, sport
+        data = b"".join((seed.to_bytes(2, "big"), sbytes, dbytes, _PORT_TRANSPORTS[transport]))
+        data += _PORTS.pack(sport, dport)
+        return "1:" + base64.b64encode(hashlib.sha1(data).digest()).decode("ascii")
     src = parse_ip(source_ip)
     dst = parse_ip(destination_ip)
     if src is None or dst is None:

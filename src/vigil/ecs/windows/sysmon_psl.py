@@ -9,11 +9,12 @@ name itself, which is why ``a.global.ssl.fastly.net`` gets ``global.ssl.fastly.n
 registered domain. A name under an unknown last label yields that label alone, which has no dot,
 so Elasticsearch sets nothing.
 
-The list is read from ``$VIGIL_PUBLIC_SUFFIX_LIST`` or the usual system locations (Debian's
-``publicsuffix`` package). Without one, every last label counts as a public suffix (the list's
-implicit ``*`` rule), which is right for ``.com``/``.net``/``.org`` names but not for
-``example.co.uk``. Either way the result can drift from a given Elasticsearch release, whose
-bundled list has its own date.
+The list is the copy bundled with the ``publicsuffixlist`` package (a dependency; its data is the
+Mozilla Public Suffix List, MPL-2.0), or the file ``$VIGIL_PUBLIC_SUFFIX_LIST`` names. Only the
+list's text is used (the package's own matcher is not: it does not follow HttpClient's rules
+above). Without a list, every last label counts as a public suffix (the list's implicit ``*``
+rule), which is right for ``.com``/``.net``/``.org`` names but not for ``example.co.uk``. Either
+way the result can drift from a given Elasticsearch release, whose bundled list has its own date.
 """
 
 from __future__ import annotations
@@ -22,12 +23,6 @@ import contextlib
 import os
 from functools import lru_cache
 from pathlib import Path
-
-_CANDIDATES = (
-    "/usr/share/publicsuffix/public_suffix_list.dat",
-    "/usr/share/publicsuffix/effective_tld_names.dat",
-    "/etc/ssl/public_suffix_list.dat",
-)
 
 ICANN, PRIVATE = "icann", "private"
 
@@ -90,10 +85,19 @@ def _ascii_lower(text: str) -> str:
     return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
 
 
+def _bundled_list() -> str:
+    """The path of the list the ``publicsuffixlist`` package ships ("" when it is missing)."""
+    try:
+        from publicsuffixlist import PSLFILE
+    except ImportError:  # pragma: no cover - it is a dependency
+        return ""
+    return str(PSLFILE)
+
+
 @lru_cache(maxsize=1)
 def suffix_list() -> SuffixList:
     """The Public Suffix List in use (loaded once)."""
-    paths = [os.environ.get("VIGIL_PUBLIC_SUFFIX_LIST", ""), *_CANDIDATES]
+    paths = [os.environ.get("VIGIL_PUBLIC_SUFFIX_LIST", ""), _bundled_list()]
     for path in paths:
         if not path:
             continue

@@ -23,10 +23,55 @@ def split_command_line(cmd: str) -> list[str]:
     return list(_split(cmd))
 
 
+_BLANKS = re.compile(r"[ \t]+")
+
+
 @lru_cache(maxsize=2048)  # parent command lines especially recur; callers get a fresh list
 def _split(cmd: str) -> tuple[str, ...]:
     if '"' not in cmd:
-        return tuple(arg for arg in re.split(r"[ \t]+", cmd) if arg)
+        return tuple(arg for arg in _BLANKS.split(cmd) if arg)
+    if '\\"' not in cmd and '""' not in cmd:
+        return _split_plain_quotes(cmd)
+    return _split_by_token(cmd)
+
+
+def _split_plain_quotes(cmd: str) -> tuple[str, ...]:
+    """The usual quoted command line: no backslash before a quote and no two quotes in a row.
+
+    Then every quote simply toggles quoting (and starts an argument), so the text between
+    quotes alternates between outside (split at blanks) and inside (taken as it is).
+    """
+    args: list[str] = []
+    current: list[str] = []
+    in_arg = False
+    for i, segment in enumerate(cmd.split('"')):
+        if i & 1:  # inside quotes
+            current.append(segment)
+            in_arg = True
+            continue
+        if not segment:
+            continue
+        pieces = _BLANKS.split(segment)
+        if len(pieces) == 1:
+            current.append(segment)
+            in_arg = True
+            continue
+        # The first piece ends the current argument, the middle ones are whole arguments and
+        # the last one starts the next (each may be empty, at a blank on either end).
+        if pieces[0]:
+            current.append(pieces[0])
+            in_arg = True
+        if in_arg:
+            args.append("".join(current))
+        args.extend(pieces[1:-1])
+        current = [pieces[-1]] if pieces[-1] else []
+        in_arg = bool(pieces[-1])
+    if in_arg:
+        args.append("".join(current))
+    return tuple(args)
+
+
+def _split_by_token(cmd: str) -> tuple[str, ...]:
     args: list[str] = []
     buf: list[str] = []
     in_arg = in_quote = False
