@@ -29,41 +29,18 @@ for the lookup tables.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from typing import Any
 
+from vigil.ecs.windows import security_steps as steps
 from vigil.ecs.windows.security_helpers import (
-    JAVA_REGEX_SPACE,
     JsonDict,
-    append_unique,
     apply_time_created,
     child,
-    get_path,
-    java_is_whitespace,
-    java_long_decode,
-    java_split,
-    java_trim,
-    last_path_part,
-    painless_ws_split,
     related_user,
-    set_path,
 )
-from vigil.ecs.windows.security_msgtable import ACCESS_MASK_BITS, DESCRIPTIONS, REVERSED
 from vigil.ecs.windows.security_sddl import enrich_security_descriptors
-from vigil.ecs.windows.security_tables import (
-    AUDIT_SUBCATEGORIES,
-    CATEGORIZATION,
-    KERBEROS_STATUS,
-    LOGON_FAILURE_STATUS,
-    LOGON_TYPES,
-    SERVICE_TYPES,
-    TICKET_ENCRYPTION,
-    TICKET_OPTIONS,
-    TRUST_ATTRIBUTES,
-    TRUST_DIRECTIONS,
-    TRUST_TYPES,
-    UAC_FLAGS,
-)
+from vigil.ecs.windows.security_tables import CATEGORIZATION
 
 #: Providers whose Security-channel events the standard pipeline maps.
 SECURITY_PROVIDERS = frozenset({"Microsoft-Windows-Eventlog", "Microsoft-Windows-Security-Auditing"})
@@ -71,6 +48,7 @@ SECURITY_PROVIDERS = frozenset({"Microsoft-Windows-Eventlog", "Microsoft-Windows
 # Event ids each pipeline step applies to (the lists in the pipeline's conditions).
 # fmt: off
 _KERBEROS = frozenset({"4768", "4769", "4770", "4771"})
+_LOGON_FAILURE = frozenset({"4625", "4776"})
 _SESSION = frozenset({"4778", "4779"})
 _TARGET_USER = frozenset({
     "4624", "4625", "4634", "4647", "4648", "4768", "4769", "4770", "4771", "4776", "4964",
@@ -96,6 +74,7 @@ _USER_TARGET = frozenset({
     "4907",
 })
 _USER_EFFECTIVE = frozenset({"4648", "4688"})
+_LOG_CLEARED = frozenset({"1102"})
 _COMMON_AUTH = frozenset({
     "1100", "1102", "1104", "1105", "1108", "4624", "4625", "4648", "4670", "4673", "4674", "4689", "4697",
     "4719", "4720", "4722", "4723", "4724", "4725", "4726", "4727", "4728", "4729", "4730", "4731", "4732",
@@ -104,6 +83,7 @@ _COMMON_AUTH = frozenset({
     "4761", "4762", "4763", "4764", "4767", "4768", "4769", "4770", "4771", "4798", "4799", "4817", "4904",
     "4905", "4907", "4912", "5140", "5145",
 })
+_PROCESS_CREATION = frozenset({"4688"})
 _RELATED_SUBJECT = frozenset({"4624", "4648", "4797", "5379", "5380", "5381", "5382"})
 _RELATED_TARGET = frozenset({
     "4688", "4720", "4722", "4723", "4724", "4725", "4726", "4738", "4740", "4767", "4797", "4798",
@@ -113,10 +93,32 @@ _SDDL = frozenset({"4670", "4817", "4907", "4908"})
 _SHARES = frozenset({"5140", "5145"})
 # fmt: on
 
-_MEMBER_NAME_SPLIT = re.compile(r"(?<!\\),")
-_WHITESPACE_RUN = re.compile(JAVA_REGEX_SPACE + "+")
-_MAPPED_V4 = re.compile(r"^\[?::ffff:([0-9]+\.[0-9]+\.[0-9]+\.[0-9]+)(?:\](?::[0-9]+)?)?$")
-_MAPPED_V4_ANYWHERE = re.compile(r"::ffff:([0-9]+\.[0-9]+\.[0-9]+\.[0-9]+)")
+# The steps with event id lists, in the order of the plans below (after the categorisation).
+_STEP_SETS: dict[str, frozenset[str]] = {
+    "kerberos": _KERBEROS, "logon_failure": _LOGON_FAILURE, "session": _SESSION,
+    "target_user": _TARGET_USER, "group": _GROUP_EVENTS, "computer": _COMPUTER_OBJECT,
+    "logoff": _LOGOFF, "subject": _SUBJECT_USER, "user_target": _USER_TARGET,
+    "user_effective": _USER_EFFECTIVE, "log_cleared": _LOG_CLEARED, "common_auth": _COMMON_AUTH,
+    "process_creation": _PROCESS_CREATION, "related_subject": _RELATED_SUBJECT,
+    "related_target": _RELATED_TARGET, "privileges": _PRIVILEGE_LIST, "sddl": _SDDL, "shares": _SHARES,
+}  # fmt: skip
+
+Plan = tuple[Any, ...]
+Handler = Callable[[JsonDict, JsonDict, JsonDict, JsonDict, Any], None]
+
+
+def _plan(code: str) -> Plan:
+    """(categorisation or None, then whether each step of _STEP_SETS applies to ``code``)."""
+    return (CATEGORIZATION.get(code), *(code in codes for codes in _STEP_SETS.values()))
+
+
+def _steps(*names: str) -> tuple[bool, ...]:
+    """The step flags of a plan that has exactly the named steps."""
+    assert set(names) <= set(_STEP_SETS), names
+    return tuple(name in names for name in _STEP_SETS)
+
+
+_OTHER: Any = object()  # the event data of another provider's event: not mapped
 
 
 def map_security(doc: dict[str, Any]) -> None:
@@ -129,24 +131,55 @@ def map_security(doc: dict[str, Any]) -> None:
     winlog = doc.get("winlog")
     if not isinstance(winlog, dict):
         return
-    event = child(doc, "event")
-    _collection_defaults(event, winlog)
+    event = doc.get("event")
+    if not isinstance(event, dict):
+        event = doc["event"] = {}
+    if "outcome" not in event:
+        _collection_defaults(event, winlog)
     code = event.get("code")
-    if isinstance(code, int) and not isinstance(code, bool):
-        code = event["code"] = str(code)
-    code = code if isinstance(code, str) else ""
+    if not isinstance(code, str):
+        if isinstance(code, int) and not isinstance(code, bool):
+            code = event["code"] = str(code)
+        else:
+            code = ""
     provider = winlog.get("provider_name")
-    if provider is None or provider in SECURITY_PROVIDERS:
-        data = winlog.get("event_data")
-        _standard(doc, winlog, event, code, data if isinstance(data, dict) else None)
-    _agent_tail(doc, winlog)
+    data = winlog.get("event_data") if provider is None or provider in SECURITY_PROVIDERS else _OTHER
+    if isinstance(data, dict):
+        found = _DISPATCH.get(code)
+        if found is None:
+            _plain(doc, winlog, data)
+        else:
+            handler, argument = found
+            handler(doc, winlog, event, data, argument)
+        # (the standard steps ended with the source address, the Agent's included)
+    else:
+        if data is not _OTHER:
+            _without_event_data(winlog, event, code, doc)
+        source = doc.get("source")
+        if isinstance(source, dict):
+            steps.agent_source_ip(doc, source)
+    # The rest of the Agent's "default" pipeline (which runs after the standard one; geoip aside).
+    value = winlog.get("record_id")
+    if type(value) is int or (
+        type(value) is not str and isinstance(value, int) and not isinstance(value, bool)
+    ):
+        winlog["record_id"] = str(value)
+    value = winlog.get("event_id")
+    if type(value) is not str and isinstance(value, int) and not isinstance(value, bool):
+        winlog["event_id"] = str(value)
+    level = winlog.get("level")
+    if level and isinstance(level, str):
+        log = doc.get("log")
+        if not isinstance(log, dict):
+            log = doc["log"] = {}
+        log["level"] = level
+    if "time_created" in winlog:
+        apply_time_created(doc)
 
 
 def _collection_defaults(event: JsonDict, winlog: JsonDict) -> None:
     # Winlogbeat derives event.outcome from the audit keywords while reading the log; raw
     # documents built from other sources may lack it.
-    if "outcome" in event:
-        return
     keywords = winlog.get("keywords")
     if isinstance(keywords, str):
         keywords = [keywords]
@@ -158,458 +191,288 @@ def _collection_defaults(event: JsonDict, winlog: JsonDict) -> None:
         event["outcome"] = "success"
 
 
-def _standard(doc: JsonDict, winlog: JsonDict, event: JsonDict, code: str, data: JsonDict | None) -> None:
+def _plain(doc: JsonDict, winlog: JsonDict, data: JsonDict) -> None:
+    """The steps every event gets: those of an event id without steps of its own (4656, 4658, 4663,
+    4690, 4703, 5156, 5158 and any unknown id)."""
+    steps.decode_values(doc, winlog, data, False, False)
+    if "SubjectLogonId" in data:
+        child(winlog, "logon")["id"] = data["SubjectLogonId"]
+    if "OldTargetUserName" in data or "NewTargetUserName" in data:
+        steps.renamed_account(doc, data)
+    steps.source_ip(doc)
+
+
+def _without_event_data(winlog: JsonDict, event: JsonDict, code: str, doc: JsonDict) -> None:
     categorization = CATEGORIZATION.get(code)
     if categorization is not None:
         categories, types, action = categorization
         event["category"] = list(categories)
         event["type"] = list(types)
         event["action"] = action
-    if data is not None:
-        _decode_values(doc, winlog, code, data)
-        _session(doc, winlog, code, data)
-        if code in _TARGET_USER:
-            _target_user(doc, data)
-        if code in _GROUP_EVENTS:
-            _group_membership(doc, data)
-        if code in _COMPUTER_OBJECT:
-            _computer_object(winlog, data)
-        if code in _LOGOFF and "TargetLogonId" in data:
-            child(winlog, "logon")["id"] = data["TargetLogonId"]
-        if code in _SUBJECT_USER:
-            _subject_user(doc, data)
-        if code in _USER_TARGET:
-            _copy_account(doc, data, "target", "TargetSid")
-        if code in _USER_EFFECTIVE:
-            _copy_account(doc, data, "effective", "TargetUserSid")
     if code == "1102":
-        _subject_from_user_data(doc, winlog)
-    if data is not None and "SubjectLogonId" in data:
-        child(winlog, "logon")["id"] = data["SubjectLogonId"]
-    user_data = winlog.get("user_data")
-    if code == "1102" and isinstance(user_data, dict) and "SubjectLogonId" in user_data:
-        child(winlog, "logon")["id"] = user_data["SubjectLogonId"]
-    if data is None:
-        return
-    if code in _COMMON_AUTH:
-        _common_auth(doc, data)
-    if code == "4688":
-        _process_creation(doc, data)
-    _related_accounts(doc, code, data)
-    _source_ip(doc)
-    if code in _SDDL:
-        enrich_security_descriptors(doc, data)
-    if code in _SHARES:
-        _share_file(doc, data)
+        steps.subject_from_user_data(doc, winlog)
+        user_data = winlog.get("user_data")
+        if isinstance(user_data, dict) and "SubjectLogonId" in user_data:
+            child(winlog, "logon")["id"] = user_data["SubjectLogonId"]
 
 
-def _agent_tail(doc: JsonDict, winlog: JsonDict) -> None:
-    # Steps of the Agent's "default" pipeline that run after the standard one (geoip aside).
-    source = doc.get("source")
-    if isinstance(source, dict) and isinstance(source.get("ip"), str):
-        source["ip"] = _MAPPED_V4_ANYWHERE.sub(r"\1", source["ip"])
-        if source["ip"] != "-":
-            append_unique(child(doc, "related"), "ip", source["ip"])
-    for key in ("record_id", "event_id"):
-        value = winlog.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            winlog[key] = str(value)
-    level = winlog.get("level")
-    if isinstance(level, str) and level:
-        set_path(doc, "log.level", level)
-    apply_time_created(doc)
-
-
-def _flag_names(value: int, flags: dict[int, str]) -> list[str]:
-    return [name for flag, name in flags.items() if value & flag == flag]
-
-
-def _decode_values(doc: JsonDict, winlog: JsonDict, code: str, data: JsonDict) -> None:
-    """Logon type, UAC, Kerberos, service, audit and message-table descriptions."""
-    logon_type = data.get("LogonType")
-    if isinstance(logon_type, str) and logon_type in LOGON_TYPES:
-        child(winlog, "logon")["type"] = LOGON_TYPES[logon_type]
-    _uac(data)
-    options = data.get("TicketOptions")
-    if isinstance(options, str):
-        decoded = java_long_decode(options)
-        names = _flag_names(decoded, TICKET_OPTIONS) if decoded is not None else []
-        if names:
-            data["TicketOptionsDescription"] = names
-    encryption = data.get("TicketEncryptionType")
-    if isinstance(encryption, str) and encryption.lower() in TICKET_ENCRYPTION:
-        data["TicketEncryptionTypeDescription"] = TICKET_ENCRYPTION[encryption.lower()]
-    status = data.get("Status")
-    if code in _KERBEROS and isinstance(status, str):
-        key = "0x" + status[2:].upper() if len(status) > 2 else status
-        if key in KERBEROS_STATUS:
-            data["StatusDescription"] = KERBEROS_STATUS[key]
-    _service(doc, data)
-    guid = data.get("SubcategoryGuid")
-    if isinstance(guid, str):
-        found = AUDIT_SUBCATEGORIES.get(guid.replace("{", "").replace("}", "").upper())
-        if found is not None:
-            data["Category"] = found[1]
-            data["SubCategory"] = found[0]
-    _message_table(winlog, data)
-    if code in ("4625", "4776"):
-        _logon_failure(winlog, data)
-    for field, table, target in (
-        ("TdoType", TRUST_TYPES, "trustType"),
-        ("TdoDirection", TRUST_DIRECTIONS, "trustDirection"),
-        ("TdoAttributes", TRUST_ATTRIBUTES, "trustAttribute"),
-    ):
-        value = data.get(field)
-        if isinstance(value, str) and value in table:
-            winlog[target] = table[value]
-
-
-def _uac(data: JsonDict) -> None:
-    raw = data.get("NewUacValue")
-    if not isinstance(raw, str) or raw == "-":
-        return
-    value = java_long_decode(java_trim(raw))
-    if value is None:
-        return
-    names = _flag_names(value, UAC_FLAGS)
-    if not names:
-        return
-    data["NewUACList"] = names
-    uac = data.get("UserAccountControl")
-    if isinstance(uac, str) and uac != "-":
-        parts = (java_trim(p.replace("%%", "")) for p in uac.split("\n"))
-        data["UserAccountControl"] = [p for p in parts if p]
-
-
-def _message_table(winlog: JsonDict, data: JsonDict) -> None:
-    reason = data.get("FailureReason")
-    if isinstance(reason, str):
-        stripped = reason.replace("%%", "")
-        child(child(winlog, "logon"), "failure")["reason"] = DESCRIPTIONS.get(stripped, stripped)
-    changes = data.get("AuditPolicyChanges")
-    if isinstance(changes, str):
-        codes = (java_trim(part.replace("%%", "")) for part in changes.split(","))
-        data["AuditPolicyChangesDescription"] = [DESCRIPTIONS.get(c, c) for c in codes]
-    access_list = data.get("AccessList")
-    if isinstance(access_list, str):
-        entries = [java_trim(e.replace("%%", "")) for e in painless_ws_split(access_list)]
-        codes_only = [e for e in entries if e]
-        if codes_only:
-            data["AccessList"] = codes_only
-        data["AccessListDescription"] = [DESCRIPTIONS.get(e, e) for e in entries]
-    for field in ("Direction", "LayerName"):
-        value = data.get(field)
-        if isinstance(value, str):
-            key = java_trim(value.replace("%%", ""))
-            if key in DESCRIPTIONS:
-                data[field + "Description"] = DESCRIPTIONS[key]
-    mask = data.get("AccessMask")
-    if isinstance(mask, str):
-        _access_mask(data, mask)
-
-
-def _access_mask(data: JsonDict, mask: str) -> None:
-    shown: list[str] = []
-    combined = 0
-    for element in painless_ws_split(mask):
-        if not element:
-            continue
-        key = java_trim(element.replace("%%", ""))
-        if key in DESCRIPTIONS:
-            shown.append(DESCRIPTIONS[key])
-        else:
-            shown.append(key)
-            key = REVERSED.get(key, key)
-        decoded = java_long_decode(key)
-        if decoded is not None:
-            combined |= decoded
-    if shown:
-        data["AccessMask"] = shown
-    names = [
-        ACCESS_MASK_BITS[1 << bit]
-        for bit in range(32)
-        if combined & (1 << bit) and (1 << bit) in ACCESS_MASK_BITS
-    ]
-    if names:
-        data["AccessMaskDescription"] = names
-
-
-def _logon_failure(winlog: JsonDict, data: JsonDict) -> None:
-    status = data.get("Status")
-    if not isinstance(status, str):
-        return
-    if status in LOGON_FAILURE_STATUS:
-        child(child(winlog, "logon"), "failure")["status"] = LOGON_FAILURE_STATUS[status]
-    sub_status = data.get("SubStatus")
-    if isinstance(sub_status, str) and sub_status in LOGON_FAILURE_STATUS:
-        child(child(winlog, "logon"), "failure")["sub_status"] = LOGON_FAILURE_STATUS[sub_status]
-
-
-def _session(doc: JsonDict, winlog: JsonDict, code: str, data: JsonDict) -> None:
-    """4778/4779: the reconnected/disconnected session's account, client and logon id."""
-    if code not in _SESSION:
-        return
-    account = data.get("AccountName")
-    if account is not None:
-        child(doc, "user")["name"] = account
-        related_user(doc, account)
-    if data.get("AccountDomain") is not None:
-        child(doc, "user")["domain"] = data["AccountDomain"]
-    address = data.get("ClientAddress")
-    if isinstance(address, str) and address not in ("-", "Unknown"):
-        if address == "LOCAL":  # not an address; the pipeline rewrites it in the event data too
-            address = data["ClientAddress"] = "127.0.0.1"
-        child(doc, "source")["ip"] = address
-        append_unique(child(doc, "related"), "ip", address)
-    if data.get("ClientName") is not None:
-        child(doc, "source")["domain"] = data["ClientName"]
-    if data.get("LogonID") is not None:
-        child(winlog, "logon")["id"] = data["LogonID"]
-
-
-def _user_or_target(doc: JsonDict, key: str, value: Any) -> None:
-    # The first account fills user.*; a second one (user.<key> already set) goes to user.target.
-    user = child(doc, "user")
-    if user.get(key) is None:
-        user[key] = value
-    else:
-        child(user, "target")[key] = value
-
-
-def _target_user(doc: JsonDict, data: JsonDict) -> None:
-    """Logon, logoff and Kerberos events: the target account becomes ``user.*``."""
-    sid = data.get("TargetUserSid")
-    if sid is None:
-        sid = data.get("TargetSid")
-    if sid is not None:
-        _user_or_target(doc, "id", sid)
-    name = data.get("TargetUserName")
-    if isinstance(name, str):
-        short = name.split("@")[0]
-        _user_or_target(doc, "name", short)
-        related_user(doc, short)
-    if data.get("TargetDomainName") is not None:
-        _user_or_target(doc, "domain", data["TargetDomainName"])
-
-
-def _group_membership(doc: JsonDict, data: JsonDict) -> None:
-    """Group events: the member (``MemberName`` DN) is ``user.target``, the group is ``group.*``."""
-    member = data.get("MemberName")
-    if isinstance(member, str):
-        parts = java_split(_MEMBER_NAME_SPLIT, member)
-        name = parts[0].replace("CN=", "").replace("cn=", "") if parts else ""
-        target = child(child(doc, "user"), "target")
-        target["name"] = name
-        related_user(doc, name)
-        if len(parts) >= 4:
-            target["domain"] = parts[3].replace("DC=", "").replace("dc=", "")
-    group: JsonDict = {}
-    for field in ("TargetUserSid", "TargetSid"):  # TargetSid wins when both are there
-        if data.get(field) is not None:
-            group["id"] = data[field]
-    if data.get("TargetUserName") is not None:
-        group["name"] = data["TargetUserName"]
-    domain = data.get("TargetDomainName")
-    if isinstance(domain, str):
-        group["domain"] = domain.replace("DC=", "").replace("dc=", "")
+def _standard(doc: JsonDict, winlog: JsonDict, event: JsonDict, data: JsonDict, plan: Plan) -> None:
+    """The pipeline's steps for an event id that has some of its own, in the pipeline's order."""
+    (
+        categorization, kerberos, logon_failure, session, target_user, group, computer, logoff, subject,
+        user_target, user_effective, log_cleared, common_auth, process_creation, related_subject,
+        related_target, privileges, sddl, shares,
+    ) = plan  # fmt: skip
+    if categorization is not None:
+        categories, types, action = categorization
+        event["category"] = list(categories)
+        event["type"] = list(types)
+        event["action"] = action
+    steps.decode_values(doc, winlog, data, kerberos, logon_failure)
+    if session:
+        steps.session(doc, winlog, data)
+    if target_user:
+        steps.target_user(doc, data)
     if group:
-        child(doc, "group").update(group)
-    target_account = get_path(doc, "user.target")
-    if isinstance(target_account, dict):
-        copied = child(target_account, "group")
-        existing = doc.get("group")
-        if isinstance(existing, dict):
-            copied.update(
-                {k: v for k, v in existing.items() if k in ("id", "name", "domain") and v is not None}
-            )
-
-
-def _computer_object(winlog: JsonDict, data: JsonDict) -> None:
-    for field, key in (("TargetSid", "id"), ("TargetUserName", "name"), ("TargetDomainName", "domain")):
-        if data.get(field) is not None:
-            child(winlog, "computerObject")[key] = data[field]
-
-
-def _subject_user(doc: JsonDict, data: JsonDict) -> None:
-    """The subject (acting) account overwrites ``user.*`` for the events that carry one."""
-    if data.get("SubjectUserSid") is not None:
-        child(doc, "user")["id"] = data["SubjectUserSid"]
-    if data.get("SubjectUserName") is not None:
-        child(doc, "user")["name"] = data["SubjectUserName"]
-        related_user(doc, data["SubjectUserName"])
-    if data.get("SubjectDomainName") is not None:
-        child(doc, "user")["domain"] = data["SubjectDomainName"]
-
-
-def _copy_account(doc: JsonDict, data: JsonDict, where: str, sid_field: str) -> None:
-    """``user.target`` (account management) or ``user.effective`` (4648/4688); ``-`` is no value."""
-    user = child(doc, "user")
-    account = child(user, where)
-    sid = data.get(sid_field)
-    if sid not in (None, "", "-"):
-        account["id"] = sid
-    name = data.get("TargetUserName")
-    if isinstance(name, str) and name not in ("", "-"):
-        account["name"] = name.split("@")[0]
-        related_user(doc, account["name"])
-    domain = data.get("TargetDomainName")
-    if domain not in (None, "", "-"):
-        account["domain"] = domain
-    if not account:
-        del user[where]
-
-
-def _subject_from_user_data(doc: JsonDict, winlog: JsonDict) -> None:
-    # 1102 (log cleared) carries its subject in user_data, not event_data.
-    user_data = winlog.get("user_data")
-    if isinstance(user_data, dict):
-        _subject_user(doc, user_data)
-
-
-def _decode_into(target: JsonDict, key: str, data: JsonDict, field: str) -> None:
-    raw = data.get(field)
-    if raw is None:
-        return
-    value = java_long_decode(raw) if isinstance(raw, str) else raw
-    if value is None:
-        return  # the pipeline would fail here; keep the raw value instead
-    target[key] = value
-    del data[field]
-
-
-def _common_auth(doc: JsonDict, data: JsonDict) -> None:
-    """Process, source address and workstation fields shared by many events (moved out of event data)."""
-    if data.get("ProcessId") is not None:
-        _decode_into(child(doc, "process"), "pid", data, "ProcessId")
-    if data.get("ProcessName") is not None:
-        child(doc, "process")["executable"] = data.pop("ProcessName")
-    address = data.get("IpAddress")
-    if address is not None and address != "-":
-        child(doc, "source")["ip"] = data.pop("IpAddress")
-    port = data.get("IpPort")
-    if port is not None and port != "-":
-        _decode_into(child(doc, "source"), "port", data, "IpPort")
-    if data.get("WorkstationName") is not None:
-        child(doc, "source")["domain"] = data.pop("WorkstationName")
-    client = data.get("ClientAddress")
-    if client is not None and client != "-":
-        # The pipeline sets (not appends) related.ip here.
-        child(doc, "related")["ip"] = data.pop("ClientAddress")
-    process = doc.get("process")
-    if (
-        isinstance(process, dict)
-        and process.get("name") is None
-        and isinstance(process.get("executable"), str)
-    ):
-        process["name"] = last_path_part(process["executable"])
-
-
-def _split_4688_command_line(command_line: str) -> list[str]:
-    # The pipeline's own splitter: whitespace outside double quotes separates arguments and the
-    # quotes stay in the arguments; consecutive spaces give empty arguments.
-    args: list[str] = []
-    start = 0
-    in_quote = False
-    last = len(command_line) - 1
-    for i, char in enumerate(command_line):
-        if char == '"':
-            in_quote = not in_quote
-        if java_is_whitespace(char) and not in_quote:
-            args.append(command_line[start:i])
-            start = i + 1
-        if i == last:
-            args.append(command_line[start : i + 1])
-    return args
-
-
-def _process_creation(doc: JsonDict, data: JsonDict) -> None:
-    """4688: the new process, its parent and its command line."""
-    process = child(doc, "process")
-    if data.get("NewProcessId") is not None:
-        _decode_into(process, "pid", data, "NewProcessId")
-    if data.get("NewProcessName") is not None:
-        process["executable"] = data.pop("NewProcessName")
-    if data.get("ParentProcessName") is not None:
-        child(process, "parent")["executable"] = data.pop("ParentProcessName")
-    if process.get("name") is None and isinstance(process.get("executable"), str):
-        process["name"] = last_path_part(process["executable"])
-    parent = process.get("parent")
-    if isinstance(parent, dict) and parent.get("name") is None and isinstance(parent.get("executable"), str):
-        parent["name"] = last_path_part(parent["executable"])
-    parent_pid = data.get("ProcessId")
-    if parent_pid is not None:
-        # The creator's pid is copied, not moved: ProcessId stays in the event data.
-        value = java_long_decode(parent_pid) if isinstance(parent_pid, str) else parent_pid
-        if value is not None:
-            child(process, "parent")["pid"] = value
-    command_line = data.get("CommandLine")
-    if isinstance(command_line, str):
-        args = _split_4688_command_line(command_line)
-        process["args"] = args
-        process["args_count"] = len(args)
-        process["command_line"] = command_line
-    target = data.get("TargetUserName")
-    if isinstance(target, str) and target != "-":
-        related_user(doc, target)
-
-
-def _related_accounts(doc: JsonDict, code: str, data: JsonDict) -> None:
-    subject = data.get("SubjectUserName")
-    if code in _RELATED_SUBJECT and isinstance(subject, str) and subject != "-":
-        related_user(doc, subject)
-    target = data.get("TargetUserName")
-    if code in _RELATED_TARGET and isinstance(target, str) and target != "-":
-        related_user(doc, target)
-    privileges = data.get("PrivilegeList")
-    if code in _PRIVILEGE_LIST and isinstance(privileges, str):
-        data["PrivilegeList"] = java_split(_WHITESPACE_RUN, privileges)
-    old_name = data.get("OldTargetUserName")
-    if old_name not in (None, ""):
-        child(child(doc, "user"), "target")["name"] = old_name
-    new_name = data.get("NewTargetUserName")
-    if new_name not in (None, ""):
-        child(child(doc, "user"), "changes")["name"] = new_name
-    for name in (new_name, old_name):
+        steps.group_membership(doc, data)
+    if computer:
+        steps.computer_object(winlog, data)
+    if logoff and "TargetLogonId" in data:
+        child(winlog, "logon")["id"] = data["TargetLogonId"]
+    if subject:
+        steps.subject_user(doc, data)
+    if user_target:
+        steps.copy_account(doc, data, "target", "TargetSid")
+    if user_effective:
+        steps.copy_account(doc, data, "effective", "TargetUserSid")
+    if log_cleared:
+        steps.subject_from_user_data(doc, winlog)
+    if "SubjectLogonId" in data:
+        child(winlog, "logon")["id"] = data["SubjectLogonId"]
+    if log_cleared:
+        user_data = winlog.get("user_data")
+        if isinstance(user_data, dict) and "SubjectLogonId" in user_data:
+            child(winlog, "logon")["id"] = user_data["SubjectLogonId"]
+    if common_auth:
+        steps.common_auth(doc, data)
+    if process_creation:
+        steps.process_creation(doc, data)
+    # The accounts the event names go to related.user.
+    if related_subject:
+        name = data.get("SubjectUserName")
         if isinstance(name, str) and name != "-":
             related_user(doc, name)
+    if related_target:
+        name = data.get("TargetUserName")
+        if isinstance(name, str) and name != "-":
+            related_user(doc, name)
+    if privileges:
+        privilege_list = data.get("PrivilegeList")
+        if isinstance(privilege_list, str):
+            data["PrivilegeList"] = steps.privilege_list(privilege_list)
+    if "OldTargetUserName" in data or "NewTargetUserName" in data:
+        steps.renamed_account(doc, data)
+    steps.source_ip(doc)
+    if sddl:
+        enrich_security_descriptors(doc, data)
+    if shares:
+        steps.share_file(doc, data)
 
 
-def _source_ip(doc: JsonDict) -> None:
-    source = doc.get("source")
-    if not isinstance(source, dict) or not isinstance(source.get("ip"), str):
-        return
-    source["ip"] = _MAPPED_V4.sub(r"\1", source["ip"])
-    if source["ip"] != "-":
-        append_unique(child(doc, "related"), "ip", source["ip"])
+# --------------------------------------------------------------------------- frequent event ids
+# The same steps as _standard, written out for the plans of the most frequent events. Each is
+# registered under the exact step flags it implements, so it only serves codes with that plan.
 
 
-def _share_file(doc: JsonDict, data: JsonDict) -> None:
-    """5140/5145: the shared file or folder as ``file.*``."""
-    file: JsonDict = {}
-    name = data.get("RelativeTargetName")
-    if name is not None and name != "":
-        file["name"] = name
-    directory = data.get("ShareLocalPath")
-    if directory is not None and directory != "":
-        file["directory"] = directory
-    if "name" in file and "directory" in file:
-        file["path"] = f"{file['directory']}\\{file['name']}"
-    share = data.get("ShareName")
-    if share is not None and share != "" and "name" in file:
-        file["target_path"] = f"{share}\\{file['name']}"
-    if isinstance(file.get("name"), str) and "." in file["name"]:
-        file["extension"] = file["name"][file["name"].rfind(".") + 1 :]
-    if file:
-        child(doc, "file").update(file)
+def _categorize(event: JsonDict, categorization: Any) -> None:
+    if categorization is not None:
+        categories, types, action = categorization
+        event["category"] = list(categories)
+        event["type"] = list(types)
+        event["action"] = action
 
 
-def _service(doc: JsonDict, data: JsonDict) -> None:
-    # Any event with a ServiceName gets service.name (4697, but also 4769's Kerberos service).
-    if data.get("ServiceName") is not None:
-        child(doc, "service")["name"] = data["ServiceName"]
-    service_type = data.get("ServiceType")
-    if isinstance(service_type, str) and service_type in SERVICE_TYPES:
-        child(doc, "service")["type"] = SERVICE_TYPES[service_type]
+def _categorized(
+    doc: JsonDict, winlog: JsonDict, event: JsonDict, data: JsonDict, categorization: Any
+) -> None:
+    """An event id with a categorisation but no steps of its own (4610, 4616, 5024, ...)."""
+    _categorize(event, categorization)
+    _plain(doc, winlog, data)
+
+
+def _logon(doc: JsonDict, winlog: JsonDict, event: JsonDict, data: JsonDict, categorization: Any) -> None:
+    """4624: the target account logged in; its process and source address; the subject is related."""
+    _categorize(event, categorization)
+    steps.decode_values(doc, winlog, data, False, False)
+    steps.target_user(doc, data)
+    if "SubjectLogonId" in data:
+        child(winlog, "logon")["id"] = data["SubjectLogonId"]
+    steps.common_auth(doc, data)
+    name = data.get("SubjectUserName")
+    if isinstance(name, str) and name != "-":
+        related_user(doc, name)
+    if "OldTargetUserName" in data or "NewTargetUserName" in data:
+        steps.renamed_account(doc, data)
+    steps.source_ip(doc)
+
+
+def _logon_failed(
+    doc: JsonDict, winlog: JsonDict, event: JsonDict, data: JsonDict, categorization: Any
+) -> None:
+    """4625: a failed logon, with its failure codes described."""
+    _categorize(event, categorization)
+    steps.decode_values(doc, winlog, data, False, True)
+    steps.target_user(doc, data)
+    if "SubjectLogonId" in data:
+        child(winlog, "logon")["id"] = data["SubjectLogonId"]
+    steps.common_auth(doc, data)
+    if "OldTargetUserName" in data or "NewTargetUserName" in data:
+        steps.renamed_account(doc, data)
+    steps.source_ip(doc)
+
+
+def _logoff(doc: JsonDict, winlog: JsonDict, event: JsonDict, data: JsonDict, categorization: Any) -> None:
+    """4634, 4647, 4964: the target account and its logon id."""
+    _categorize(event, categorization)
+    steps.decode_values(doc, winlog, data, False, False)
+    steps.target_user(doc, data)
+    if "TargetLogonId" in data:
+        child(winlog, "logon")["id"] = data["TargetLogonId"]
+    if "SubjectLogonId" in data:
+        child(winlog, "logon")["id"] = data["SubjectLogonId"]
+    if "OldTargetUserName" in data or "NewTargetUserName" in data:
+        steps.renamed_account(doc, data)
+    steps.source_ip(doc)
+
+
+def _explicit_logon(
+    doc: JsonDict, winlog: JsonDict, event: JsonDict, data: JsonDict, categorization: Any
+) -> None:
+    """4648: the subject used the target account's credentials (``user.effective``)."""
+    _categorize(event, categorization)
+    steps.decode_values(doc, winlog, data, False, False)
+    steps.target_user(doc, data)
+    steps.subject_user(doc, data)
+    steps.copy_account(doc, data, "effective", "TargetUserSid")
+    if "SubjectLogonId" in data:
+        child(winlog, "logon")["id"] = data["SubjectLogonId"]
+    steps.common_auth(doc, data)
+    name = data.get("SubjectUserName")
+    if isinstance(name, str) and name != "-":
+        related_user(doc, name)
+    if "OldTargetUserName" in data or "NewTargetUserName" in data:
+        steps.renamed_account(doc, data)
+    steps.source_ip(doc)
+
+
+def _special_logon(
+    doc: JsonDict, winlog: JsonDict, event: JsonDict, data: JsonDict, categorization: Any
+) -> None:
+    """4672: the subject's special privileges, as a list."""
+    _categorize(event, categorization)
+    steps.decode_values(doc, winlog, data, False, False)
+    steps.subject_user(doc, data)
+    if "SubjectLogonId" in data:
+        child(winlog, "logon")["id"] = data["SubjectLogonId"]
+    privilege_list = data.get("PrivilegeList")
+    if isinstance(privilege_list, str):
+        data["PrivilegeList"] = steps.privilege_list(privilege_list)
+    if "OldTargetUserName" in data or "NewTargetUserName" in data:
+        steps.renamed_account(doc, data)
+    steps.source_ip(doc)
+
+
+def _privileged(
+    doc: JsonDict, winlog: JsonDict, event: JsonDict, data: JsonDict, categorization: Any
+) -> None:
+    """4673, 4674: a privileged service or operation: subject, process, privileges."""
+    _categorize(event, categorization)
+    steps.decode_values(doc, winlog, data, False, False)
+    steps.subject_user(doc, data)
+    if "SubjectLogonId" in data:
+        child(winlog, "logon")["id"] = data["SubjectLogonId"]
+    steps.common_auth(doc, data)
+    privilege_list = data.get("PrivilegeList")
+    if isinstance(privilege_list, str):
+        data["PrivilegeList"] = steps.privilege_list(privilege_list)
+    if "OldTargetUserName" in data or "NewTargetUserName" in data:
+        steps.renamed_account(doc, data)
+    steps.source_ip(doc)
+
+
+def _process_created(
+    doc: JsonDict, winlog: JsonDict, event: JsonDict, data: JsonDict, categorization: Any
+) -> None:
+    """4688: the creator (subject), the new process's account (``user.effective``) and process."""
+    _categorize(event, categorization)
+    steps.decode_values(doc, winlog, data, False, False)
+    steps.subject_user(doc, data)
+    steps.copy_account(doc, data, "effective", "TargetUserSid")
+    if "SubjectLogonId" in data:
+        child(winlog, "logon")["id"] = data["SubjectLogonId"]
+    steps.process_creation(doc, data)
+    name = data.get("TargetUserName")
+    if isinstance(name, str) and name != "-":
+        related_user(doc, name)
+    if "OldTargetUserName" in data or "NewTargetUserName" in data:
+        steps.renamed_account(doc, data)
+    steps.source_ip(doc)
+
+
+def _subject_and_process(
+    doc: JsonDict, winlog: JsonDict, event: JsonDict, data: JsonDict, categorization: Any
+) -> None:
+    """4689, 4697, 4719, ...: the subject account and the process (moved out of event data)."""
+    _categorize(event, categorization)
+    steps.decode_values(doc, winlog, data, False, False)
+    steps.subject_user(doc, data)
+    if "SubjectLogonId" in data:
+        child(winlog, "logon")["id"] = data["SubjectLogonId"]
+    steps.common_auth(doc, data)
+    if "OldTargetUserName" in data or "NewTargetUserName" in data:
+        steps.renamed_account(doc, data)
+    steps.source_ip(doc)
+
+
+def _share(doc: JsonDict, winlog: JsonDict, event: JsonDict, data: JsonDict, categorization: Any) -> None:
+    """5140, 5145: a network share (object) access: subject, client address, ``file.*``."""
+    _categorize(event, categorization)
+    steps.decode_values(doc, winlog, data, False, False)
+    steps.subject_user(doc, data)
+    if "SubjectLogonId" in data:
+        child(winlog, "logon")["id"] = data["SubjectLogonId"]
+    steps.common_auth(doc, data)
+    if "OldTargetUserName" in data or "NewTargetUserName" in data:
+        steps.renamed_account(doc, data)
+    steps.source_ip(doc)
+    steps.share_file(doc, data)
+
+
+_HANDLERS: dict[tuple[bool, ...], Handler] = {
+    _steps(): _categorized,
+    _steps("target_user", "common_auth", "related_subject"): _logon,
+    _steps("logon_failure", "target_user", "common_auth"): _logon_failed,
+    _steps("target_user", "logoff"): _logoff,
+    _steps("target_user", "subject", "user_effective", "common_auth", "related_subject"): _explicit_logon,
+    _steps("subject", "privileges"): _special_logon,
+    _steps("subject", "common_auth", "privileges"): _privileged,
+    _steps("subject", "user_effective", "process_creation", "related_target"): _process_created,
+    _steps("subject", "common_auth"): _subject_and_process,
+    _steps("subject", "common_auth", "shares"): _share,
+}
+
+
+def _dispatch(code: str) -> tuple[Handler, Any]:
+    plan = _plan(code)
+    handler = _HANDLERS.get(plan[1:])
+    return (handler, plan[0]) if handler is not None else (_standard, plan)
+
+
+#: event.code -> (the function mapping its event data, its argument: the categorisation for a
+#: handler above, the whole plan for _standard). Codes not listed have no steps of their own.
+_DISPATCH: dict[str, tuple[Handler, Any]] = {
+    code: _dispatch(code) for code in set(CATEGORIZATION).union(*_STEP_SETS.values())
+}
 
 
 __all__ = ["SECURITY_PROVIDERS", "map_security"]

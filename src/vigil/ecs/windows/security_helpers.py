@@ -29,6 +29,22 @@ _LONG_MAX = 2**63 - 1
 # except the non-breaking ones.
 _JAVA_WS_CONTROL = frozenset("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f")
 _NON_BREAKING = frozenset("\u00a0\u2007\u202f")
+#: Every character ``Character.isWhitespace`` accepts: the controls above, then the space
+#: separators (Zs), line (Zl) and paragraph (Zp) separators but the non-breaking ones. Spelled out
+#: so nothing scans Unicode at import; a test checks it against :func:`java_is_whitespace`'s rule.
+JAVA_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2008\u2009\u200a\u2028\u2029\u205f\u3000"
+)
+_JAVA_WS_SET = frozenset(JAVA_WHITESPACE)
+_JAVA_WS_RUN = re.compile("[" + re.escape(JAVA_WHITESPACE) + "]+")
+# String.trim drops every character up to U+0020.
+_TRIMMED = "".join(map(chr, range(33)))
+_HEX_DIGITS = re.compile("[0-9a-fA-F]+")
+_OCTAL_DIGITS = re.compile("[0-7]+")
+_MISSING: Any = object()
+_LONG_CACHE_CAP = 4096
+_long_cache: dict[str, int | None] = {}
 
 # Java regex ``\s`` (without UNICODE_CHARACTER_CLASS) and ``.`` (no DOTALL).
 JAVA_REGEX_SPACE = r"[ \t\n\x0b\f\r]"
@@ -37,28 +53,47 @@ JAVA_REGEX_DOT = r"[^\n\r\u0085\u2028\u2029]"
 
 def java_long_decode(value: Any) -> int | None:
     """``Long.decode``: sign, then ``0x``/``0X``/``#`` hex, ``0`` octal, else decimal; ``None`` if invalid."""
+    if type(value) is str:
+        # Pids, ports, masks and logon ids recur: decode each text once.
+        found = _long_cache.get(value, _MISSING)
+        if found is _MISSING:
+            found = _decode_long(value)
+            if len(value) <= 32:  # (a longer text is no Java long anyway)
+                if len(_long_cache) >= _LONG_CACHE_CAP:
+                    _long_cache.clear()
+                _long_cache[value] = found
+        return found
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str):
+        return None
+    return _decode_long(value)
+
+
+def _decode_long(value: str) -> int | None:
+    if not value:
         return None
     text = value
     negative = False
     if text[0] in "+-":
         negative = text[0] == "-"
         text = text[1:]
-    radix = 10
     if text[:2] in ("0x", "0X"):
         radix, text = 16, text[2:]
     elif text[:1] == "#":
         radix, text = 16, text[1:]
     elif text[:1] == "0" and len(text) > 1:
         radix, text = 8, text[1:]
-    if not text or text[0] in "+-":
-        return None
-    digits = "0123456789abcdef"[:radix]
-    if any(c.lower() not in digits for c in text):
+    else:
+        radix = 10
+    # Only ASCII digits count (no Unicode character lower-cases to one), and the text must not
+    # be empty or start with a second sign.
+    if radix == 10:
+        if not (text.isascii() and text.isdigit()):
+            return None
+    elif (_HEX_DIGITS if radix == 16 else _OCTAL_DIGITS).fullmatch(text) is None:
         return None
     number = int(text, radix)
     number = -number if negative else number
@@ -69,6 +104,8 @@ def java_long_decode(value: Any) -> int | None:
 
 def java_is_whitespace(char: str) -> bool:
     """``Character.isWhitespace`` for one character."""
+    if len(char) == 1:
+        return char in _JAVA_WS_SET
     if char == " " or char in _JAVA_WS_CONTROL:
         return True
     if char in _NON_BREAKING:
@@ -78,12 +115,7 @@ def java_is_whitespace(char: str) -> bool:
 
 def java_trim(value: str) -> str:
     """``String.trim``: drop every character up to U+0020 at both ends (and nothing else)."""
-    start, end = 0, len(value)
-    while start < end and value[start] <= " ":
-        start += 1
-    while end > start and value[end - 1] <= " ":
-        end -= 1
-    return value[start:end]
+    return value.strip(_TRIMMED)
 
 
 def java_split(pattern: re.Pattern[str], value: str) -> list[str]:
@@ -104,22 +136,7 @@ def painless_ws_split(value: str) -> list[str]:
 
     A trailing run of whitespace leaves a final empty string, which the pipeline keeps.
     """
-    parts: list[str] = []
-    last = 0
-    n = len(value)
-    while last < n and java_is_whitespace(value[last]):
-        last += 1
-    i = last
-    while i < n:
-        if not java_is_whitespace(value[i]):
-            i += 1
-            continue
-        parts.append(value[last:i])
-        while i < n and java_is_whitespace(value[i]):
-            i += 1
-        last = i
-    parts.append(value[last:])
-    return parts
+    return _JAVA_WS_RUN.split(value.lstrip(JAVA_WHITESPACE))
 
 
 def get_path(doc: JsonDict, dotted: str) -> Any:
@@ -181,13 +198,24 @@ def append_unique(container: JsonDict, key: str, value: Any) -> None:
 
 def related_user(doc: JsonDict, name: Any) -> None:
     """Add ``name`` to ``related.user`` unless it is already there."""
-    if isinstance(name, str):
-        append_unique(child(doc, "related"), "user", name)
+    if not isinstance(name, str):
+        return
+    related = doc.get("related")
+    if not isinstance(related, dict):
+        related = doc["related"] = {}
+    users = related.get("user")
+    if users is None:
+        related["user"] = [name]
+        return
+    if not isinstance(users, list):
+        users = related["user"] = [users]
+    if name not in users:
+        users.append(name)
 
 
 def last_path_part(path: str) -> str:
     """What ``splitOnToken("\\\\")[-1]`` gives: the text after the last backslash."""
-    return path.split("\\")[-1]
+    return path.rpartition("\\")[2]
 
 
 def java_string(value: Any) -> str:
@@ -216,7 +244,8 @@ def apply_time_created(doc: JsonDict) -> None:
     The date processor writes ``yyyy-MM-dd'T'HH:mm:ss.SSSXXX``: milliseconds and the input's offset
     (``Z`` for UTC). A value that does not parse leaves ``@timestamp`` untouched.
     """
-    value = get_path(doc, "winlog.time_created")
+    winlog = doc.get("winlog")
+    value = winlog.get("time_created") if isinstance(winlog, dict) else None
     if not isinstance(value, str) or not value:
         return
     text = value.strip()
