@@ -25,6 +25,13 @@ value (a pid that is not a number, a ``kv`` part without ``=``), this mapping sk
 step instead of failing the document. Events of other providers only get the steps the Agent's
 ``default`` pipeline runs after the standard one. See :mod:`vigil.ecs.windows.security_tables`
 for the lookup tables.
+
+How it is organised (for speed; the output is the pipeline's either way): which steps apply to
+an event id is worked out once, at import, from the pipeline's id lists below. The most frequent
+step combinations (logon, logoff, process creation, privileges, shares...) have a function each
+that runs exactly those steps in order; any other id goes through :func:`_standard`, which reads
+the same plan flag by flag, and ids without steps of their own only get the common ones. The
+steps themselves live in :mod:`vigil.ecs.windows.security_steps`.
 """
 
 from __future__ import annotations

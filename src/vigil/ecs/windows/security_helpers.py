@@ -8,7 +8,8 @@ decide whether a field appears, so they are reproduced here. Nothing here raises
 pipeline could not parse yields ``None`` and the caller leaves the field as it was.
 
 Also used by :mod:`vigil.ecs.windows.powershell` (the PowerShell pipelines share the same
-processors).
+processors). The whitespace-based helpers work on precompiled character sets rather than
+character by character, and :func:`java_long_decode` remembers the (short) texts it decoded.
 """
 
 from __future__ import annotations

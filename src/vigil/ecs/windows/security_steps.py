@@ -349,7 +349,7 @@ def decode_values(
     doc: JsonDict, winlog: JsonDict, data: JsonDict, kerberos: bool, logon_failure: bool
 ) -> None:
     """Logon type, UAC, Kerberos, service, audit and message-table descriptions, in pipeline order."""
-    if _DECODED.isdisjoint(data):  # most events have none of these fields: one C-level pass
+    if _DECODED.isdisjoint(data):  # (true for about four events in ten: one C-level pass)
         return
     logon_type = data.get("LogonType")
     if isinstance(logon_type, str) and logon_type in LOGON_TYPES:
