@@ -20,14 +20,23 @@ def split_command_line(cmd: str) -> list[str]:
     Backslashes elsewhere are literal. Only ASCII characters are special, so working on code
     points instead of UTF-16 units gives the same result.
     """
+    if len(cmd) > _CACHED_UP_TO:
+        # Long command lines (encoded PowerShell) rarely recur; hashing them for the cache
+        # would cost more than splitting them.
+        return list(_split_uncached(cmd))
     return list(_split(cmd))
 
 
 _BLANKS = re.compile(r"[ \t]+")
+_CACHED_UP_TO = 1024
 
 
 @lru_cache(maxsize=2048)  # parent command lines especially recur; callers get a fresh list
 def _split(cmd: str) -> tuple[str, ...]:
+    return _split_uncached(cmd)
+
+
+def _split_uncached(cmd: str) -> tuple[str, ...]:
     if '"' not in cmd:
         return tuple(arg for arg in _BLANKS.split(cmd) if arg)
     if '\\"' not in cmd and '""' not in cmd:
