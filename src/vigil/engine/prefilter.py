@@ -47,10 +47,29 @@ _NO_TEXT_TYPES = {
 
 @dataclass(frozen=True)
 class Needle:
-    """A byte string that must occur, and optionally a regex that must then match the line."""
+    """A byte string that must occur, and optionally a regex that must then match the line.
+
+    The regex is kept as source and compiled on first use: a rule set of a thousand queries
+    derives tens of thousands of them, and the rule-set pre-filter never uses them.
+    """
 
     text: bytes
-    confirm: re.Pattern[bytes] | None = None
+    confirm_source: bytes | None = None
+    confirm_flags: int = 0
+
+    @property
+    def confirm(self) -> re.Pattern[bytes] | None:
+        """The confirming regex, compiled (once per distinct source)."""
+        if self.confirm_source is None:
+            return None
+        key = (self.confirm_source, self.confirm_flags)
+        found = _COMPILED.get(key)
+        if found is None:
+            found = _COMPILED[key] = re.compile(self.confirm_source, self.confirm_flags)
+        return found
+
+
+_COMPILED: dict[tuple[bytes, int], re.Pattern[bytes]] = {}
 
 
 @dataclass(frozen=True)
@@ -138,8 +157,8 @@ class _Deriver:
             if n is None:
                 return None
             if insensitive:
-                confirm = re.compile(n.confirm.pattern.lower(), re.IGNORECASE) if n.confirm else None
-                n = Needle(n.text.lower(), confirm)
+                src = n.confirm_source
+                n = Needle(n.text.lower(), src.lower() if src else None, re.IGNORECASE if src else 0)
             needles.add(n)
         if not needles:
             return None
@@ -165,7 +184,8 @@ class _Deriver:
                 merged = {
                     Needle(
                         n.text.lower(),
-                        re.compile(n.confirm.pattern.lower(), re.IGNORECASE) if n.confirm else None,
+                        n.confirm_source.lower() if n.confirm_source else None,
+                        re.IGNORECASE if n.confirm_source else 0,
                     )
                     for n in merged
                 }
@@ -212,21 +232,30 @@ class _Deriver:
 _ELEMENT = rb'(?:[^\]"]|"(?:[^"\\]|\\.)*")*?'
 
 
-def _value_regex(value: bytes, key: str | None) -> re.Pattern[bytes]:
+def _value_regex(value: bytes, key: str | None) -> bytes:
     """A JSON value equal to ``value`` (a regex), as the whole value or an array element, under
     ``key`` when known. Keys are matched by their last segment, so nested and dotted spellings of
     a field both pass; so may other fields with the same last segment (harmless: more passes)."""
     tail = rb"\s*[,\]}]"
     if key is None:
-        return re.compile(rb"[:\[,]\s*" + value + tail)
+        return rb"[:\[,]\s*" + value + tail
     k = re.escape(key.encode())
-    return re.compile(k + rb'"\s*:\s*(?:' + value + rb"|\[" + _ELEMENT + value + rb")" + tail)
+    return k + rb'"\s*:\s*(?:' + value + rb"|\[" + _ELEMENT + value + rb")" + tail
 
 
 def build_line_filter(
     query: ast.Query, registry: SchemaRegistry, options: QueryOptions
 ) -> Callable[[bytes], bool] | None:
     """The pre-check for a query, or None when some filter has no requirement at all."""
+    reqs = query_requirements(query, registry, options)
+    return None if reqs is None else _make_filter(reqs)
+
+
+def query_requirements(
+    query: ast.Query, registry: SchemaRegistry, options: QueryOptions
+) -> list[Requirement] | None:
+    """One requirement per filter of the query (a line any filter may match meets at least one
+    of them), or None when some filter has none (then every line may matter)."""
     deriver = _Deriver(registry)
     body = query.body
     if isinstance(body, ast.EventQuery):
@@ -238,7 +267,7 @@ def build_line_filter(
     reqs = [deriver.filter_requirement(f, options.event_category_field) for f in filters]
     if any(not r for r in reqs):
         return None
-    return _make_filter(reqs)
+    return reqs
 
 
 _CALIBRATION_LINES = 2000
@@ -256,6 +285,20 @@ class LineFilter:
 
     def __init__(self, reqs: list[Requirement]):
         self.reqs = reqs
+        # Built on first use: compiling the tests (and their regexes) is wasted for queries run
+        # under a rule-set pre-filter instead.
+        self._fast: Callable[[bytes], bool] | None = None
+
+    @property
+    def fast(self) -> Callable[[bytes], bool]:
+        """The generated test (tuned once calibrated)."""
+        if self._fast is None:
+            self._build()
+        assert self._fast is not None
+        return self._fast
+
+    def _build(self) -> None:
+        reqs = self.reqs
         self.tests = [[_clause_source(fi, ci, c) for ci, c in enumerate(req)] for fi, req in enumerate(reqs)]
         self.env: dict[str, object] = {}
         for req_tests in self.tests:
@@ -263,7 +306,7 @@ class LineFilter:
                 self.env.update(env)
         self.lower = any(c.insensitive for r in reqs for c in r)
         order = [sorted(range(len(t)), key=[cost for _s, _e, cost in t].__getitem__) for t in self.tests]
-        self.fast: Callable[[bytes], bool] = self._generate(order)
+        self._fast = self._generate(order)
         self._seen = 0
         self._passes = [[0] * len(t) for t in self.tests]
         self._probe = [[self._compile_test(src) for src, _env, _cost in t] for t in self.tests]
@@ -287,6 +330,8 @@ class LineFilter:
         return fn
 
     def __call__(self, line: bytes) -> bool:
+        if self._fast is None:
+            self._build()
         if self._seen < _CALIBRATION_LINES:
             self._seen += 1
             low = line.lower() if self.lower else line
@@ -305,7 +350,7 @@ class LineFilter:
             # Cost per unit of rejection: tests that reject often and cheaply go first.
             scores = [tests[i][2] / max(1e-3, 1.0 - passes[i] / n) for i in range(len(tests))]
             order.append(sorted(range(len(tests)), key=scores.__getitem__))
-        self.fast = self._generate(order)
+        self._fast = self._generate(order)
 
 
 def _clause_source(fi: int, ci: int, clause: Clause) -> tuple[str, dict[str, object], float]:

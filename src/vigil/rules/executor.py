@@ -110,6 +110,7 @@ class RulePlan:
     parts: list[tuple[int, int, Any]] = field(default_factory=list)
     events_seen: int = 0
     sorted_times: list[int] | None = None
+    offer_seconds: float = 0.0  # time spent testing events (measured under --profile only)
 
     def offer(self, ev: Event) -> None:
         """Give the rule one event; keep what its query makes of it."""

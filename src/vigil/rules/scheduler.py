@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from time import perf_counter
 from typing import Any
 
 from vigil.engine.model import Event, QueryResult
@@ -65,6 +66,7 @@ class RuleSummary:
     alerts: int = 0
     duplicates: int = 0
     seconds: float = 0.0
+    hits: int = 0  # what the query matched (events or sequences), before max_signals and dedup
     warnings: list[str] = field(default_factory=list)
     gaps: list[tuple[datetime, datetime]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -76,6 +78,7 @@ class RuleSummary:
         self.alerts += run.alerts_created
         self.duplicates += run.duplicates
         self.seconds += run.seconds
+        self.hits += run.hits
         self.warnings.extend(run.warnings)
         self.errors.extend(run.errors)
 
@@ -88,28 +91,80 @@ class CollectStats:
     unknown_index: int = 0  # events whose index could not be known
 
 
-def collect(
-    plans: Sequence[RulePlan], events: Iterable[Event], on_event: Callable[[int], None] | None = None
-) -> CollectStats:
-    """Read the events once, offering each to every rule."""
-    stats = CollectStats()
-    dispatch = _dispatcher(plans)
-    n = unknown = 0
-    for ev in events:
-        n += 1
-        if not ev.index:
-            unknown += 1
-        for i in dispatch(ev.source):
-            plans[i].offer(ev)
-        if on_event is not None and n % 1000 == 0:
+class Collector:
+    """Offers events to the rules that may match them: the rule index of
+    :mod:`vigil.engine.dispatch`, narrowed by the rule-set pre-filter when the reader used it
+    (:attr:`ruleset`: give it to the reader as its ``line_filter``). Built once per rule set."""
+
+    def __init__(self, plans: Sequence[RulePlan], *, use_ruleset: bool = True, profile: bool = False):
+        self.plans = plans
+        self.dispatch = _dispatcher(plans)
+        self.ruleset = rule_set_filter(plans) if use_ruleset else None
+        self.profile = profile
+
+    def collect(self, events: Iterable[Event], on_event: Callable[[int], None] | None = None) -> CollectStats:
+        """Read the events once, offering each to every rule that may match it.
+
+        An event read from the line the rule-set pre-filter last scanned (the reader calls it on
+        a line right before yielding that line's event, whose ``raw`` is the same object) goes
+        only to the rules that scan named; any other event (EVTX, mapped Windows JSON) to every
+        rule the index names.
+        """
+        stats = CollectStats()
+        plans = self.plans
+        dispatch = self.dispatch
+        ruleset = self.ruleset
+        n = unknown = 0
+        for ev in events:
+            n += 1
+            if not ev.index:
+                unknown += 1
+            targets = dispatch(ev.source)
+            if ruleset is not None and ev.raw is not None and ev.raw is ruleset.last_line:
+                allowed = ruleset.last
+                targets = [i for i in targets if i in allowed]
+            if self.profile:
+                for i in targets:
+                    t0 = perf_counter()
+                    plans[i].offer(ev)
+                    plans[i].offer_seconds += perf_counter() - t0
+            else:
+                for i in targets:
+                    plans[i].offer(ev)
+            if on_event is not None and n % 1000 == 0:
+                on_event(n)
+        if on_event is not None:
             on_event(n)
-    if on_event is not None:
-        on_event(n)
-    stats.events, stats.unknown_index = n, unknown
-    return stats
+        stats.events, stats.unknown_index = n, unknown
+        return stats
 
 
-def _dispatcher(plans: Sequence[RulePlan]) -> Callable[[Any], Iterable[int]]:
+def collect(
+    plans: Sequence[RulePlan],
+    events: Iterable[Event],
+    on_event: Callable[[int], None] | None = None,
+    ruleset: Any | None = None,
+) -> CollectStats:
+    """Read the events once, offering each to every rule that may match it (see
+    :class:`Collector`; ``ruleset`` is the pre-filter the reader used, if any)."""
+    collector = Collector(plans, use_ruleset=False)
+    collector.ruleset = ruleset
+    return collector.collect(events, on_event)
+
+
+def rule_set_filter(plans: Sequence[RulePlan]) -> Any | None:
+    """The pre-filter of the whole rule set (:class:`vigil.engine.ruleset.RuleSetFilter`), or
+    None when no rule has a pre-check (then it could not skip a line)."""
+    from vigil.engine.ruleset import RuleSetFilter
+
+    # A query's line filter carries its requirements; it has none when some filter has none.
+    reqs = [getattr(p.compiled.line_filter, "reqs", None) for p in plans]
+    if all(r is None for r in reqs):
+        return None
+    return RuleSetFilter(reqs, line_filters=[p.compiled.line_filter for p in plans])
+
+
+def _dispatcher(plans: Sequence[RulePlan]) -> Callable[[Any], Sequence[int]]:
     """Which plans an event goes to: the rule index of :mod:`vigil.engine.dispatch` for rules
     that use the default category field; every event for the others."""
     from vigil.ecs.ecs_schema import ecs_schema
@@ -122,7 +177,7 @@ def _dispatcher(plans: Sequence[RulePlan]) -> Callable[[Any], Iterable[int]]:
     others = [i for i in range(len(plans)) if i not in set(indexed)]
     dispatcher = Dispatcher([plans[i].compiled.query for i in indexed], ecs_schema())
 
-    def targets(doc: Any) -> Iterable[int]:
+    def targets(doc: Any) -> Sequence[int]:
         chosen = [indexed[k] for k in dispatcher.candidates(doc)]
         return chosen + others if others else chosen
 

@@ -1,0 +1,178 @@
+"""The pre-filter of a whole rule set: one scan of the raw line names the rules it may concern.
+
+Each query's pre-check (:mod:`vigil.engine.prefilter`) is a list of *requirements*, one per
+filter; a requirement is a list of *clauses*, each a set of needles of which one must occur in the
+line. Any single clause of a requirement is therefore a necessary condition for that filter, and a
+line can only concern a query if, for some filter of it, one chosen clause is satisfied.
+
+So for every filter we keep one clause (the one that passes the fewest lines) and put the needles
+of all kept clauses, lowercased, into a single Aho-Corasick automaton (the ``ahocorasick_rs``
+package). One scan of the lowercased line then yields the queries whose chosen clause has a needle
+in it. A line no query may concern is not decoded at all; the others are offered only to the
+queries named. Lowercasing both sides can only add passes, so case-sensitive clauses stay
+necessary conditions; confirming regexes are not used here (they only remove passes).
+
+Which clause passes fewest lines depends on the data (``"windows"`` is in every Windows event,
+``"cmd.exe"`` in few), so the filter calibrates itself: over its first lines it scans for the
+needles of *every* clause, counts how often each clause passes, then keeps the rarest clause of
+each filter and rebuilds the automaton. The choice changes which needles are searched, never the
+answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from vigil.engine.prefilter import Clause, Requirement
+
+CALIBRATION_LINES = 1000
+# A clause passing more lines than this is not worth searching for.
+MAX_PASS_RATE = 0.25
+
+
+class RuleSetFilter:
+    """Which of many queries a raw line may concern (see the module docstring).
+
+    ``requirements[i]`` is the pre-check of query ``i`` (:func:`query_requirements`), None when
+    the query has none: such a query concerns every line.
+    """
+
+    def __init__(
+        self,
+        requirements: Sequence[list[Requirement] | None],
+        calibration: int = CALIBRATION_LINES,
+        line_filters: Sequence[Callable[[bytes], bool] | None] | None = None,
+    ):
+        import ahocorasick_rs
+
+        self._ac_type = ahocorasick_rs.BytesAhoCorasick
+        self.always = frozenset(i for i, r in enumerate(requirements) if r is None)
+        # each query's own pre-check, for queries no single needle serves (see calibrate)
+        self._own = list(line_filters) if line_filters is not None else [None] * len(requirements)
+        self._weak: list[tuple[int, Callable[[bytes], bool]]] = []
+        self.size = len(requirements)
+        # every filter of every query: (query index, its clauses)
+        self.filters: list[tuple[int, list[Clause]]] = [
+            (qi, list(req)) for qi, reqs in enumerate(requirements) if reqs is not None for req in reqs
+        ]
+        self._calibration = calibration
+        self._seen = 0
+        # The line last scanned and its answer: a reader calls the filter on a line right before
+        # it yields that line's event (whose ``raw`` is the same object), so the consumer can
+        # narrow the rules it offers the event to without scanning again.
+        self.last_line: bytes | None = None
+        self.last: frozenset[int] | set[int] = self.always
+        needles: dict[bytes, int] = {}
+        # every clause as the ids of its needles, to count passes while calibrating
+        self._clause_needles: list[list[tuple[int, ...]]] = []
+        for _qi, clauses in self.filters:
+            ids = []
+            for clause in clauses:
+                ids.append(tuple(needles.setdefault(n.text.lower(), len(needles)) for n in clause.needles))
+            self._clause_needles.append(ids)
+        self._all_needles = list(needles)
+        self._passes = [[0] * len(c) for c in self._clause_needles]
+        self._full = self._ac_type(self._all_needles) if self._all_needles else None
+        # Before calibration: the clause with the longest shortest needle of each filter.
+        first = [_strongest(c) for _qi, c in self.filters]
+        self._choose(first)
+
+    def _choose(self, choice: Sequence[int], skip: frozenset[int] = frozenset()) -> None:
+        """Build the automaton of the chosen clause of each filter (of queries not in ``skip``,
+        which go to every line anyway)."""
+        patterns: dict[bytes, int] = {}
+        owners: list[set[int]] = []
+        for (qi, clauses), k in zip(self.filters, choice, strict=True):
+            if qi in skip:
+                continue
+            for needle in clauses[k].needles:
+                text = needle.text.lower()
+                pid = patterns.setdefault(text, len(patterns))
+                if pid == len(owners):
+                    owners.append(set())
+                owners[pid].add(qi)
+        self.choice = list(choice)
+        self._owners = [frozenset(o) for o in owners]
+        self._ac = self._ac_type(list(patterns)) if patterns else None
+
+    def candidates(self, line: bytes) -> frozenset[int] | set[int]:
+        """The indices of the queries this raw line may concern (empty: none)."""
+        if self._seen < self._calibration:
+            self._observe(line)
+        self.last_line = line
+        ac = self._ac
+        found = ac.find_matches_as_indexes(line.lower(), overlapping=True) if ac is not None else None
+        weak = [qi for qi, test in self._weak if test(line)] if self._weak else None
+        if not found and not weak:
+            self.last = self.always
+            return self.always
+        out = set(self.always)
+        if found:
+            owners = self._owners
+            # A needle may occur many times in a line: take each once.
+            for pid in {m[0] for m in found}:
+                out |= owners[pid]
+        if weak:
+            out.update(weak)
+        self.last = out
+        return out
+
+    __call__ = candidates
+
+    def _observe(self, line: bytes) -> None:
+        self._seen += 1
+        if self._full is not None:
+            present = {
+                pid for pid, _s, _e in self._full.find_matches_as_indexes(line.lower(), overlapping=True)
+            }
+            for passes, clauses in zip(self._passes, self._clause_needles, strict=True):
+                for k, ids in enumerate(clauses):
+                    for nid in ids:
+                        if nid in present:
+                            passes[k] += 1
+                            break
+        if self._seen == self._calibration:
+            self.calibrate()
+
+    def calibrate(self) -> None:
+        """Keep, for each filter, the clause that passed the fewest lines seen so far; a query
+        with a filter whose best clause still passes more than :data:`MAX_PASS_RATE` of the
+        lines goes to every line (searching for its needles would cost more than it saves)."""
+        choice = []
+        unselective: set[int] = set()
+        seen = max(1, self._seen)
+        for (qi, clauses), passes in zip(self.filters, self._passes, strict=True):
+            best = min(range(len(clauses)), key=lambda k: (passes[k], -_static_weight(clauses[k])))
+            choice.append(best)
+            if passes[best] / seen > MAX_PASS_RATE:
+                unselective.add(qi)
+        self._seen = self._calibration
+        # A query's own pre-check (all its clauses, with confirming regexes) may still reject
+        # most lines where no single clause does: such queries are tested with it, line by line.
+        weak = {qi for qi in unselective if self._own[qi] is not None}
+        self._weak = [(qi, self._own[qi]) for qi in sorted(weak)]  # type: ignore[misc]
+        self.always = self.always | (unselective - weak)
+        self._choose(choice, skip=self.always | weak)
+        self._full = None
+
+    @property
+    def skips_lines(self) -> bool:
+        """Whether some lines can be left undecoded (no query goes to every line)."""
+        return not self.always
+
+    def describe(self) -> str:
+        """A one-line account of the filter (for ``--profile``)."""
+        patterns = sum(len(o) for o in self._owners)
+        return (
+            f"rule-set pre-filter: {self.size} queries, {len(self.always)} sent every line, "
+            f"{len(self.filters)} filters, {patterns} needle/query pairs"
+        )
+
+
+def _strongest(clauses: list[Clause]) -> int:
+    """The clause with the longest shortest needle (the best guess before calibrating)."""
+    return max(range(len(clauses)), key=lambda k: _static_weight(clauses[k]))
+
+
+def _static_weight(clause: Clause) -> int:
+    return min(len(n.text) for n in clause.needles)

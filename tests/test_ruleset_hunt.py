@@ -1,0 +1,277 @@
+"""Many rules in one pass: the rule-set pre-filter and the parallel hunt never change an answer.
+
+* seeded property test: for random events (as JSON lines, in several spellings), every query a
+  line matches is among the candidates the rule-set pre-filter names for that line, before and
+  after it calibrates;
+* a hunt over generated events gives the same alert ids with the pre-filter, without it, and
+  with worker processes over tiny byte ranges.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from vigil.engine import Event, QueryOptions, compile_query
+from vigil.engine.ruleset import RuleSetFilter
+from vigil.rules.executor import NO_LIMIT, plan_rule
+from vigil.rules.loaders import load_rules
+from vigil.rules.parallel import collect_parallel
+from vigil.rules.scheduler import AlertSink, Collector, hunt_rule, rule_set_filter
+from vigil.sources import ReadReport, read_events
+
+ROOT = Path(__file__).resolve().parents[1]
+GENERATOR = ROOT.parent / "shared" / "tools" / "gen_ecs.py"
+
+QUERIES = [
+    'process where process.name == "cmd.exe"',
+    'process where process.name : ("CMD.EXE", "powershell.exe") and process.pid != 4',
+    'process where host.os.type == "windows" and process.name : "*shell.exe"',
+    "network where destination.port == 445",
+    'network where destination.port in (139, 445) and not cidrmatch(destination.ip, "10.0.0.0/8")',
+    'any where event.action == "creation"',
+    "any where true",
+    'file where file.extension in~ ("EXE", "dll")',
+    'sequence by process.entity_id [process where process.name == "net.exe"] [network where true]',
+    'sequence [process where event.type == "start"] [file where file.name like "a.txt"]'
+    " until [process where true]",
+    'registry where registry.path : "*run*"',
+    'process where process.args == "-enc" or process.name == "x.exe"',
+    'process where process.command_line : "*rundll32*,#1*"',
+    'file where file.path : "?:\\\\Windows\\\\Temp\\\\*.exe"',
+    'process where stringContains(process.command_line, "EncodedCommand")',
+    'process where process.name : "CMD.exe" or process.args == "-enc"',
+]
+
+NAMES = ["cmd.exe", "CMD.EXE", "Cmd.Exe", "powershell.exe", "pwsh.exe", "net.exe", "x.exe", "svchost.exe"]
+
+
+def _doc(rng: random.Random) -> dict:
+    cat = rng.choice(["process", "network", "file", "registry", ["process", "network"], None])
+    doc: dict = {"@timestamp": f"2024-05-01T00:00:{rng.randrange(60):02d}Z", "event": {}}
+    if cat is not None:
+        doc["event"]["category"] = cat
+    if rng.random() < 0.5:
+        doc["event"]["type"] = rng.choice(["start", ["start", "process_start"], "end"])
+    if rng.random() < 0.3:
+        doc["event"]["action"] = rng.choice(["creation", "Creation", "deletion"])
+    if rng.random() < 0.8:
+        doc["process"] = {
+            "name": rng.choice(NAMES),
+            "pid": rng.choice([4, 100, "4"]),
+            "entity_id": rng.choice(["e1", "e2"]),
+            "args": rng.choice([["cmd", "-enc"], "-enc", ["-ENC"]]),
+            "command_line": rng.choice(
+                ["RUNDLL32.EXE x.dll,#1 y", "powershell -EncodedCommand AAA", "cmd /c dir", "rundll32 a,#2"]
+            ),
+        }
+    if rng.random() < 0.5:
+        doc["destination"] = {
+            "port": rng.choice([445, "445", 139, 80]),
+            "ip": rng.choice(["10.0.0.1", "8.8.8.8"]),
+        }
+    if rng.random() < 0.4:
+        doc["file"] = {
+            "extension": rng.choice(["exe", "EXE", "Dll", "txt"]),
+            "name": rng.choice(["a.txt", "A.TXT", "b.exe"]),
+            "path": rng.choice(["C:\\Windows\\Temp\\b.exe", "C:\\Users\\b.exe"]),
+        }
+    if rng.random() < 0.2:
+        doc["registry"] = {"path": rng.choice(["HKLM\\Software\\RUN\\x", "HKLM\\x"])}
+    if rng.random() < 0.5:
+        doc["host"] = {"os": {"type": rng.choice(["windows", "linux"])}}
+    return doc
+
+
+def _line(doc: dict, rng: random.Random) -> bytes:
+    # Dotted keys and spacing vary across producers: the filter must not depend on either.
+    if rng.random() < 0.3 and "process" in doc:
+        doc = dict(doc)
+        for k, v in doc.pop("process").items():
+            doc[f"process.{k}"] = v
+    text = orjson.dumps(doc)
+    if rng.random() < 0.3:
+        text = text.replace(b'":', b'": ').replace(b",", b", ")
+    return text
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_candidates_cover_every_match(seed: int) -> None:
+    rng = random.Random(seed)
+    compiled = [compile_query(q, options=QueryOptions(size=100)) for q in QUERIES]
+    reqs = [getattr(c.line_filter, "reqs", None) for c in compiled]
+    ruleset = RuleSetFilter(reqs, calibration=200, line_filters=[c.line_filter for c in compiled])
+    for i in range(1200):  # before and after calibration
+        line = _line(_doc(rng), rng)
+        cands = ruleset(line)
+        ev = Event(orjson.loads(line), "logs-x", str(i), i)
+        for qi, c in enumerate(compiled):
+            if c.part_of(ev) is not None:
+                assert qi in cands, (QUERIES[qi], line)
+
+
+def test_calibration_drops_common_needles() -> None:
+    compiled = [
+        compile_query('process where event.type == "start" and process.name == "rare.exe"'),
+        compile_query('process where event.type == "start"'),
+    ]
+    reqs = [getattr(c.line_filter, "reqs", None) for c in compiled]
+    ruleset = RuleSetFilter(reqs, calibration=50, line_filters=[c.line_filter for c in compiled])
+    common = orjson.dumps({"event": {"category": "process", "type": "start"}, "process": {"name": "a.exe"}})
+    for _ in range(50):
+        ruleset(common)
+    # the first query is now searched by its rare needle only; the second by its own pre-check
+    assert ruleset(common) == {1}
+    assert ruleset(b'{"event":{"category":"network"}}') == frozenset()
+    assert ruleset.skips_lines
+
+
+# Without the queries that need every line, so the pre-filter can skip some.
+HUNT_QUERIES = [q for q in QUERIES if q != "any where true" and "until" not in q]
+
+
+def _rules(tmp_path: Path, queries: list[str] = HUNT_QUERIES) -> Path:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    for i, query in enumerate(queries):
+        rule = (
+            '[metadata]\ncreation_date = "2024/01/01"\nupdated_date = "2024/01/01"\n\n[rule]\n'
+            f'author = ["vigil"]\ndescription = "test {i}"\nname = "rule {i}"\nrisk_score = 21\n'
+            f'rule_id = "00000000-0000-0000-0000-{i:012d}"\nseverity = "low"\ntype = "eql"\n'
+            f"language = \"eql\"\nindex = [\"logs-*\"]\nquery = '''\n{query}\n'''\n"
+        )
+        (folder / f"r{i}.toml").write_text(rule, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def events_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("hunt") / "events.ndjson"
+    if GENERATOR.exists():
+        out = subprocess.run(
+            [sys.executable, str(GENERATOR), "--events", "4000", "--seed", "11"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        path.write_bytes(out)
+    else:  # stand-in events of the same kinds
+        rng = random.Random(3)
+        docs = []
+        for i in range(3000):
+            doc = _doc(rng)
+            doc["data_stream"] = {"type": "logs", "dataset": "endpoint.events", "namespace": "default"}
+            doc["@timestamp"] = f"2024-05-01T00:{i // 60 % 60:02d}:{i % 60:02d}Z"
+            docs.append(orjson.dumps(doc))
+        path.write_bytes(b"\n".join(docs) + b"\n")
+    return path
+
+
+def _alert_ids(plans: list, run_time: object) -> list[list[str]]:
+    from datetime import UTC, datetime
+
+    from vigil.alerts.build import build_alerts
+
+    sink = AlertSink(None)
+    out = []
+    for plan in plans:
+        ids: list[str] = []
+
+        def on_run(outcome: object, ids: list[str] = ids) -> None:
+            ids.extend(g.primary_id for g in outcome.groups)  # type: ignore[attr-defined]
+
+        hunt_rule(
+            plan, run_time=datetime(2024, 6, 1, tzinfo=UTC), sink=sink, build=build_alerts, on_run=on_run
+        )
+        out.append(sorted(ids))
+    return out
+
+
+def _plans(folder: Path) -> list:
+    loaded = load_rules([str(folder)])
+    assert not loaded.problems
+    return [plan_rule(r, size=NO_LIMIT) for r in loaded.rules]
+
+
+def test_hunt_same_alerts_every_way(tmp_path: Path, events_file: Path) -> None:
+    folder = _rules(tmp_path)
+
+    plain = _plans(folder)
+    Collector(plain, use_ruleset=False).collect(read_events([str(events_file)], report=ReadReport()))
+    expected = _alert_ids(plain, None)
+    assert sum(len(x) for x in expected) > 0
+
+    filtered = _plans(folder)
+    collector = Collector(filtered)
+    report = ReadReport()
+    collector.collect(read_events([str(events_file)], line_filter=collector.ruleset, report=report))
+    assert report.filtered > 0  # the pre-filter did skip lines
+    assert _alert_ids(filtered, None) == expected
+
+    parallel = _plans(folder)
+    report = ReadReport()
+    stats = collect_parallel(
+        parallel, [str(events_file)], report, workers=2, min_bytes=0, chunk_bytes=64 * 1024
+    )
+    assert stats is not None and stats.events == report.events
+    assert report.events + report.filtered == sum(1 for _ in events_file.open("rb"))
+    assert _alert_ids(parallel, None) == expected
+
+
+def test_rule_set_filter_none_without_prechecks(tmp_path: Path) -> None:
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / "a.toml").write_text(
+        _rules(tmp_path, QUERIES).joinpath("r6.toml").read_text(encoding="utf-8"), encoding="utf-8"
+    )  # "any where true"
+    assert rule_set_filter(_plans(folder)) is None
+
+
+def test_parallel_declines_what_it_cannot_cut(tmp_path: Path, events_file: Path) -> None:
+    plans = _plans(_rules(tmp_path))
+    report = ReadReport()
+    assert collect_parallel(plans, [str(events_file)], report, workers=1, min_bytes=0) is None
+    assert collect_parallel(plans, ["-"], report, workers=2, min_bytes=0) is None
+    assert collect_parallel(plans, [str(events_file)], report, workers=2) is None  # too small
+
+
+def test_cli_profile_and_workers(tmp_path: Path, events_file: Path) -> None:
+    from click.testing import CliRunner
+
+    from vigil.cli import main
+
+    folder = _rules(tmp_path)
+    outputs = []
+    for extra in (["--workers", "1", "--no-prefilter"], ["--workers", "2", "--profile"]):
+        result = CliRunner().invoke(
+            main,
+            [
+                "hunt",
+                "--rules",
+                str(folder),
+                "--format",
+                "ndjson",
+                "--alert-db",
+                str(tmp_path / f"{len(outputs)}.db"),
+            ]
+            + extra
+            + [str(events_file)],
+            catch_exceptions=False,
+        )
+        assert result.exit_code == 0, result.stderr
+        outputs.append(sorted(orjson.loads(x)["kibana.alert.uuid"] for x in result.stdout.splitlines() if x))
+        if "--profile" in extra:
+            lines = result.stderr.splitlines()
+            head = next(i for i, x in enumerate(lines) if x.startswith("vigil profile:"))
+            assert "events/s" in lines[head] and "rules x events/s" in lines[head]
+            rows = lines[head + 2 : head + 2 + len(HUNT_QUERIES)]
+            times = [float(r.split("ms")[0]) for r in rows]
+            assert times == sorted(times, reverse=True)  # slowest first
+            assert {r.split("  ")[-1].strip() for r in rows} == {
+                f"rule {i}" for i in range(len(HUNT_QUERIES))
+            }
+    assert outputs[0] == outputs[1] and outputs[0]
