@@ -48,6 +48,11 @@ def materialize(event: Event) -> Event:
     return event
 
 
+# Defaults of the bounds on a sequence query's state (see QueryOptions and docs/architecture.md).
+DEFAULT_REORDER_WINDOW = 1_000_000
+DEFAULT_MAX_PENDING_SEQUENCES = 1_000_000
+
+
 @dataclass(frozen=True)
 class QueryOptions:
     """Request options of ``_eql/search`` with Elasticsearch's defaults."""
@@ -58,6 +63,15 @@ class QueryOptions:
     size: int = 10
     result_position: Literal["head", "tail"] = "head"
     max_samples_per_key: int = 1
+    # Bounds on a sequence query's state (vigil's own; Elasticsearch has a circuit breaker
+    # instead). Within them the answer is exact; when one bites, the stats count what was lost.
+    # Candidates put in time order: up to 2 x this many are held, and input out of order by fewer
+    # candidates than this is ordered exactly (later input is counted in ``late_events``).
+    reorder_window: int = DEFAULT_REORDER_WINDOW
+    # Partial sequences held at once over all keys and steps; beyond it the oldest are dropped
+    # (counted in ``dropped_sequences``). Sequences past their ``maxspan`` are dropped anyway.
+    # None: no cap.
+    max_pending_sequences: int | None = DEFAULT_MAX_PENDING_SEQUENCES
 
 
 @dataclass(slots=True)
@@ -77,6 +91,28 @@ class QueryStats:
     events_considered: int = 0  # events that reached the exact evaluator
     events_matched: int = 0  # events that matched at least one filter of the query
     late_events: int = 0  # sequence candidates that arrived later than the reorder window allows
+    # Partial sequences dropped because ``max_pending_sequences`` was reached: sequences may be lost.
+    dropped_sequences: int = 0
+    # Partial sequences dropped because their ``maxspan`` had passed: they could never complete,
+    # so the answer is unchanged (informational).
+    expired_sequences: int = 0
+    pending_peak: int = 0  # most partial sequences held at once
+
+    def warnings(self) -> list[str]:
+        """Messages for the bounds on sequence state that bit during the run (empty when the
+        answer is exact): what a caller should print as warnings."""
+        out: list[str] = []
+        if self.late_events:
+            out.append(
+                f"{self.late_events:,} sequence candidate(s) arrived out of time order by more than "
+                "the reorder window (reorder_window); sequences involving them may be missed"
+            )
+        if self.dropped_sequences:
+            out.append(
+                f"{self.dropped_sequences:,} pending sequence(s) dropped at the cap on pending "
+                "sequences (max_pending_sequences); sequences may be missed"
+            )
+        return out
 
 
 @dataclass

@@ -4,6 +4,11 @@ Events stream through once. Each is tested against the query's filters (compiled
 schema); the ones that match nothing are dropped at once, so memory holds only what the answer
 needs: the best ``size`` events of an event query, the pending sequences and a bounded reorder
 buffer of candidates for a sequence query, a few candidates per key for a sample query.
+
+A run has two halves: :meth:`CompiledQuery.parts` / :meth:`CompiledQuery.part_of` make what each
+event contributes (the per-event half, which worker processes can run), and an
+:class:`Accumulator` takes those parts one at a time and gives the answer when closed (the
+whole-input half). :meth:`CompiledQuery.finish` is an accumulator fed a whole iterable.
 """
 
 from __future__ import annotations
@@ -14,7 +19,15 @@ from typing import Any
 
 from vigil.ecs.ecs_schema import ecs_schema
 from vigil.ecs.schema import FieldType, SchemaRegistry
-from vigil.engine.model import Event, QueryOptions, QueryResult, QueryStats, SequenceHit, materialize
+from vigil.engine.model import (
+    DEFAULT_REORDER_WINDOW,
+    Event,
+    QueryOptions,
+    QueryResult,
+    QueryStats,
+    SequenceHit,
+    materialize,
+)
 from vigil.engine.plan import IndexPlan, build_plan
 from vigil.engine.sample import SampleMatcher
 from vigil.engine.sequence import Candidate, SequenceMatcher, StepLayout
@@ -23,9 +36,10 @@ from vigil.engine.verify import iter_nodes, verify_query
 from vigil.eql import ast
 from vigil.eql.parser import parse
 
-# Candidates held to put a sequence's input in time order. Input that is out of order by more
-# than this many candidates is still processed, late events counted in the stats.
-REORDER_WINDOW = 1_000_000
+# Candidates held to put a sequence's input in time order (default of
+# QueryOptions.reorder_window). Input that is out of order by more than this many candidates is
+# still processed, late events counted in the stats.
+REORDER_WINDOW = DEFAULT_REORDER_WINDOW
 
 
 class CompiledQuery:
@@ -44,9 +58,9 @@ class CompiledQuery:
             n = pipe.args[0].value if pipe.args and isinstance(pipe.args[0], ast.Literal) else None
             if isinstance(n, int) and not isinstance(n, bool):
                 self.pipes.append((pipe.name, n))
-        self.bound = _bound(self.pipes, options)
+        self.bound: tuple[str, int] | None = _bound(self.pipes, options)
         if isinstance(body, ast.SampleQuery):
-            self.bound = None
+            self.bound = None  # samples keep their candidates per key; size cuts at the end
         self.line_filter: Callable[[bytes], bool] | None = None
         # Compile eagerly for the default schema so literal errors surface at compile time.
         for schema in schemas.all():
@@ -131,23 +145,29 @@ class CompiledQuery:
                     step_keys[i] = keys
         return (ev, step_keys) if step_keys else None
 
-    def finish(self, parts: Iterable[Any], stats: QueryStats) -> QueryResult:
-        """The whole-input half of a run: order, match and cut the parts into the answer."""
+    def accumulator(self, stats: QueryStats | None = None, *, expire: bool = True) -> Accumulator:
+        """A push-style whole-input half of a run: :meth:`Accumulator.feed` each part (as
+        :meth:`parts` / :meth:`part_of` make them, in input order), then
+        :meth:`Accumulator.close` for the answer. It holds only what the answer needs: the best
+        ``size`` events; the reorder buffer and bounded sequence state; the sample candidates.
+        ``stats`` receives what the run counts (late events, dropped and expired sequences).
+        ``expire=False`` keeps sequence state past its ``maxspan`` (a reference for tests: it
+        must give the same answer)."""
+        stats = stats if stats is not None else QueryStats()
         body = self.query.body
         if isinstance(body, ast.EventQuery):
-            result = self._events_from(parts, stats)
-        elif isinstance(body, ast.SequenceQuery):
-            result = self._sequences_from(body, parts, stats)
-        else:
-            assert isinstance(body, ast.SampleQuery)
-            result = self._samples_from(body, parts, stats)
-        for ev in result.events:
-            materialize(ev)
-        for hit in result.sequences:
-            for maybe in hit.events:
-                if maybe is not None:
-                    materialize(maybe)
-        return result
+            return _EventAccumulator(self, stats)
+        if isinstance(body, ast.SequenceQuery):
+            return _SequenceAccumulator(self, body, stats, expire)
+        assert isinstance(body, ast.SampleQuery)
+        return _SampleAccumulator(self, body, stats)
+
+    def finish(self, parts: Iterable[Any], stats: QueryStats) -> QueryResult:
+        """The whole-input half of a run: order, match and cut the parts into the answer (an
+        :meth:`accumulator` fed every part, then closed)."""
+        acc = self.accumulator(stats)
+        acc.feed_all(parts)
+        return acc.close()
 
     def window(self, items: list[Any]) -> list[Any]:
         """Apply the pipes in order, then the request's ``size`` from its result position
@@ -159,36 +179,6 @@ class CompiledQuery:
             return items[-size:] if size > 0 else []
         return items[:size] if size > 0 else []
 
-    # ------------------------------------------------------------------ event queries
-
-    def _events_from(self, parts: Iterable[tuple[Any, Event]], stats: QueryStats) -> QueryResult:
-        bound = self.bound
-        heap: list[tuple[Any, int, Event]] = []
-        kept: list[tuple[Any, int, Event]] = []
-        for ordinal, ev in parts:
-            if bound is None:
-                kept.append((ordinal, ev.seq, ev))
-            elif bound[0] == "tail":
-                item: tuple[Any, int, Event] = (ordinal, ev.seq, ev)
-                if len(heap) < bound[1]:
-                    heapq.heappush(heap, item)
-                elif bound[1] and ordinal > heap[0][0]:
-                    heapq.heapreplace(heap, item)
-            else:
-                rev = (_Rev(ordinal), ev.seq, ev)
-                if len(heap) < bound[1]:
-                    heapq.heappush(heap, rev)
-                elif bound[1] and rev[0] > heap[0][0]:
-                    heapq.heapreplace(heap, rev)
-        if bound is None:
-            kept.sort(key=lambda t: t[0])
-            ordered = [e for _o, _s, e in kept]
-        elif bound[0] == "tail":
-            ordered = [e for _o, _s, e in sorted(heap, key=lambda t: t[0])]
-        else:
-            ordered = [e for _o, _s, e in sorted(heap, key=lambda t: t[0].v)]
-        return QueryResult("events", events=self.window(ordered), stats=stats)
-
     # ------------------------------------------------------------------ sequences
 
     def _layout(self, steps: tuple[ast.SequenceStep, ...]) -> StepLayout:
@@ -199,37 +189,6 @@ class CompiledQuery:
                 filters.append(i)
                 missing.append(step.missing)
         return StepLayout(tuple(filters), tuple(missing))
-
-    def _sequences_from(
-        self, body: ast.SequenceQuery, candidates: Iterable[Candidate], stats: QueryStats
-    ) -> QueryResult:
-        layout = self._layout(body.steps)
-        maxspan = body.maxspan.millis * 1_000_000 if body.maxspan is not None else None
-        matcher = SequenceMatcher(layout, maxspan, self.bound)
-        # Candidates are put in time order through a bounded buffer: sorted and half released
-        # whenever it fills. Input out of order by more than the window is counted as late.
-        buffer: list[Candidate] = []
-        released: Any = None
-        window = REORDER_WINDOW
-        for c in candidates:
-            if released is not None and c.ordinal < released:
-                stats.late_events += 1
-            buffer.append(c)
-            if len(buffer) >= 2 * window:
-                buffer.sort(key=_ordinal_of)
-                for first in buffer[:window]:
-                    matcher.feed(first)
-                released = buffer[window - 1].ordinal
-                del buffer[:window]
-        buffer.sort(key=_ordinal_of)
-        for first in buffer:
-            matcher.feed(first)
-        types = self._key_types()
-        hits = []
-        for key, cands in self.window(matcher.results()):
-            join = [json_value(v, t) for v, t in zip(key, types, strict=False)]
-            hits.append(SequenceHit(join, [c.event if c is not None else None for c in cands]))
-        return QueryResult("sequences", sequences=hits, stats=stats)
 
     def _key_types(self) -> list[FieldType]:
         """Per key position, the first known type over every step of every compiled schema (a
@@ -244,35 +203,195 @@ class CompiledQuery:
                         types[i] = t
         return types
 
-    # ------------------------------------------------------------------ samples
 
-    def _samples_from(
-        self,
-        body: ast.SampleQuery,
-        parts: Iterable[tuple[Event, dict[int, list[tuple[Any, ...]]]]],
-        stats: QueryStats,
-    ) -> QueryResult:
-        matcher = SampleMatcher(len(body.steps), self.options.max_samples_per_key)
-        for ev, step_keys in parts:
-            matcher.feed(ev, step_keys)
-        types = self._key_types()
+class Accumulator:
+    """The whole-input half of a run, fed one part at a time (see
+    :meth:`CompiledQuery.accumulator`). Callers that push events to many queries (a hunt) keep
+    one per query and run: memory follows what each answer needs, not the input."""
+
+    def __init__(self, query: CompiledQuery, stats: QueryStats):
+        self.query = query
+        self.stats = stats
+        self._result: QueryResult | None = None
+
+    def feed(self, part: Any) -> None:
+        """Take one part (in input order: parts of consecutive slices of the input chain)."""
+        raise NotImplementedError
+
+    def feed_all(self, parts: Iterable[Any]) -> None:
+        """Take every part of ``parts``."""
+        feed = self.feed
+        for part in parts:
+            feed(part)
+
+    def held(self) -> int:
+        """How many items (events, candidates, partial sequences, stamps) are held now: the
+        state whose size the bounds keep in check."""
+        raise NotImplementedError
+
+    def close(self) -> QueryResult:
+        """The answer, with its returned events complete. Later calls return the same result;
+        feeding after closing is an error."""
+        if self._result is None:
+            result = self._answer()
+            for ev in result.events:
+                materialize(ev)
+            for hit in result.sequences:
+                for maybe in hit.events:
+                    if maybe is not None:
+                        materialize(maybe)
+            self._result = result
+        return self._result
+
+    def _answer(self) -> QueryResult:
+        raise NotImplementedError
+
+
+class _EventAccumulator(Accumulator):
+    """An event query: the best ``size`` matches (head or tail) in a bounded heap."""
+
+    def __init__(self, query: CompiledQuery, stats: QueryStats):
+        super().__init__(query, stats)
+        bound = query.bound
+        self._keep_all = bound is None
+        self._tail = bound is not None and bound[0] == "tail"
+        self._n = bound[1] if bound is not None else 0
+        self._kept: list[tuple[Any, int, Event]] = []  # all, or a heap of the best n
+
+    def feed(self, part: tuple[Any, Event]) -> None:
+        """Take one ``(ordinal, event)`` part."""
+        if self._result is not None:
+            raise RuntimeError("accumulator fed after close()")
+        ordinal, ev = part
+        kept = self._kept
+        n = self._n
+        if self._keep_all:
+            kept.append((ordinal, ev.seq, ev))
+        elif self._tail:
+            item: tuple[Any, int, Event] = (ordinal, ev.seq, ev)
+            if len(kept) < n:
+                heapq.heappush(kept, item)
+            elif n and ordinal > kept[0][0]:
+                heapq.heapreplace(kept, item)
+        else:
+            rev = (_Rev(ordinal), ev.seq, ev)
+            if len(kept) < n:
+                heapq.heappush(kept, rev)
+            elif n and rev[0] > kept[0][0]:
+                heapq.heapreplace(kept, rev)
+
+    def held(self) -> int:
+        """Events kept."""
+        return len(self._kept)
+
+    def _answer(self) -> QueryResult:
+        if self._keep_all or self._tail:
+            ordered = [e for _o, _s, e in sorted(self._kept, key=lambda t: t[0])]
+        else:
+            ordered = [e for _o, _s, e in sorted(self._kept, key=lambda t: t[0].v)]
+        return QueryResult("events", events=self.query.window(ordered), stats=self.stats)
+
+
+class _SequenceAccumulator(Accumulator):
+    """A sequence query: candidates put in time order through a bounded reorder buffer, then
+    through the (bounded) state machine."""
+
+    def __init__(self, query: CompiledQuery, body: ast.SequenceQuery, stats: QueryStats, expire: bool):
+        super().__init__(query, stats)
+        options = query.options
+        maxspan = body.maxspan.millis * 1_000_000 if body.maxspan is not None else None
+        self.matcher = SequenceMatcher(
+            query._layout(body.steps),
+            maxspan,
+            query.bound,
+            max_pending=options.max_pending_sequences,
+            stats=stats,
+            expire=expire,
+        )
+        self._window = max(1, options.reorder_window)
+        self._buffer: list[Candidate] = []
+        self._released: Any = None
+
+    def feed(self, part: Candidate) -> None:
+        """Take one candidate. The buffer is sorted and its older half released to the matcher
+        whenever it fills, so input out of order by less than the window is ordered exactly;
+        input older than what was already released is counted as late (and still matched)."""
+        if self._result is not None:
+            raise RuntimeError("accumulator fed after close()")
+        if self._released is not None and part.ordinal < self._released:
+            self.stats.late_events += 1
+        buffer = self._buffer
+        buffer.append(part)
+        if len(buffer) >= 2 * self._window:
+            window = self._window
+            buffer.sort(key=_ordinal_of)
+            feed = self.matcher.feed
+            for first in buffer[:window]:
+                feed(first)
+            self._released = buffer[window - 1].ordinal
+            del buffer[:window]
+
+    def held(self) -> int:
+        """Candidates in the reorder buffer plus the matcher's state."""
+        return len(self._buffer) + self.matcher.held()
+
+    def _answer(self) -> QueryResult:
+        buffer = self._buffer
+        buffer.sort(key=_ordinal_of)
+        feed = self.matcher.feed
+        for c in buffer:
+            feed(c)
+        buffer.clear()
+        types = self.query._key_types()
         hits = []
-        for key, evs in self.window(matcher.results()):
+        for key, cands in self.query.window(self.matcher.results()):
+            join = [json_value(v, t) for v, t in zip(key, types, strict=False)]
+            hits.append(SequenceHit(join, [c.event if c is not None else None for c in cands]))
+        return QueryResult("sequences", sequences=hits, stats=self.stats)
+
+
+class _SampleAccumulator(Accumulator):
+    """A sample query: a few candidates per key and filter."""
+
+    def __init__(self, query: CompiledQuery, body: ast.SampleQuery, stats: QueryStats):
+        super().__init__(query, stats)
+        self.matcher = SampleMatcher(len(body.steps), query.options.max_samples_per_key)
+
+    def feed(self, part: tuple[Event, dict[int, list[tuple[Any, ...]]]]) -> None:
+        """Take one ``(event, keys per filter)`` part."""
+        if self._result is not None:
+            raise RuntimeError("accumulator fed after close()")
+        self.matcher.feed(part[0], part[1])
+
+    def held(self) -> int:
+        """Events kept over every key and filter."""
+        return self.matcher.held()
+
+    def _answer(self) -> QueryResult:
+        types = self.query._key_types()
+        hits = []
+        for key, evs in self.query.window(self.matcher.results()):
             join = [json_value(v, t, for_sample=True) for v, t in zip(key, types, strict=False)]
             hits.append(SequenceHit(join, list(evs)))
-        return QueryResult("sequences", sequences=hits, stats=stats)
+        return QueryResult("sequences", sequences=hits, stats=self.stats)
 
 
 def _ordinal_of(c: Candidate) -> Any:
     return c.ordinal
 
 
-def _bound(pipes: list[tuple[str, int]], options: QueryOptions) -> tuple[str, int] | None:
-    """How many results from which end can ever be returned, when that is known up front."""
-    position = options.result_position
-    if any(name != position for name, _n in pipes):
-        return None
-    return (position, min([options.size, *(n for _name, n in pipes)]))
+def _bound(pipes: list[tuple[str, int]], options: QueryOptions) -> tuple[str, int]:
+    """How many results from which end can ever be returned. The pipes and then the request's
+    ``size`` (from its result position) cut the ordered results one after the other, so the
+    first cut and those of the same end right after it bound what any later cut can see:
+    ``| head 100 | tail 5`` needs only the first 100."""
+    ops = [*pipes, (options.result_position, options.size)]
+    end, n = ops[0]
+    for name, m in ops[1:]:
+        if name != end:
+            break
+        n = min(n, m)
+    return (end, max(n, 0))
 
 
 class _Last:

@@ -38,6 +38,10 @@ class SampleMatcher:
                 if len(bucket) < self.keep and all(e is not event for e in bucket):
                     bucket.append(event)
 
+    def held(self) -> int:
+        """Events kept over every key and filter (what grows with the input)."""
+        return sum(len(b) for lists in self.groups.values() for b in lists)
+
     def results(self) -> list[tuple[tuple[Any, ...], list[Event]]]:
         """Samples ordered by key; per key up to ``max_samples_per_key`` distinct combinations
         (in filter order, earlier events first), each made of distinct events."""
