@@ -46,6 +46,8 @@ class RuleSetFilter:
         import ahocorasick_rs
 
         self._ac_type = ahocorasick_rs.BytesAhoCorasick
+        # A DFA costs more to build and memory, and scans several times faster than the NFAs.
+        self._dfa = ahocorasick_rs.Implementation.DFA
         self.always = frozenset(i for i, r in enumerate(requirements) if r is None)
         # each query's own pre-check, for queries no single needle serves (see calibrate)
         self._own = list(line_filters) if line_filters is not None else [None] * len(requirements)
@@ -72,7 +74,7 @@ class RuleSetFilter:
             self._clause_needles.append(ids)
         self._all_needles = list(needles)
         self._passes = [[0] * len(c) for c in self._clause_needles]
-        self._full = self._ac_type(self._all_needles) if self._all_needles else None
+        self._full = self._ac_type(self._all_needles, implementation=self._dfa) if self._all_needles else None
         # Before calibration: the clause with the longest shortest needle of each filter.
         first = [_strongest(c) for _qi, c in self.filters]
         self._choose(first)
@@ -93,7 +95,7 @@ class RuleSetFilter:
                 owners[pid].add(qi)
         self.choice = list(choice)
         self._owners = [frozenset(o) for o in owners]
-        self._ac = self._ac_type(list(patterns)) if patterns else None
+        self._ac = self._ac_type(list(patterns), implementation=self._dfa) if patterns else None
 
     def candidates(self, line: bytes) -> frozenset[int] | set[int]:
         """The indices of the queries this raw line may concern (empty: none)."""

@@ -200,8 +200,60 @@ def field_type(schema: Schema, path: str) -> FieldType:
     return spec.type if spec else FieldType.UNKNOWN
 
 
+class _EventMemo:
+    """Field values of the event being offered to many queries, read once each.
+
+    A hunt offers one document to many rules, and rules share fields (``host.os.type``,
+    ``event.type``, ``process.name``...). Between :func:`begin_event` and the next call, readers
+    built by :func:`make_field_reader` remember what they read from *that* document (by
+    identity), keyed by schema and path, so every rule after the first gets the value from a
+    dict. Any other document is read as usual.
+    """
+
+    __slots__ = ("doc", "values")
+
+    def __init__(self) -> None:
+        self.doc: Any = None
+        self.values: dict[tuple[int, str], Any] = {}
+
+
+_MEMO = _EventMemo()
+_UNSET: Any = object()
+
+
+def begin_event(doc: Any) -> None:
+    """Share field reads of ``doc`` across readers until the next call (see :class:`_EventMemo`)."""
+    _MEMO.doc = doc
+    _MEMO.values.clear()
+
+
+def end_event() -> None:
+    """Stop sharing field reads (drops the reference to the last document)."""
+    _MEMO.doc = None
+    _MEMO.values.clear()
+
+
 def make_field_reader(schema: Schema, path: str) -> Reader:
     """A function reading ``path`` from a document with the schema's type coercion applied."""
+    reader = _make_field_reader(schema, path)
+    # The reader keeps ``schema`` alive, so its id cannot be reused while the key is in use.
+    key = (id(schema), path)
+    memo = _MEMO
+    values = memo.values
+
+    def shared(doc: Any) -> Any:
+        if doc is memo.doc:
+            v = values.get(key, _UNSET)
+            if v is _UNSET:
+                v = values[key] = reader(doc)
+            return v
+        return reader(doc)
+
+    shared.__wrapped__ = reader  # type: ignore[attr-defined]
+    return shared
+
+
+def _make_field_reader(schema: Schema, path: str) -> Reader:
     spec = schema.spec(path)
     getter = make_getter(schema.resolve(path))
     ftype = spec.type if spec else FieldType.UNKNOWN

@@ -115,10 +115,13 @@ class Collector:
         dispatch = self.dispatch
         ruleset = self.ruleset
         n = unknown = 0
+        from vigil.engine.typed import begin_event, end_event
+
         for ev in events:
             n += 1
             if not ev.index:
                 unknown += 1
+            begin_event(ev.source)
             targets = dispatch(ev.source)
             if ruleset is not None and ev.raw is not None and ev.raw is ruleset.last_line:
                 allowed = ruleset.last
@@ -133,6 +136,7 @@ class Collector:
                     plans[i].offer(ev)
             if on_event is not None and n % 1000 == 0:
                 on_event(n)
+        end_event()
         if on_event is not None:
             on_event(n)
         stats.events, stats.unknown_index = n, unknown
