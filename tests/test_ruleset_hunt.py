@@ -221,6 +221,24 @@ def test_hunt_same_alerts_every_way(tmp_path: Path, events_file: Path) -> None:
     assert report.events + report.filtered == sum(1 for _ in events_file.open("rb"))
     assert _alert_ids(parallel, None) == expected
 
+    # A hunt feeds parts straight into each rule's answer (bounded memory): same alerts, in one
+    # process and with workers.
+    for workers in (1, 2):
+        streamed = _plans(folder)
+        for plan in streamed:
+            plan.start_stream()
+        if workers == 1:
+            collector = Collector(streamed)
+            collector.collect(
+                read_events([str(events_file)], line_filter=collector.ruleset, report=ReadReport())
+            )
+        else:
+            collect_parallel(
+                streamed, [str(events_file)], ReadReport(), workers=2, min_bytes=0, chunk_bytes=64 * 1024
+            )
+        assert all(not p.parts for p in streamed)
+        assert _alert_ids(streamed, None) == expected
+
 
 def test_rule_set_filter_none_without_prechecks(tmp_path: Path) -> None:
     folder = tmp_path / "r"
@@ -257,9 +275,9 @@ def test_cli_profile_and_workers(tmp_path: Path, events_file: Path) -> None:
                 "ndjson",
                 "--alert-db",
                 str(tmp_path / f"{len(outputs)}.db"),
-            ]
-            + extra
-            + [str(events_file)],
+                *extra,
+                str(events_file),
+            ],
             catch_exceptions=False,
         )
         assert result.exit_code == 0, result.stderr
@@ -275,3 +293,58 @@ def test_cli_profile_and_workers(tmp_path: Path, events_file: Path) -> None:
                 f"rule {i}" for i in range(len(HUNT_QUERIES))
             }
     assert outputs[0] == outputs[1] and outputs[0]
+
+
+SEQ_RULE = """[metadata]
+creation_date = "2024/01/01"
+updated_date = "2024/01/01"
+
+[rule]
+author = ["vigil"]
+description = "d"
+name = "seq"
+risk_score = 21
+rule_id = "00000000-0000-0000-0000-000000000001"
+severity = "low"
+type = "eql"
+language = "eql"
+index = ["logs-*"]
+query = '''
+sequence by host.name [process where true] [network where true]
+'''
+"""
+
+
+def test_cli_warns_when_reorder_window_bites(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from vigil.cli import main
+
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / "seq.toml").write_text(SEQ_RULE, encoding="utf-8")
+    # network events first, then the process events that should have come before them
+    docs = [
+        {
+            "@timestamp": f"2024-05-01T00:00:{10 + i:02d}Z",
+            "event": {"category": "network"},
+            "host": {"name": f"h{i}"},
+        }
+        for i in range(5)
+    ] + [
+        {
+            "@timestamp": f"2024-05-01T00:00:{i:02d}Z",
+            "event": {"category": "process"},
+            "host": {"name": f"h{i}"},
+        }
+        for i in range(5)
+    ]
+    data = tmp_path / "e.ndjson"
+    data.write_bytes(b"\n".join(orjson.dumps(d) for d in docs) + b"\n")
+    args = ["hunt", "--rules", str(folder), "--format", "ndjson", "--alert-db", str(tmp_path / "a.db")]
+    exact = CliRunner().invoke(main, [*args, str(data)], catch_exceptions=False)
+    assert exact.exit_code == 0 and "warning" not in exact.stderr
+    assert "5 alert(s)" in exact.stderr
+    small = CliRunner().invoke(main, [*args, "--reorder-window", "1", str(data)], catch_exceptions=False)
+    assert small.exit_code == 0
+    assert "warning:" in small.stderr and "reorder window" in small.stderr

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from vigil.cli_convert import damage_note, input_options
+from vigil.engine.model import DEFAULT_MAX_PENDING_SEQUENCES, DEFAULT_REORDER_WINDOW
 from vigil.errors import DataError, RuleError, VigilError
 
 EXIT_DATA = 1
@@ -71,6 +72,18 @@ def _progress(enabled: bool) -> Iterator[Any]:
         yield progress
 
 
+# Sequence candidates re-ordered by time, over all the sequence rules of a hunt (each rule gets
+# its share, at least HUNT_MIN_REORDER_WINDOW): memory stays bounded however many rules run.
+HUNT_REORDER_BUDGET = 1_000_000
+HUNT_MIN_REORDER_WINDOW = 10_000
+
+
+def hunt_reorder_window(rules: Sequence[Any]) -> int:
+    """The per-rule reorder window of a hunt without ``--reorder-window``."""
+    sequences = sum(1 for r in rules if r.query.lstrip().lower().startswith(("sequence", "sample")))
+    return max(HUNT_MIN_REORDER_WINDOW, HUNT_REORDER_BUDGET // max(1, sequences))
+
+
 def _load(rule_paths: Sequence[str]) -> tuple[list[Any], list[Any]]:
     """Load rules, report problems and skipped rules (one line each) on stderr."""
     from vigil.rules.loaders import load_rules
@@ -111,6 +124,8 @@ def _run(
     workers: int | None = None,
     prefilter: bool = True,
     profile: bool = False,
+    reorder_window: int | None = None,
+    max_pending: int | None = None,
 ) -> None:
     from vigil.alerts.build import build_alerts
     from vigil.alerts.output import write_alerts
@@ -122,12 +137,22 @@ def _run(
 
     rules, exception_items = _load(rule_paths)
     plans = []
+    if reorder_window is None and mode == "hunt":
+        reorder_window = hunt_reorder_window(rules)
     for rule in rules:
         try:
             size = NO_LIMIT if mode == "hunt" else rule.max_signals + 1
-            plans.append(
-                plan_rule(rule, size=size, strict_index=strict_index, exception_items=exception_items)
+            plan = plan_rule(
+                rule,
+                size=size,
+                strict_index=strict_index,
+                exception_items=exception_items,
+                reorder_window=reorder_window,
+                max_pending_sequences=max_pending if max_pending is not None else "default",
             )
+            if mode == "hunt":
+                plan.start_stream()
+            plans.append(plan)
         except VigilError as exc:
             click.echo(f"vigil: skipping rule {rule.name!r}: {exc}", err=True)
     if not plans:
@@ -344,6 +369,21 @@ _common = [
         help="Decode every line (skip the rule-set pre-filter on raw lines).",
     ),
     click.option(
+        "--reorder-window",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Sequence candidates a rule re-orders by time; input out of order by more is counted "
+        f"and warned about. Bounds memory. Default: {DEFAULT_REORDER_WINDOW:,} for replay; for hunt "
+        f"{HUNT_REORDER_BUDGET:,} shared by the sequence rules, at least {HUNT_MIN_REORDER_WINDOW:,} each.",
+    ),
+    click.option(
+        "--max-pending",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Partial sequences a rule holds at once; beyond it the oldest are dropped with a warning "
+        f"(default {DEFAULT_MAX_PENDING_SEQUENCES:,}; sequences past their maxspan are dropped anyway).",
+    ),
+    click.option(
         "--profile",
         is_flag=True,
         help="Print the time spent reading and, per rule, run time, events and matches, slowest first.",
@@ -374,6 +414,8 @@ def hunt(
     workers: int | None,
     no_prefilter: bool,
     profile: bool,
+    reorder_window: int | None,
+    max_pending: int | None,
     input_format: str = "auto",
     ecs_mode: str = "agent",
 ) -> None:
@@ -403,6 +445,8 @@ def hunt(
             workers=workers,
             prefilter=not no_prefilter,
             profile=profile,
+            reorder_window=reorder_window,
+            max_pending=max_pending,
         )
     except (RuleError, VigilError) as exc:
         click.echo(str(exc), err=True)
@@ -427,6 +471,8 @@ def replay(
     workers: int | None,
     no_prefilter: bool,
     profile: bool,
+    reorder_window: int | None,
+    max_pending: int | None,
     start_text: str,
     end_text: str,
     input_format: str = "auto",
@@ -464,6 +510,8 @@ def replay(
             workers=workers,
             prefilter=not no_prefilter,
             profile=profile,
+            reorder_window=reorder_window,
+            max_pending=max_pending,
         )
     except (RuleError, VigilError) as exc:
         click.echo(str(exc), err=True)

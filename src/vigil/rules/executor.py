@@ -22,13 +22,13 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from vigil.ecs.ecs_schema import ecs_schema
 from vigil.ecs.schema import FieldSpec, FieldType, Schema, SchemaRegistry
 from vigil.engine import QueryOptions, compile_query
 from vigil.engine.model import Event, QueryResult, QueryStats
-from vigil.engine.runner import CompiledQuery
+from vigil.engine.runner import Accumulator, CompiledQuery
 from vigil.engine.typed import make_field_reader
 from vigil.errors import RuleError, VigilError
 from vigil.rules.model import Rule
@@ -111,6 +111,16 @@ class RulePlan:
     events_seen: int = 0
     sorted_times: list[int] | None = None
     offer_seconds: float = 0.0  # time spent testing events (measured under --profile only)
+    # A hunt (one run over everything) feeds parts straight into the query's accumulator
+    # instead of keeping them: memory follows the answer, not the input.
+    stream: Accumulator | None = None
+    stream_stats: QueryStats | None = None
+    streamed: int = 0
+
+    def start_stream(self) -> None:
+        """Feed parts to an accumulator from now on (see :attr:`stream`)."""
+        self.stream_stats = QueryStats()
+        self.stream = self.compiled.accumulator(self.stream_stats)
 
     def offer(self, ev: Event) -> None:
         """Give the rule one event; keep what its query makes of it."""
@@ -124,6 +134,10 @@ class RulePlan:
         self.events_seen += 1
         part = self.compiled.part_of(ev)
         if part is None:
+            return
+        if self.stream is not None:
+            self.streamed += 1
+            self.stream.feed(part)
             return
         # The window time is read only for the few events a rule keeps.
         when = self.window_time(doc)
@@ -158,14 +172,24 @@ def plan_rule(
     size: int,
     strict_index: bool = False,
     exception_items: Sequence[dict[str, Any]] = (),
+    reorder_window: int | None = None,
+    max_pending_sequences: int | Literal["default"] | None = "default",
 ) -> RulePlan:
-    """Compile one supported rule. Raises RuleError naming the rule when it cannot run."""
+    """Compile one supported rule. Raises RuleError naming the rule when it cannot run.
+    ``reorder_window`` and ``max_pending_sequences`` bound a sequence rule's state (see
+    :class:`vigil.engine.model.QueryOptions`); None/"default" keep the engine's defaults."""
     try:
+        bounds: dict[str, Any] = {}
+        if reorder_window is not None:
+            bounds["reorder_window"] = reorder_window
+        if max_pending_sequences != "default":
+            bounds["max_pending_sequences"] = max_pending_sequences
         options = QueryOptions(
             timestamp_field=rule.timestamp_field or "@timestamp",
             tiebreaker_field=rule.tiebreaker_field,
             event_category_field=rule.event_category_override or "event.category",
             size=size,
+            **bounds,
         )
         compiled = compile_query(rule.query, schemas=SchemaRegistry(default=ecs_schema()), options=options)
     except VigilError as exc:

@@ -97,6 +97,9 @@ def _hunt_chunk(chunk: _Chunk) -> _HuntResult:
             last[0] = off
             yield line
 
+    for p in plans:
+        # This process only gathers parts; the main process feeds them to the rules' answers.
+        p.stream = None
     before = [p.events_seen for p in plans]
     clock = [p.offer_seconds for p in plans]
     stats = collector.collect(_positioned(reader._lines(lines(), chunk.path, 1), last, chunk))
@@ -168,7 +171,14 @@ def collect_parallel(
                 stats.unknown_index += res.unknown_index
                 for i, packed in res.parts.items():
                     kind = kinds[i]
-                    plans[i].parts.extend((when, seq, _unpack(kind, p)) for when, seq, p in packed)
+                    plan = plans[i]
+                    if plan.stream is not None:
+                        feed = plan.stream.feed
+                        for _when, _seq, p in packed:
+                            feed(_unpack(kind, p))
+                        plan.streamed += len(packed)
+                    else:
+                        plan.parts.extend((when, seq, _unpack(kind, p)) for when, seq, p in packed)
                 for i, n in res.seen.items():
                     plans[i].events_seen += n
                 for i, t in res.seconds.items():

@@ -232,21 +232,27 @@ def run_once(
     rule = plan.rule
     start_ns = to_nanos(window[0]) if window else None
     end_ns = to_nanos(window[1]) if window else None
-    parts = plan.window(start_ns, end_ns)
+    streamed = plan.stream is not None and window is None
+    parts = [] if streamed else plan.window(start_ns, end_ns)
     outcome = RunOutcome(
         rule.rule_id,
         rule.name,
         tick,
         window[0] if window else None,
         window[1] if window else None,
-        len(parts),
+        plan.streamed if streamed else len(parts),
         0,
         0,
         0,
         0.0,
     )
     try:
-        result = plan.run(parts)
+        if streamed:
+            assert plan.stream is not None and plan.stream_stats is not None
+            result = plan.stream.close()
+            outcome.warnings.extend(plan.stream_stats.warnings())
+        else:
+            result = plan.run(parts)
         if limit is not None:
             result, capped = _cut(result, limit)
             if capped:
