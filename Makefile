@@ -39,6 +39,7 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_query.py
+	$(BIN)/python benchmarks/bench_corpus.py
 	$(BIN)/python benchmarks/bench_evtx.py
 
 lint: install

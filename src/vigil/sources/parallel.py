@@ -128,14 +128,79 @@ def plan_chunks(files: Sequence[str], chunk_bytes: int = CHUNK_BYTES) -> list[_C
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(query: str, options: QueryOptions, prefilter: bool, project: bool) -> None:
+def _init_worker(
+    query: str,
+    options: QueryOptions,
+    prefilter: bool,
+    project: bool,
+    prepass: Any | None = None,
+    needles: Sequence[bytes] = (),
+    keyset: set[tuple[Any, ...]] | None = None,
+) -> None:
     from vigil.engine import compile_query
     from vigil.sources.projection import make_decoder
 
     compiled = compile_query(query, options=options)
     _WORKER["compiled"] = compiled
-    _WORKER["filter"] = compiled.line_filter if prefilter else None
+    line_filter = compiled.line_filter if prefilter else None
+    if line_filter is not None and prepass is not None:
+        from vigil.engine.semijoin import needle_test
+
+        # Second pass of a keyed sequence: lines of the rare step, or lines holding a key of it.
+        query_test = getattr(line_filter, "fast", line_filter)
+        step_test = prepass.step_filter
+        has_key = needle_test(needles)
+
+        def line_filter(line: bytes) -> bool:
+            return query_test(line) and (step_test(line) or has_key(line))
+
+    _WORKER["filter"] = line_filter
+    _WORKER["keyset"] = keyset if prepass is not None else None
     _WORKER["decode"] = make_decoder(compiled.fields) if project else None
+
+
+def _has_key(part: Candidate, keyset: set[tuple[Any, ...]]) -> bool:
+    for tuples in part.step_keys.values():
+        for key in tuples:
+            if key in keyset:
+                return True
+    return any(key in keyset for key in part.until_keys or ())
+
+
+def _init_keys(query: str, options: QueryOptions, prepass: Any) -> None:
+    from vigil.engine import compile_query
+    from vigil.sources.projection import make_decoder
+
+    compiled = compile_query(query, options=options)
+    _WORKER["compiled"] = compiled
+    _WORKER["prepass"] = prepass
+    _WORKER["decode"] = make_decoder(compiled.fields)
+
+
+def _keys_chunk(chunk: _Chunk) -> set[tuple[Any, ...]]:
+    """First pass of a keyed sequence: the keys of the rare step's events in one range."""
+    from vigil.engine.semijoin import step_keys
+
+    compiled = _WORKER["compiled"]
+    prepass = _WORKER["prepass"]
+    report = ReadReport(log=lambda _text: None, max_kept=0)
+    reader = _Reader(strict=False, line_filter=prepass.step_filter, report=report, decode=_WORKER["decode"])
+    keys: set[tuple[Any, ...]] = set()
+    for ev in reader._lines((line for _off, line in _lines_of(chunk)), chunk.path, 1):
+        keys.update(step_keys(compiled, ev, prepass.step))
+    return keys
+
+
+def _sample_lines(files: Sequence[str], limit: int = 4000) -> list[bytes]:
+    """The first lines of the input, to choose the pre-pass on."""
+    out: list[bytes] = []
+    for path in files:
+        with open(path, "rb") as f:
+            for line in f:
+                out.append(line)
+                if len(out) >= limit:
+                    return out
+    return out
 
 
 def _lines_of(chunk: _Chunk) -> Iterator[tuple[int, bytes]]:
@@ -168,8 +233,16 @@ def _run_chunk(chunk: _Chunk) -> _ChunkResult:
     result = _ChunkResult(parts=[])
     kind = _kind(compiled)
     append = result.parts.append
-    for part in compiled.parts(events, result.stats):
-        append(_pack(kind, part))
+    keyset = _WORKER.get("keyset")
+    if keyset is not None:
+        # Second pass of a keyed sequence: a candidate none of whose keys the rare step has
+        # can never be part of a sequence; it is dropped here rather than sent and matched.
+        for part in compiled.parts(events, result.stats):
+            if _has_key(part, keyset):
+                append(_pack(kind, part))
+    else:
+        for part in compiled.parts(events, result.stats):
+            append(_pack(kind, part))
     result.lines = report.lines
     result.events = report.events
     result.filtered = report.filtered
@@ -247,6 +320,7 @@ def execute_parallel(
     min_bytes: int = MIN_PARALLEL_BYTES,
     chunk_bytes: int = CHUNK_BYTES,
     input_format: str = "auto",
+    key_prepass: bool = True,
 ) -> QueryResult | None:
     """Run ``query`` over ``paths`` with ``workers`` processes; None when the input is not made of
     plain NDJSON files big enough to be worth splitting (then read it in one process)."""
@@ -264,11 +338,31 @@ def execute_parallel(
     report.files += len(files)
     line_base: dict[int, int] = {}
     ctx = multiprocessing.get_context("fork")
+    prepass, needles = None, None
+    keys: set[tuple[Any, ...]] = set()
+    if prefilter and key_prepass and compiled.line_filter is not None:
+        from vigil.engine.semijoin import MAX_KEYS, key_needles, plan_prepass
+
+        prepass = plan_prepass(compiled, _sample_lines(files))
+        if prepass is not None:
+            with ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=ctx,
+                initializer=_init_keys,
+                initargs=(query, options, prepass),
+            ) as pool:
+                for found in pool.map(_keys_chunk, chunks):
+                    keys |= found
+                    if len(keys) > MAX_KEYS:
+                        break
+            needles = key_needles(keys, prepass.position) if len(keys) <= MAX_KEYS else None
+            if needles is None:
+                prepass = None
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=ctx,
         initializer=_init_worker,
-        initargs=(query, options, prefilter, project),
+        initargs=(query, options, prefilter, project, prepass, needles or (), keys if prepass else None),
     ) as pool:
 
         def parts() -> Iterator[Any]:

@@ -1,0 +1,120 @@
+"""The key pre-pass of keyed sequences: when it applies, and that it never changes an answer."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import orjson
+import pytest
+
+from vigil.engine import QueryOptions, compile_query
+from vigil.engine.response import to_eql_response
+from vigil.engine.semijoin import key_needles, needle_test, plan_prepass
+from vigil.sources import ReadReport, read_events
+from vigil.sources.parallel import execute_parallel
+
+SMB = (Path(__file__).resolve().parents[1] / "examples" / "queries" / "direct_outbound_smb.eql").read_text()
+
+
+def _line(category: str, port: int = 80, key: str = "k") -> bytes:
+    return orjson.dumps(
+        {
+            "event": {"category": category, "type": "start"},
+            "destination": {"port": port},
+            "process": {"entity_id": key},
+        }
+    )
+
+
+SAMPLE = [_line("process")] * 90 + [_line("network")] * 9 + [_line("network", 445)]
+
+
+@pytest.mark.parametrize(
+    ("query", "step"),
+    [
+        (SMB, 1),
+        ("sequence by process.entity_id [network where destination.port == 445] [process where true]", 0),
+        # no join key, an ip key, an optional key: no pre-pass
+        ("sequence [process where true] [network where destination.port == 445]", None),
+        ("sequence by source.ip [process where true] [network where destination.port == 445]", None),
+        ("sequence by ?process.entity_id [process where true] [network where destination.port == 445]", None),
+        # the rare step is missing-event step: it gives no keys; no other step is rare
+        (
+            "sequence by process.entity_id with maxspan=1m [process where true] "
+            "![network where destination.port == 445] [network where true]",
+            None,
+        ),
+        ("process where true", None),
+    ],
+)
+def test_when_the_prepass_applies(query: str, step: int | None) -> None:
+    plan = plan_prepass(compile_query(query), SAMPLE)
+    assert (plan.step if plan is not None else None) == step
+
+
+def test_key_needles() -> None:
+    assert key_needles([("abc-1",), ("x\\y-long",)], 0) == [b"abc-1", b"y-long"]
+    assert key_needles([(445,)], 0) == [b"445"]
+    assert key_needles([("ab",)], 0) is None  # too short to search for
+    assert key_needles([(None,)], 0) is None
+    test = needle_test([b"abc-1"])
+    assert test(b'{"k":"abc-1"}') and not test(b'{"k":"abc-2"}')
+
+
+def _events(rng: random.Random, n: int) -> list[bytes]:
+    keys = ["e-1", "e-2", "E-1", "e\\u00e9-3", "e/4", "e-55", "e-1x"]
+    out = []
+    for i in range(n):
+        key = rng.choice(keys)
+        doc: dict = {"@timestamp": f"2024-05-01T00:{i // 60 % 60:02d}:{i % 60:02d}Z"}
+        if rng.random() < 0.6:
+            doc["event"] = {"category": "process", "type": rng.choice(["start", "end"])}
+            doc["process"] = {
+                "entity_id": key,
+                "pid": rng.choice([4, 8]),
+                "parent": {"entity_id": rng.choice(keys)},
+            }
+        else:
+            doc["event"] = {"category": "network"}
+            doc["process.entity_id"] = key  # dotted spelling
+            doc["process.pid"] = 8
+            doc["destination"] = {
+                "port": rng.choice([80, 445, 445]),
+                "ip": rng.choice(["10.0.0.1", "127.0.0.1"]),
+            }
+        line = orjson.dumps(doc)
+        if rng.random() < 0.2:
+            line = line.replace(b'":', b'": ')
+        out.append(line)
+    return out
+
+
+QUERIES = [
+    SMB,
+    "sequence by process.entity_id with maxspan=30s [network where destination.port == 445] "
+    '[process where event.type == "end"]',
+    'sequence by process.entity_id [process where event.type == "start"] '
+    '[network where destination.port == 445] until [process where event.type == "end"]',
+    'sequence by process.entity_id [process where event.type == "start"] with runs=2 '
+    "[network where destination.port == 445]",
+]
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("query", QUERIES)
+def test_prepass_gives_the_same_answer(tmp_path: Path, seed: int, query: str) -> None:
+    rng = random.Random(seed)
+    lines = _events(rng, 3000)
+    # Rare network/445 events, so the pre-pass is chosen: keep most network lines on port 80.
+    lines = [ln for ln in lines if b"445" not in ln or rng.random() < 0.05]
+    data = tmp_path / "e.ndjson"
+    data.write_bytes(b"\n".join(lines) + b"\n")
+    options = QueryOptions(size=10_000)
+    compiled = compile_query(query, options=options)
+    expected = to_eql_response(compiled.execute(read_events([str(data)], report=ReadReport())), 0)
+    report = ReadReport(log=lambda _t: None)
+    got = execute_parallel(query, options, [str(data)], report, workers=2, min_bytes=0, chunk_bytes=20_000)
+    assert got is not None
+    assert json.dumps(to_eql_response(got, 0), sort_keys=True) == json.dumps(expected, sort_keys=True)
