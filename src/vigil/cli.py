@@ -55,7 +55,14 @@ def main() -> None:
 
 @main.command()
 @click.argument("eql")
-@click.argument("data", nargs=-1, required=True)
+@click.argument("data", nargs=-1, required=False)
+@click.option(
+    "--store",
+    "store_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Query the event store in DIR (see `vigil store`) instead of DATA.",
+)
 @click.option(
     "--format",
     "output_format",
@@ -111,10 +118,11 @@ def query(
     workers: int | None,
     input_format: str = "auto",
     ecs_mode: str = "agent",
+    store_dir: Path | None = None,
 ) -> None:
     """Run the EQL query EQL over DATA: NDJSON or JSON files (optionally .gz/.zst), Windows EVTX
-    files, NXLog or Winlogbeat JSON, folders, or - for stdin. EQL may be @FILE to read the query
-    from a file.
+    files, NXLog or Winlogbeat JSON, folders, or - for stdin; or over the event store in
+    --store DIR. EQL may be @FILE to read the query from a file.
 
     \b
     Examples:
@@ -123,11 +131,14 @@ def query(
       zcat events.ndjson.gz | vigil query 'network where destination.port == 445' - --format ndjson
     """
     from vigil.engine import QueryOptions, compile_query
-    from vigil.engine.response import iter_ndjson_hits, to_eql_response
     from vigil.sources import ReadReport, read_events
     from vigil.sources.parallel import execute_parallel
     from vigil.sources.projection import make_decoder
 
+    if store_dir is not None and data:
+        _fail("vigil query: give DATA or --store DIR, not both", EXIT_QUERY)
+    if store_dir is None and not data:
+        _fail("vigil query: missing DATA (files, folders or - for stdin), or --store DIR", EXIT_QUERY)
     text = _query_text(eql)
     started = time.perf_counter()
     options = QueryOptions(
@@ -142,6 +153,15 @@ def query(
         compiled = compile_query(text, options=options)
     except VigilError as exc:
         _fail(exc, EXIT_QUERY)
+
+    if store_dir is not None:
+        from vigil.cli_store import query_store
+
+        with _quiet_gc():
+            result, store_summary = query_store(compiled, store_dir)
+        _print_result(result, output_format, round((time.perf_counter() - started) * 1000), options)
+        store_summary(result, size)
+        return
 
     report = ReadReport()
     # --strict promises that every line is valid JSON, which lines the pre-filter passes over
@@ -185,6 +205,13 @@ def query(
     except VigilError as exc:
         _fail(exc, EXIT_QUERY)
     took_ms = round((time.perf_counter() - started) * 1000)
+    _print_result(result, output_format, took_ms, options)
+    _summary(report, result.total, size, kind=result.kind)
+
+
+def _print_result(result: Any, output_format: str, took_ms: int, options: Any) -> None:
+    """Print the answer of ``vigil query`` in the chosen format."""
+    from vigil.engine.response import iter_ndjson_hits, to_eql_response
 
     with _output() as out:
         if output_format == "json":
@@ -194,8 +221,9 @@ def query(
             for hit in iter_ndjson_hits(result):
                 out.write(orjson.dumps(hit) + b"\n")
         else:
-            _print_table(result, timestamp_field=timestamp_field, category_field=category_field)
-    _summary(report, result.total, size, kind=result.kind)
+            _print_table(
+                result, timestamp_field=options.timestamp_field, category_field=options.event_category_field
+            )
 
 
 @contextmanager
@@ -410,11 +438,12 @@ def parse(eql: str) -> None:
     "--path",
     "paths",
     multiple=True,
-    type=click.Choice(["plain", "prefilter", "projection", "all"]),
+    type=click.Choice(["plain", "prefilter", "projection", "store", "all"]),
     default=("plain",),
     show_default=True,
     help="Execution path(s) to run every spec through: the plain evaluator, behind the raw-bytes "
-    "pre-filter, or behind pre-filter and projection decoding (as `vigil query` runs). Repeatable.",
+    "pre-filter, behind pre-filter and projection decoding (as `vigil query` runs), or over a "
+    "temporary event store with SQL push-down (store); all: every path. Repeatable.",
 )
 def conformance(directory: Path, paths: tuple[str, ...]) -> None:
     """Run the conformance suite in DIRECTORY and print its report.
@@ -423,10 +452,10 @@ def conformance(directory: Path, paths: tuple[str, ...]) -> None:
     Example:
       vigil conformance ../shared/conformance/es-eql --path all
     """
-    from vigil.conformance.runner import KNOWN_PATHS
+    from vigil.conformance.runner import ALL_PATHS
     from vigil.conformance.runner import main as run_conformance
 
-    chosen = KNOWN_PATHS if "all" in paths else tuple(dict.fromkeys(paths))
+    chosen = ALL_PATHS if "all" in paths else tuple(dict.fromkeys(paths))
     try:
         code = run_conformance(directory, paths=chosen)
     except VigilError as exc:
@@ -440,8 +469,9 @@ def _register() -> None:
     from vigil.cli_convert import convert
     from vigil.cli_hunt import hunt, replay
     from vigil.cli_rules import rules
+    from vigil.cli_store import store
 
-    for command in (hunt, replay, rules, alerts, convert):
+    for command in (hunt, replay, rules, alerts, convert, store):
         main.add_command(command)
 
 

@@ -48,6 +48,10 @@ POSITIONS: tuple[Literal["head", "tail"], ...] = ("head", "tail")
 # fields the query reads (vigil.sources.projection), as `vigil query` does, so the engine
 # evaluates projected documents and restores full sources only for its results.
 KNOWN_PATHS = ("plain", "prefilter", "projection")
+# "store" loads each suite's data once into a temporary columnar event store (vigil.store) and
+# runs every query over the candidates its SQL push-down returns: the push-down must never lose
+# an event the evaluator needs.
+ALL_PATHS = (*KNOWN_PATHS, "store")
 
 
 @dataclass(frozen=True)
@@ -201,6 +205,8 @@ class _SuiteRunner:
     suite: LoadedSuite
     _events: dict[tuple[str, ...], list[Any]] = dataclasses.field(default_factory=dict)
     _raw: dict[int, bytes] = dataclasses.field(default_factory=dict)  # id(event) -> its JSON line
+    _store: Any = None  # (temporary folder, vigil.store.Store) holding every index of the suite
+    _candidates: dict[tuple[str, tuple[str, ...]], list[Any]] = dataclasses.field(default_factory=dict)
 
     def events(self, healthy: tuple[str, ...]) -> list[Any]:
         if healthy not in self._events:
@@ -218,6 +224,33 @@ class _SuiteRunner:
             raw = self.raw_line(e)
             out.append(Event(decode(raw), e.index, e.id, e.seq, raw, True))
         return out
+
+    def store_candidates(self, query: str, compiled: Any, healthy: tuple[str, ...]) -> list[Any]:
+        """The events the store's push-down returns for a query over the healthy indices (the
+        suite's data is loaded once, into a store whose hot columns include every field the
+        suite's mappings type)."""
+        key = (query, healthy)
+        found = self._candidates.get(key)
+        if found is None:
+            store = self.store()
+            wanted = frozenset(healthy)
+            found = list(store.candidates([compiled], index=wanted.__contains__))
+            self._candidates[key] = found
+        return found
+
+    def store(self) -> Any:
+        """The suite's temporary event store (built on first use)."""
+        if self._store is None:
+            import tempfile
+
+            from vigil.store import hot_fields_for, open_store
+
+            folder = tempfile.TemporaryDirectory(prefix="vigil-conformance-store-")
+            fields = hot_fields_for(ix.schema for ix in self.suite.indices)
+            store = open_store(folder.name, hot_fields=fields)
+            store.append(_events(self.suite, tuple(ix.name for ix in self.suite.indices)))
+            self._store = (folder, store)
+        return self._store[1]
 
     def raw_line(self, event: Any) -> bytes:
         raw = self._raw.get(id(event))
@@ -245,7 +278,11 @@ class _SuiteRunner:
                 **extra,
             )
             compiled = _compile_query(spec.query, suite.registry, options)
-            events = self.events(healthy)
+            events = (
+                self.store_candidates(spec.query, compiled, healthy)
+                if path == "store"
+                else self.events(healthy)
+            )
             line_filter = getattr(compiled, "line_filter", None)
             if path in ("prefilter", "projection") and line_filter is not None:
                 events = [e for e in events if line_filter(self.raw_line(e))]
@@ -336,7 +373,7 @@ def check_spec(runner: _SuiteRunner, spec: Spec, path: str = "plain") -> SpecOut
         path=path,
         erratum=spec.erratum,
     )
-    if path not in KNOWN_PATHS:
+    if path not in ALL_PATHS:
         return dataclasses.replace(base, skipped_reason=f"unknown execution path {path!r}")
     answers = {pos: runner.ask(spec, pos, path) for pos in POSITIONS}
     problems = {pos: _problem(spec, ans) for pos, ans in answers.items()}
@@ -434,7 +471,7 @@ def main(
 ) -> int:
     """Run the whole suite from ``directory`` and print the report; 0 when nothing failed.
 
-    ``paths`` picks the execution paths (see KNOWN_PATHS); each runs every spec.
+    ``paths`` picks the execution paths (see ALL_PATHS); each runs every spec.
     A :class:`ConformanceError` (unreadable suite files) propagates for the CLI to render.
     """
     report = run_conformance(Path(directory), suites=suites, paths=paths)
@@ -446,6 +483,8 @@ def main(
 
 
 __all__: list[str] = [
+    "ALL_PATHS",
+    "KNOWN_PATHS",
     "ConformanceReport",
     "SpecOutcome",
     "check_spec",
