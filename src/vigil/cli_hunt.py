@@ -126,6 +126,7 @@ def _run(
     profile: bool = False,
     reorder_window: int | None = None,
     max_pending: int | None = None,
+    store_dir: Path | None = None,
 ) -> None:
     from vigil.alerts.build import build_alerts
     from vigil.alerts.output import write_alerts
@@ -135,6 +136,12 @@ def _run(
     from vigil.rules.suppression import Suppressor
     from vigil.sources import ReadReport, read_events
 
+    if store_dir is not None and data:
+        click.echo(f"vigil {mode}: give DATA or --store DIR, not both", err=True)
+        sys.exit(EXIT_USAGE)
+    if store_dir is None and not data:
+        click.echo(f"vigil {mode}: missing DATA (files, folders or - for stdin), or --store DIR", err=True)
+        sys.exit(EXIT_USAGE)
     rules, exception_items = _load(rule_paths)
     plans = []
     if reorder_window is None and mode == "hunt":
@@ -176,7 +183,9 @@ def _run(
                     progress.update(task, completed=n, rate=f"{n / elapsed:,.0f}/s")
 
             seen = None
-            if not strict:
+            if store_dir is not None:
+                seen = _collect_store(plans, store_dir, report, mode, start, end, on_event, profile)
+            elif not strict:
                 from vigil.rules.parallel import collect_parallel
 
                 seen = collect_parallel(
@@ -292,6 +301,40 @@ def _summary(mode: str, report: Any, summaries: Sequence[Any], *, unknown_index:
     echo(f"  alerts stored in {store.path}")
 
 
+def _collect_store(
+    plans: Sequence[Any],
+    store_dir: Path,
+    report: Any,
+    mode: str,
+    start: datetime | None,
+    end: datetime | None,
+    on_event: Any,
+    profile: bool,
+) -> Any:
+    """Offer the rules the events of the store that their filters may match (pushed down to
+    SQL per rule, with the rule's index patterns); a replay reads only the time its windows
+    cover, unless some rule places events by ``timestamp_override`` (not stored as a column)."""
+    from vigil.rules.datemath import parse_date_math
+    from vigil.rules.scheduler import Collector, to_nanos
+    from vigil.store import open_store
+
+    lo = hi = None
+    replaying = mode == "replay" and start is not None and end is not None
+    if replaying and not any(p.rule.timestamp_override for p in plans):
+        assert start is not None and end is not None
+        lo = min(to_nanos(parse_date_math(p.rule.from_).resolve(start)) for p in plans)
+        hi = max(to_nanos(parse_date_math(p.rule.to).resolve(end)) for p in plans)
+    with open_store(store_dir, create=False) as store:
+        info = store.info()
+        report.files += info.files
+        events = store.candidates([(p.compiled, p.sees_index) for p in plans], start=lo, end=hi)
+        seen = Collector(plans, use_ruleset=False, profile=profile).collect(events, on_event)
+    report.events += seen.events
+    # What the push-down kept out of the store's rows: it read them as column values only.
+    report.filtered += max(0, info.rows - seen.events)
+    return seen
+
+
 def _profile(report: Any, plans: Sequence[Any], summaries: Sequence[Any], read_seconds: float) -> None:
     """``--profile``: where the time went, rules slowest first (on stderr). A rule's time is
     the time spent testing events against it while reading plus its runs."""
@@ -357,6 +400,14 @@ _common = [
     click.option("--strict", is_flag=True, help="Stop at the first malformed line instead of skipping it."),
     click.option("--no-progress", is_flag=True, help="No progress bar (it only shows on a terminal anyway)."),
     click.option(
+        "--store",
+        "store_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Read the events from the event store in DIR (see `vigil store`), rule filters pushed "
+        "down to SQL, instead of DATA.",
+    ),
+    click.option(
         "--workers",
         type=click.IntRange(min=1),
         default=None,
@@ -400,7 +451,7 @@ def _with_common(fn: Any) -> Any:
 
 @click.command()
 @_with_common
-@click.argument("data", nargs=-1, required=True)
+@click.argument("data", nargs=-1, required=False)
 def hunt(
     rule_paths: tuple[str, ...],
     data: tuple[str, ...],
@@ -416,6 +467,7 @@ def hunt(
     profile: bool,
     reorder_window: int | None,
     max_pending: int | None,
+    store_dir: Path | None,
     input_format: str = "auto",
     ecs_mode: str = "agent",
 ) -> None:
@@ -447,6 +499,7 @@ def hunt(
             profile=profile,
             reorder_window=reorder_window,
             max_pending=max_pending,
+            store_dir=store_dir,
         )
     except (RuleError, VigilError) as exc:
         click.echo(str(exc), err=True)
@@ -457,7 +510,7 @@ def hunt(
 @_with_common
 @click.option("--start", "start_text", required=True, help="First tick of the schedule (ISO 8601).")
 @click.option("--end", "end_text", required=True, help="Last possible tick of the schedule (ISO 8601).")
-@click.argument("data", nargs=-1, required=True)
+@click.argument("data", nargs=-1, required=False)
 def replay(
     rule_paths: tuple[str, ...],
     data: tuple[str, ...],
@@ -473,6 +526,7 @@ def replay(
     profile: bool,
     reorder_window: int | None,
     max_pending: int | None,
+    store_dir: Path | None,
     start_text: str,
     end_text: str,
     input_format: str = "auto",
@@ -512,6 +566,7 @@ def replay(
             profile=profile,
             reorder_window=reorder_window,
             max_pending=max_pending,
+            store_dir=store_dir,
         )
     except (RuleError, VigilError) as exc:
         click.echo(str(exc), err=True)
