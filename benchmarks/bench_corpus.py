@@ -11,6 +11,8 @@ Over the same cached gen_ecs file as bench_query.py (../shared/tools/gen_ecs.py,
       Goal: 50,000 events/s or more.
   (c) when VIGIL_RULES_DIR points at a checkout of elastic/detection-rules, the same hunt with
       its EQL rules (``rules/`` and ``rules_building_block/``);
+  (c') the hunt of (b) over the columnar event store of the same events (built once by
+      bench_store.py), rule filters pushed down to DuckDB;
   (d) memory: the hunt of (b) over BENCH_MEMORY_EVENTS events (default 10,000,000: the seed-1
       file plus gen_ecs files of seeds 2, 3, ... one day later each, generated once into
       .bench-cache/mem/ - about 1.5 GB and a few minutes per million events), sampling the
@@ -187,6 +189,18 @@ def main() -> int:
         print(
             f"{'  ratio to orjson.loads per line':34s}: {seconds / base:7.2f}   "
             f"(goal {GOAL_RATE:,} events/s: {verdict})",
+            flush=True,
+        )
+
+        from bench_store import build_store
+
+        store_dir = build_store(data, events)
+        seconds, stderr, _ = run([*hunt_command([rules], [], db), "--store", str(store_dir)])
+        db.unlink(missing_ok=True)
+        rate = events / seconds
+        print(
+            f"{'vigil hunt --store, ' + str(count) + ' rules':34s}: {seconds:7.2f} s  "
+            f"{rate:>10,.0f} events/s  {rate * count:>14,.0f} rules x events/s  {_alerts(stderr):,} alerts",
             flush=True,
         )
 
