@@ -12,14 +12,17 @@ SAMPLE := examples/data
 # make run keeps its alert store in the work tree, not in the user's data directory.
 RUN_DB := .vigil/run-alerts.db
 
-.PHONY: help install run test bench lint
+.PHONY: help install run test bench lint chromium
 
 help:
 	@echo "make install  create $(VENV) and install vigil with its dev tools (once; again when pyproject.toml changes)"
 	@echo "make run      hunt with the Direct Outbound SMB Connection rule over $(SAMPLE)/ and print the alerts"
-	@echo "make test     run the test suite"
+	@echo "make test     run the test suite (installs Debian's chromium for the console's browser test if missing)"
 	@echo "make bench    time vigil against a plain orjson decode of 1,000,000 events (BENCH_EVENTS, BENCH_REPEAT),"
-	@echo "              and EVTX-to-ECS reading against the bare evtx parser (BENCH_EVTX_PASSES)"
+	@echo "              the same rule over the columnar event store, 1,000 generated rules in one hunt (files and"
+	@echo "              store; BENCH_RULES, VIGIL_RULES_DIR) and its peak memory over 10,000,000 events"
+	@echo "              (BENCH_MEMORY_EVENTS, 0 skips), and EVTX-to-ECS reading against the bare evtx parser"
+	@echo "              (BENCH_EVTX_PASSES)"
 	@echo "make lint     ruff check, ruff format --check, mypy"
 
 install: $(STAMP)
@@ -34,11 +37,16 @@ run: install
 	@mkdir -p $(dir $(RUN_DB)) && rm -f $(RUN_DB)
 	$(BIN)/vigil hunt --rules $(RULES) $(SAMPLE)/ --alert-db $(RUN_DB) --format table
 
-test: install
+# Debian's chromium for the web console's browser test (which skips, with a reason, without it).
+chromium:
+	@sh scripts/install_chromium.sh
+
+test: install chromium
 	$(BIN)/pytest
 
 bench: install
 	$(BIN)/python benchmarks/bench_query.py
+	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_corpus.py
 	$(BIN)/python benchmarks/bench_evtx.py
 
