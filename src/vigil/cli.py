@@ -469,9 +469,10 @@ def _register() -> None:
     from vigil.cli_convert import convert
     from vigil.cli_hunt import hunt, replay
     from vigil.cli_rules import rules
+    from vigil.cli_serve import serve
     from vigil.cli_store import store
 
-    for command in (hunt, replay, rules, alerts, convert, store):
+    for command in (hunt, replay, rules, alerts, convert, store, serve):
         main.add_command(command)
 
 
