@@ -501,41 +501,29 @@ class AlertStore:
         include_building_blocks: bool = False,
         limit: int | None = None,
         offset: int = 0,
+        sort: str | None = None,
+        descending: bool = True,
     ) -> list[StoredAlert]:
         """Stored alerts, newest first (by ``@timestamp``, then event time). ``rule`` matches a
         rule id exactly or a rule name case-insensitively in part; ``host``/``user`` match any of
         the alert's names, exactly or as a glob (``web-*``); ``since``/``until`` bound the
-        alert's ``@timestamp`` (inclusive); building blocks are left out unless asked for."""
-        where: list[str] = []
-        params: list[Any] = []
-        if rule:
-            where.append("(rule_id = ? OR instr(lower(rule_name), lower(?)) > 0)")
-            params += [rule, rule]
-        if severity:
-            wanted = [severity] if isinstance(severity, str) else list(severity)
-            where.append(f"severity IN ({','.join('?' * len(wanted))})")
-            params += wanted
-        if host:
-            where.append("vigil_match(host_names, ?)")
-            params.append(host)
-        if user:
-            where.append("vigil_match(user_names, ?)")
-            params.append(user)
-        if status:
-            where.append("workflow_status = ?")
-            params.append(status)
-        if since is not None:
-            where.append("created >= ?")
-            params.append(iso_millis(since))
-        if until is not None:
-            where.append("created <= ?")
-            params.append(iso_millis(until))
-        if not include_building_blocks:
-            where.append("building_block = 0")
+        alert's ``@timestamp`` (inclusive); building blocks are left out unless asked for.
+        ``sort`` (a key of :data:`ALERT_SORTS`) orders by another column first, ascending unless
+        ``descending``; ties stay newest first."""
+        where, params = _alert_filters(
+            rule, severity, host, user, status, since, until, include_building_blocks
+        )
         sql = f"SELECT {_COLUMNS} FROM alerts"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created DESC, original_time DESC, rowid DESC"
+        first = ""
+        if sort is not None:
+            if sort not in ALERT_SORTS:
+                raise AlertStoreError(
+                    f"cannot sort alerts by {sort!r}", hint="one of " + ", ".join(ALERT_SORTS)
+                )
+            first = f"{ALERT_SORTS[sort]} {'DESC' if descending else 'ASC'}, "
+        sql += f" ORDER BY {first}created DESC, original_time DESC, rowid DESC"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             params += [limit, offset]
@@ -543,6 +531,26 @@ class AlertStore:
             sql += " LIMIT -1 OFFSET ?"
             params.append(offset)
         return [_stored(row) for row in self._read(sql, params)]
+
+    def count_matching(
+        self,
+        *,
+        rule: str | None = None,
+        severity: str | Sequence[str] | None = None,
+        host: str | None = None,
+        user: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        include_building_blocks: bool = False,
+    ) -> int:
+        """How many alerts :meth:`list_alerts` would give with these filters and no limit (the
+        total behind a page)."""
+        where, params = _alert_filters(
+            rule, severity, host, user, status, since, until, include_building_blocks
+        )
+        sql = "SELECT count(*) FROM alerts" + (" WHERE " + " AND ".join(where) if where else "")
+        return int(self._read(sql, params)[0][0])
 
     def get_alert(self, uuid_or_prefix: str) -> StoredAlert:
         """The alert with this id, or the only one whose id starts with it."""
@@ -616,6 +624,58 @@ class AlertStore:
                 )
             )
         return out
+
+
+# Columns :meth:`AlertStore.list_alerts` can sort by (the API's ``sort``): name -> SQL expression.
+ALERT_SORTS: dict[str, str] = {
+    "@timestamp": "created",
+    "original_time": "original_time",
+    "risk_score": "risk_score",
+    "severity": "CASE severity WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3"
+    " WHEN 'critical' THEN 4 ELSE 0 END",
+    "rule_name": "rule_name",
+    "workflow_status": "workflow_status",
+}
+
+
+def _alert_filters(
+    rule: str | None,
+    severity: str | Sequence[str] | None,
+    host: str | None,
+    user: str | None,
+    status: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    include_building_blocks: bool,
+) -> tuple[list[str], list[Any]]:
+    """The WHERE clauses and parameters of the alert filters (shared by listing and counting)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if rule:
+        where.append("(rule_id = ? OR instr(lower(rule_name), lower(?)) > 0)")
+        params += [rule, rule]
+    if severity:
+        wanted = [severity] if isinstance(severity, str) else list(severity)
+        where.append(f"severity IN ({','.join('?' * len(wanted))})")
+        params += wanted
+    if host:
+        where.append("vigil_match(host_names, ?)")
+        params.append(host)
+    if user:
+        where.append("vigil_match(user_names, ?)")
+        params.append(user)
+    if status:
+        where.append("workflow_status = ?")
+        params.append(status)
+    if since is not None:
+        where.append("created >= ?")
+        params.append(iso_millis(since))
+    if until is not None:
+        where.append("created <= ?")
+        params.append(iso_millis(until))
+    if not include_building_blocks:
+        where.append("building_block = 0")
+    return where, params
 
 
 _COLUMNS = (
