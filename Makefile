@@ -22,7 +22,7 @@ help:
 	@echo "              the same rule over the columnar event store, 1,000 generated rules in one hunt (files and"
 	@echo "              store; BENCH_RULES, VIGIL_RULES_DIR) and its peak memory over 10,000,000 events"
 	@echo "              (BENCH_MEMORY_EVENTS, 0 skips), and EVTX-to-ECS reading against the bare evtx parser"
-	@echo "              (BENCH_EVTX_PASSES)"
+	@echo "              (BENCH_EVTX_PASSES), and vigil serve's sustained ingest with 100 rules (BENCH_SERVICE_*)"
 	@echo "make lint     ruff check, ruff format --check, mypy"
 
 install: $(STAMP)
@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_corpus.py
 	$(BIN)/python benchmarks/bench_evtx.py
+	$(BIN)/python benchmarks/bench_service.py
 
 lint: install
 	$(BIN)/ruff check .
