@@ -74,8 +74,8 @@ def _progress(enabled: bool) -> Iterator[Any]:
 
 # Sequence candidates re-ordered by time, over all the sequence rules of a hunt (each rule gets
 # its share, at least HUNT_MIN_REORDER_WINDOW): memory stays bounded however many rules run.
-HUNT_REORDER_BUDGET = 1_000_000
-HUNT_MIN_REORDER_WINDOW = 10_000
+HUNT_REORDER_BUDGET = 200_000
+HUNT_MIN_REORDER_WINDOW = 1_000
 
 
 def hunt_reorder_window(rules: Sequence[Any]) -> int:
