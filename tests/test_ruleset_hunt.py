@@ -100,10 +100,11 @@ def _line(doc: dict, rng: random.Random) -> bytes:
     return text
 
 
+@pytest.mark.parametrize("queries", [QUERIES, QUERIES[:3], QUERIES[3:5]], ids=["many", "few", "few-network"])
 @pytest.mark.parametrize("seed", range(6))
-def test_candidates_cover_every_match(seed: int) -> None:
+def test_candidates_cover_every_match(seed: int, queries: list[str]) -> None:
     rng = random.Random(seed)
-    compiled = [compile_query(q, options=QueryOptions(size=100)) for q in QUERIES]
+    compiled = [compile_query(q, options=QueryOptions(size=100)) for q in queries]
     reqs = [getattr(c.line_filter, "reqs", None) for c in compiled]
     ruleset = RuleSetFilter(reqs, calibration=200, line_filters=[c.line_filter for c in compiled])
     for i in range(1200):  # before and after calibration
@@ -112,7 +113,7 @@ def test_candidates_cover_every_match(seed: int) -> None:
         ev = Event(orjson.loads(line), "logs-x", str(i), i)
         for qi, c in enumerate(compiled):
             if c.part_of(ev) is not None:
-                assert qi in cands, (QUERIES[qi], line)
+                assert qi in cands, (queries[qi], line)
 
 
 def test_calibration_drops_common_needles() -> None:

@@ -26,6 +26,8 @@ from collections.abc import Callable, Sequence
 from vigil.engine.prefilter import Clause, Requirement
 
 CALIBRATION_LINES = 1000
+# Up to this many queries, each query's own pre-check is used instead of the automaton.
+FEW_QUERIES = 4
 # A clause passing more lines than this is not worth searching for.
 MAX_PASS_RATE = 0.25
 
@@ -52,6 +54,9 @@ class RuleSetFilter:
         # each query's own pre-check, for queries no single needle serves (see calibrate)
         self._own = list(line_filters) if line_filters is not None else [None] * len(requirements)
         self._weak: list[tuple[int, Callable[[bytes], bool]]] = []
+        own_tests = [(qi, f) for qi, f in enumerate(self._own) if f is not None]
+        few = len(requirements) <= FEW_QUERIES and len(own_tests) + len(self.always) == len(requirements)
+        self._few: list[tuple[int, Callable[[bytes], bool]]] | None = own_tests if few else None
         self.size = len(requirements)
         # every filter of every query: (query index, its clauses)
         self.filters: list[tuple[int, list[Clause]]] = [
@@ -99,6 +104,15 @@ class RuleSetFilter:
 
     def candidates(self, line: bytes) -> frozenset[int] | set[int]:
         """The indices of the queries this raw line may concern (empty: none)."""
+        if self._few is not None:
+            # A handful of queries: their own full pre-checks (all clauses, confirming regexes)
+            # are more selective than one clause each, and as cheap as one scan.
+            out = {qi for qi, test in self._few if test(line)}
+            if self.always:
+                out |= self.always
+            self.last_line = line
+            self.last = out
+            return out
         if self._seen < self._calibration:
             self._observe(line)
         self.last_line = line
