@@ -222,13 +222,22 @@ def _run(
     sink = AlertSink(store)
     suppressor = Suppressor(store)
     all_groups: list[Any] = []
+    alert_count = [0]
     summaries = []
     run_time = datetime.now(UTC).replace(microsecond=0)
+    out_stream = open(output, "w", encoding="utf-8") if output is not None else sys.stdout  # noqa: SIM115
+    # NDJSON alerts are written as each run ends, so a hunt's memory does not grow with its
+    # alerts; a table or a JSON array needs them all first.
+    streaming_output = output_format == "ndjson"
 
     def on_run(outcome: RunOutcome) -> None:
         store.add_alerts(outcome.groups)
         store.record_run(outcome)
-        all_groups.extend(outcome.groups)
+        alert_count[0] += len(outcome.groups)
+        if streaming_output:
+            write_alerts(outcome.groups, output_format, out_stream)
+        else:
+            all_groups.extend(outcome.groups)
         for warning in outcome.warnings:
             click.echo(
                 f"vigil: {outcome.rule_name} @ {outcome.tick.isoformat()}: warning: {warning}", err=True
@@ -257,16 +266,20 @@ def _run(
                     suppress=suppressor,
                 )
             summaries.append(summary)
+            # The rule's answer (its matched events, now complete documents) is not needed again.
+            plan.stream = None
+            plan.parts.clear()
             if progress is not None and task is not None:
-                progress.update(task, advance=1, rate=f"{len(all_groups):,} alerts")
+                progress.update(task, advance=1, rate=f"{alert_count[0]:,} alerts")
 
     if profile:
         _profile(report, plans, summaries, read_seconds)
-    if output is not None:
-        with open(output, "w", encoding="utf-8") as out:
-            write_alerts(all_groups, output_format, out)
-    else:
-        write_alerts(all_groups, output_format, sys.stdout)
+    try:
+        if not streaming_output:
+            write_alerts(all_groups, output_format, out_stream)
+    finally:
+        if out_stream is not sys.stdout:
+            out_stream.close()
     visibility = "hidden from every rule (--strict-index)" if strict_index else "visible to every rule"
     _summary(
         mode,
