@@ -27,18 +27,15 @@ from typing import Any
 from vigil.rules.executor import RulePlan
 from vigil.rules.scheduler import Collector, CollectStats
 from vigil.sources.ndjson import Malformed, ReadReport, _Reader
-from vigil.sources.ndjson import _expand as _expand_input
 from vigil.sources.parallel import (
     CHUNK_BYTES,
     MIN_PARALLEL_BYTES,
     _Chunk,
-    _first_line,
+    _expand,
     _kind,
     _lines_of,
-    _needs_mapping,
     _pack,
     _positioned,
-    _splittable,
     _unpack,
     plan_chunks,
 )
@@ -65,20 +62,14 @@ def _files(
     paths: Sequence[str], input_format: str, index: str | None, index_of_path: dict[str, str]
 ) -> list[tuple[str, str | None]] | None:
     """(file, forced index) in the reader's order, or None when some input cannot be cut."""
-    if input_format not in ("auto", "ndjson"):
-        return None
     out: list[tuple[str, str | None]] = []
     for path in paths:
+        # The single-query reader's test of what can be cut, per argument (for its --index).
+        files = _expand([path], input_format)
+        if files is None:
+            return None
         forced = index_of_path.get(path, index)
-        for name, _opener in _expand_input(path):
-            if name == "<stdin>" or not _splittable(name):
-                return None
-            first = _first_line(name)
-            if first.startswith(b"["):
-                return None
-            if input_format == "auto" and _needs_mapping(first):
-                return None
-            out.append((name, forced))
+        out.extend((name, forced) for name in files)
     return out
 
 
