@@ -600,6 +600,15 @@ def parse(text: str) -> ast.Query:
     :class:`~vigil.errors.EqlSemanticError` for other invalid queries (unknown function, wrong
     argument count, too few sequence steps...).
     """
+    if not isinstance(text, str):
+        raise TypeError(f"EQL text must be a str, not {type(text).__name__}")
+    return _parse_cached(text)
+
+
+# A rule's query is parsed when the rule is loaded (to report errors at their place in the file)
+# and again when it is compiled; the tree is immutable, so the second parse can share the first.
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(text: str) -> ast.Query:
     query: ast.Query = replace(_run(text, "statement"), source=text)
     verify_query(query)
     return query
