@@ -6,6 +6,7 @@ skipped without it.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import re
@@ -64,6 +65,25 @@ def test_same_arguments_give_the_same_bytes(tmp_path: Path, toml_rules: Path) ->
     assert _contents(tmp_path / "n1") == _contents(tmp_path / "n2")
     _generate(tmp_path / "other", "--rules", "200", "--seed", "2")
     assert _contents(tmp_path / "other") != _contents(toml_rules)
+
+
+def _digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for name, data in _contents(folder).items():
+        digest.update(name.encode() + b"\0" + data + b"\0")
+    return digest.hexdigest()
+
+
+def test_the_output_is_pinned(tmp_path: Path) -> None:
+    """The bytes of two small sets, as the generator wrote them when it was one file: a change in
+    the output (vocabularies, the order of random draws, formatting) has to be deliberate."""
+    _generate(tmp_path / "n", "--rules", "50", "--seed", "3", "--format", "ndjson")
+    ndjson = (tmp_path / "n" / "rules.ndjson").read_bytes()
+    assert hashlib.sha256(ndjson).hexdigest() == (
+        "71a46c2c387ce013e372a6a774d4320e7b1efdc836457463591c20b35c630a2a"
+    )
+    _generate(tmp_path / "t", "--rules", "40", "--seed", "5")
+    assert _digest(tmp_path / "t") == "4ebff66a2f68e3d611ba1912d3e02e0a22c90f258f103188bfe2a476df144b50"
 
 
 def test_rerun_into_the_same_folder_replaces_its_own_files_only(tmp_path: Path) -> None:
