@@ -1,6 +1,7 @@
 """The API token: generated on first start (shown once, stored hashed), or given by
 ``VIGIL_API_TOKEN`` / the config file; accepted as ``Authorization: Bearer <token>`` and as
-``Authorization: ApiKey <token>`` (what the official Elasticsearch clients send)."""
+``Authorization: ApiKey <token>`` (what the official Elasticsearch clients send), and as the
+password of ``Authorization: Basic`` (what Beats send for ``username``/``password``)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def token_of(authorization: str | None) -> str | None:
     """The token carried by an ``Authorization`` header, or None.
 
     ``ApiKey`` values may be the token itself or, as the Elasticsearch clients encode an
-    ``(id, key)`` pair, base64 of ``id:key`` - then the key part is the token."""
+    ``(id, key)`` pair, base64 of ``id:key`` - then the key part is the token. ``Basic``
+    credentials (``username:password``, as Beats send them) carry the token as the password."""
     if not authorization:
         return None
     scheme, _, value = authorization.strip().partition(" ")
@@ -50,6 +52,13 @@ def token_of(authorization: str | None) -> str | None:
         return None
     if scheme.lower() == "bearer":
         return value
+    if scheme.lower() == "basic":
+        # Beats and Logstash configured with ``username``/``password``: the password is the token.
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return decoded.split(":", 1)[1] if ":" in decoded else None
     if scheme.lower() == "apikey":
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
