@@ -132,6 +132,22 @@ def test_calibration_drops_common_needles() -> None:
     assert ruleset.skips_lines
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_calibration_counts_each_clause_as_a_plain_substring_test_would(seed: int) -> None:
+    rng = random.Random(seed)
+    compiled = [compile_query(q) for q in QUERIES]
+    reqs = [getattr(c.line_filter, "reqs", None) for c in compiled]
+    ruleset = RuleSetFilter(reqs, calibration=10_000)  # still calibrating after these lines
+    lines = [_line(_doc(rng), rng) for _ in range(300)]
+    for line in lines:
+        ruleset(line)
+    expected = [
+        [sum(1 for line in lines if any(n.text.lower() in line.lower() for n in c.needles)) for c in clauses]
+        for _qi, clauses in ruleset.filters
+    ]
+    assert ruleset._passes == expected
+
+
 # Without the queries that need every line, so the pre-filter can skip some.
 HUNT_QUERIES = [q for q in QUERIES if q != "any where true" and "until" not in q]
 

@@ -79,6 +79,13 @@ class RuleSetFilter:
             self._clause_needles.append(ids)
         self._all_needles = list(needles)
         self._passes = [[0] * len(c) for c in self._clause_needles]
+        # needle id -> the (filter, clause) pairs it serves: calibration counts a line's passes
+        # from the needles found in it, not by walking every clause of every filter
+        self._served: list[list[tuple[int, int]]] = [[] for _ in self._all_needles]
+        for fi, clauses_ids in enumerate(self._clause_needles):
+            for k, ids in enumerate(clauses_ids):
+                for nid in set(ids):
+                    self._served[nid].append((fi, k))
         self._full = self._ac_type(self._all_needles, implementation=self._dfa) if self._all_needles else None
         # Before calibration: the clause with the longest shortest needle of each filter.
         first = [_strongest(c) for _qi, c in self.filters]
@@ -141,12 +148,13 @@ class RuleSetFilter:
             present = {
                 pid for pid, _s, _e in self._full.find_matches_as_indexes(line.lower(), overlapping=True)
             }
-            for passes, clauses in zip(self._passes, self._clause_needles, strict=True):
-                for k, ids in enumerate(clauses):
-                    for nid in ids:
-                        if nid in present:
-                            passes[k] += 1
-                            break
+            served = self._served
+            hit: set[tuple[int, int]] = set()
+            for nid in present:
+                hit.update(served[nid])
+            passes = self._passes
+            for fi, k in hit:
+                passes[fi][k] += 1
         if self._seen == self._calibration:
             self.calibrate()
 
