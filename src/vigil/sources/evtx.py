@@ -13,6 +13,13 @@ chunk or record the parser rejects is reported with the file, chunk and record a
 the rest of the file is still read. A file that ends inside a chunk is read up to the cut (the
 partial chunk is padded in a temporary copy, since the parser only takes whole chunks) and
 reported as truncated.
+
+Mapping a record costs several times what parsing it does, so the way to ECS is kept short, with
+the same result as the long way (``tests/test_evtx_differential.py``): the raw document of a usual
+record is written by a builder generated for its repeating System values (:func:`record_to_raw`);
+a document handed out is registered in :data:`vigil.ecs.windows.common.FRESH`, so that ``to_ecs``
+maps it knowing its shape; and a big file is parsed, and its raw documents built, in a worker
+process (:mod:`vigil.ecs.windows.evtx_worker`) while the reader maps the ones it has received.
 """
 
 from __future__ import annotations
@@ -23,12 +30,15 @@ import shutil
 import struct
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
+from itertools import chain
 from typing import IO, Any
 
 import orjson
 
+from vigil.ecs.windows import evtx_worker
+from vigil.ecs.windows.common import FRESH
 from vigil.errors import DataError
 from vigil.sources.winlog import (
     AUDIT_FAILURE,
@@ -116,7 +126,173 @@ def record_to_raw(event: dict[str, Any], file: str | None = None) -> dict[str, A
     are left out, event data values are strings (unnamed ``Data`` elements become ``paramN``),
     the first ``UserData`` element's children become ``user_data`` with its name as
     ``xml_name``, and the audit keyword bits give ``event.outcome``.
+
+    The usual record takes a short way: the System values that repeat from record to record
+    (provider, event id, version, level, task, opcode, keywords, channel) select a builder
+    generated for them (:func:`_builder`), which writes the document in one go; any other
+    record goes the long way (:func:`general_record_to_raw`), with the same result.
     """
+    system = event.get("System")
+    if type(system) is dict:
+        try:
+            node = system["Provider"]
+            attrs = node["#attributes"] if type(node) is dict else None
+            # The builders are found by value: only exact ints and strings, which no value of
+            # another type equals (1 == True == 1.0 would give a builder to the wrong record).
+            key: tuple[Any, ...] | None = None
+            if type(attrs) is dict:
+                key = (
+                    name := attrs.get("Name"), guid := attrs.get("Guid"), event_id := system["EventID"],
+                    version := system["Version"], level := system["Level"], task := system["Task"],
+                    opcode := system["Opcode"], keywords := system["Keywords"], channel := system["Channel"],
+                )  # fmt: skip
+                if not (
+                    type(event_id) is int and type(version) is int and type(level) is int
+                    and type(task) is int and type(opcode) is int and type(name) is str
+                    and type(keywords) is str and type(channel) is str and (guid is None or type(guid) is str)
+                ):  # fmt: skip
+                    key = None
+            rid = system["EventRecordID"]
+            computer = system["Computer"]
+            node = system["TimeCreated"]
+            nodes = (system["Security"], system["Correlation"], system["Execution"])
+        except KeyError:
+            return general_record_to_raw(event, file)
+        created = node.get("#attributes", {}).get("SystemTime") if type(node) is dict else None
+        if key is not None and rid and computer and created and file:
+            try:
+                build = _builders.get(key, _NO)
+            except TypeError:  # an unhashable value
+                build = None
+            if build is _NO:
+                build = _builder(key)
+            if build is not None:
+                return build(rid, computer, created, file, *nodes, event)
+    return general_record_to_raw(event, file)
+
+
+_NO: Any = object()
+_builders: dict[tuple[Any, ...], Any] = {}
+_BUILDER_LIMIT = 1024
+
+
+def _builder(key: tuple[Any, ...]) -> Callable[..., dict[str, Any]] | None:
+    """The builder of the raw documents of records with these repeating System values (see
+    :func:`record_to_raw`): a function generated with what :func:`general_record_to_raw` derives
+    from them written in as constants, so it builds each object as one literal. None for odd
+    values (the long way then)."""
+    found = _generate(*key)
+    if len(_builders) >= _BUILDER_LIMIT:
+        _builders.clear()
+    _builders[key] = found
+    return found
+
+
+def _generate(
+    name: Any,
+    guid: Any,
+    event_id: Any,
+    version: Any,
+    level: Any,
+    task: Any,
+    opcode: Any,
+    keywords: Any,
+    channel: Any,
+) -> Callable[..., dict[str, Any]]:
+    # The same derivations as general_record_to_raw, once; then the literals of its output.
+    constants: dict[str, Any] = {}
+
+    def constant(value: Any) -> str:
+        label = f"k{len(constants)}"
+        constants[label] = value
+        return label
+
+    provider = name or ""
+    code = "" if event_id is None else str(event_id)
+    task_text = task_name(provider, task) if type(task) is int else None
+    names, outcome = _keywords(keywords) if type(keywords) is str else ((), None)
+    opcode_text = OPCODES.get(opcode) if type(opcode) is int else None
+    level_text = LEVELS.get(level) if type(level) is int else None
+    event = ['"code": ' + constant(code), '"kind": "event"', '"provider": ' + constant(provider)]
+    winlog = ['"api": "wineventlog"', '"channel": ' + constant(canonical_channel(str(channel or "")))]
+    winlog.append('"event_id": ' + constant(code))
+    if provider:
+        winlog.append('"provider_name": ' + constant(provider))
+    winlog.append('"record_id": rid')
+    if task_text:
+        winlog.append('"task": ' + constant(task_text))
+        event.append('"action": ' + constant(task_text))
+    winlog.append('"computer_name": computer')
+    if names:
+        winlog.append('"keywords": [' + ", ".join(constant(n) for n in names) + "]")
+    if outcome:
+        event.append('"outcome": ' + constant(outcome))
+    if opcode_text:
+        winlog.append('"opcode": ' + constant(opcode_text))
+    if guid:
+        winlog.append('"provider_guid": ' + constant(guid_text(str(guid))))
+    if version:
+        winlog.append('"version": ' + constant(version))
+    log = '"file": {"path": file}'
+    if level_text:
+        log = f'"level": {constant(level_text)}, {log}'
+    source = f"""
+def make({", ".join(constants)}):
+    def build(rid, computer, created, file, security, correlation, execution, event):
+        winlog = {{{", ".join(winlog)}}}
+        if security:
+            sid = _attrs(security).get("UserID")
+            if sid:
+                winlog["user"] = {{"identifier": sid}}
+        node = event.get("EventData")
+        if node:
+            pairs = _event_data(node)
+            if pairs:
+                winlog["event_data"] = pairs
+        node = event.get("UserData")
+        if node:
+            pairs = _user_data(node)
+            if pairs:
+                winlog["user_data"] = pairs
+        if correlation:
+            _correlation(winlog, correlation)
+        if execution:
+            attrs = execution.get("#attributes") if type(execution) is dict else None
+            if type(attrs) is dict:
+                pid, tid = attrs.get("ProcessID"), attrs.get("ThreadID")
+                if pid and tid:
+                    winlog["process"] = {{"pid": pid, "thread": {{"id": tid}}}}
+                elif pid:
+                    winlog["process"] = {{"pid": pid}}
+                elif tid:
+                    winlog["process"] = {{"thread": {{"id": tid}}}}
+        return {{
+            "@timestamp": created,
+            "event": {{{", ".join(event)}}},
+            "host": {{"name": computer}},
+            "log": {{{log}}},
+            "winlog": winlog,
+        }}
+    return build
+"""
+    scope: dict[str, Any] = {"_attrs": _attrs, "_event_data": _event_data, "_user_data": _user_data}
+    scope["_correlation"] = _correlation
+    exec(compile(source, "<vigil.sources.evtx record builder>", "exec"), scope)
+    built: Callable[..., dict[str, Any]] = scope["make"](**constants)
+    return built
+
+
+def _correlation(winlog: dict[str, Any], node: Any) -> None:
+    attrs = _attrs(node)
+    for attr, name in (("ActivityID", "activity_id"), ("RelatedActivityID", "related_activity_id")):
+        value = attrs.get(attr)
+        if value:
+            winlog[name] = guid_text(str(value))
+
+
+def general_record_to_raw(event: dict[str, Any], file: str | None = None) -> dict[str, Any]:
+    """:func:`record_to_raw` the long way, for any shape of record (and the reference of the
+    short way: ``tests/test_evtx_differential.py`` holds the two to the same output)."""
     system = event.get("System") or {}
     node = system.get("Provider")
     provider_attrs = node.get("#attributes") or {} if type(node) is dict else {}
@@ -313,9 +489,15 @@ def evtx_documents(
     to a temporary file, never into memory. ``key`` identifies the record (computer, channel,
     record id) for a stable event id. Damaged chunks and records go to ``on_damage`` and are
     skipped; a missing ``evtx`` package raises :class:`DataError`.
+
+    A file of :data:`WORKER_MIN_BYTES` or more is parsed, and its documents built, by a worker
+    process (:mod:`vigil.ecs.windows.evtx_worker`) while this one maps the documents it has
+    received: the documents, the damage reports and their order are the same either way.
+    Each document handed out is registered in :data:`vigil.ecs.windows.common.FRESH` until the
+    next one is asked for, so that :func:`vigil.ecs.windows.to_ecs` maps it the short way.
     """
     try:
-        from evtx import PyEvtxParser
+        import evtx  # noqa: F401
     except ImportError as exc:  # pragma: no cover - it is a dependency
         raise DataError(f"{name}: reading EVTX needs the 'evtx' package (pip install evtx)") from exc
 
@@ -323,43 +505,84 @@ def evtx_documents(
         path = source if isinstance(source, str) else _spool(source, stack)
         chunks = _ChunkTable(path)
         truncated = chunks.truncation()
+        parse_path = path
         if truncated is not None:
             on_damage(Damage(name, truncated[1], chunk=truncated[0]))
-            path = _padded_copy(path, stack)
+            parse_path = _padded_copy(path, stack)
+        args = (parse_path, path, name, _MAX_RUN_OF_ERRORS + chunks.count)
+        remote = USE_WORKER and chunks.size >= WORKER_MIN_BYTES
+        batches = stack.enter_context(closing(evtx_worker.batches(_file_items, args, remote)))
+        fresh = FRESH
+        stack.callback(_forget, fresh)  # (a reader that stops early leaves none registered)
+        for item in chain.from_iterable(batches):
+            if type(item) is tuple:
+                fresh.doc = item[1]
+                yield item
+                fresh.doc = None
+            else:
+                on_damage(item)
+
+
+def _forget(fresh: Any) -> None:
+    fresh.doc = None
+
+
+#: Files at least this big are parsed in the worker process (when it can run); for smaller ones
+#: starting or asking the worker would cost more than it saves.
+WORKER_MIN_BYTES = 256 * 1024
+#: Whether big files may be parsed in a worker process (when is up to
+#: :data:`vigil.ecs.windows.evtx_worker.POLICY`, which ``VIGIL_EVTX_WORKER`` sets).
+USE_WORKER = True
+
+
+def _file_items(
+    path: str, chunk_path: str, name: str, error_limit: int
+) -> Iterator[tuple[bytes, dict[str, Any]] | Damage]:
+    """The ``(key, raw document)`` of each record of the file at ``path``, and a :class:`Damage`
+    for each part that cannot be read, in file order (``chunk_path`` is the file that names the
+    chunks: the original of a padded copy). Runs here or in the worker process."""
+    from evtx import PyEvtxParser
+
+    chunks = _ChunkTable(chunk_path)
+    try:
+        # In the worker, one parser thread: this process's own work takes the other core.
+        records = PyEvtxParser(path, 1 if evtx_worker.IN_WORKER else 0).records_json()
+    except (RuntimeError, OSError) as exc:
+        yield Damage(name, f"file header not readable, file skipped: {_clean(exc)}")
+        return
+    loads = orjson.loads
+    last_record: int | None = None
+    errors_in_a_row = 0
+    while True:
         try:
-            records = PyEvtxParser(path).records_json()
-        except (RuntimeError, OSError) as exc:
-            on_damage(Damage(name, f"file header not readable, file skipped: {_clean(exc)}"))
-            return
-        loads = orjson.loads
-        last_record: int | None = None
-        errors_in_a_row = 0
-        while True:
-            try:
-                record: Any = next(records)
-            except StopIteration:
+            record: Any = next(records)
+        except StopIteration:
+            break
+        except RuntimeError as exc:
+            yield _damage(name, str(exc), last_record, chunks)
+            errors_in_a_row += 1
+            if errors_in_a_row > error_limit:
+                yield Damage(name, "too many errors in a row; the rest of the file is not read")
                 break
-            except RuntimeError as exc:
-                on_damage(_damage(name, str(exc), last_record, chunks))
-                errors_in_a_row += 1
-                if errors_in_a_row > _MAX_RUN_OF_ERRORS + chunks.count:
-                    on_damage(Damage(name, "too many errors in a row; the rest of the file is not read"))
-                    break
-                continue
-            errors_in_a_row = 0
-            if type(record) is not dict:
-                continue
-            last_record = record.get("event_record_id")
-            try:
-                event = loads(record["data"])["Event"]
-            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-                on_damage(Damage(name, f"record skipped: {exc}", chunks.of(last_record), last_record))
-                continue
-            doc = record_to_raw(event, name)
-            winlog = doc["winlog"]
-            number = winlog.get("record_id", last_record)
-            key = f"{winlog.get('computer_name', '')}|{winlog['channel']}|{number}"
-            yield key.encode("utf-8", "surrogatepass"), doc
+            continue
+        errors_in_a_row = 0
+        if type(record) is not dict:
+            continue
+        last_record = record.get("event_record_id")
+        try:
+            event = loads(record["data"])["Event"]
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            yield Damage(name, f"record skipped: {exc}", chunks.of(last_record), last_record)
+            continue
+        doc = record_to_raw(event, name)
+        winlog = doc["winlog"]
+        number = winlog.get("record_id", last_record)
+        key = f"{winlog.get('computer_name', '')}|{winlog['channel']}|{number}"
+        try:
+            encoded = key.encode()
+        except UnicodeEncodeError:  # a lone surrogate (the plain encoding is faster to try first)
+            encoded = key.encode("utf-8", "surrogatepass")
+        yield encoded, doc
 
 
 def _damage(name: str, message: str, last_record: int | None, chunks: _ChunkTable) -> Damage:

@@ -63,8 +63,14 @@ def to_ecs(
     ``winlogbeat`` marks it as Winlogbeat output (``agent.type: winlogbeat``), which lands in
     ``winlogbeat-<version>``. Events of channels without a mapping keep their ``winlog.*``
     fields and ``event.code``: nothing is dropped.
+
+    A document the EVTX reader has just handed out (:data:`FRESH`) is mapped the short way, to
+    the same result; it must come here unchanged.
     """
     global _MAPPERS
+    if raw is FRESH.doc:
+        FRESH.doc = None
+        return _map_fresh(raw, mode, agent_version)
     winlog = raw.get("winlog")
     if not isinstance(winlog, dict):
         winlog = raw["winlog"] = {}
@@ -122,6 +128,71 @@ def to_ecs(
             agent.setdefault("type", "winlogbeat")
             agent.setdefault("version", agent_version)
         raw.pop("data_stream", None)
+    if _MAPPERS is None:
+        _MAPPERS = _mappers()
+    mapper = _MAPPERS.get(channel)
+    if mapper is not None:
+        mapper(raw)
+    return raw
+
+
+class _Fresh:
+    """The document :func:`vigil.sources.evtx.evtx_documents` has just handed out, if any."""
+
+    __slots__ = ("doc",)
+
+    def __init__(self) -> None:
+        self.doc: dict[str, Any] | None = None
+
+
+#: A document built by :func:`vigil.sources.evtx.record_to_raw` and handed out by the EVTX reader
+#: is registered here until it is mapped: its shape is known, so :func:`to_ecs` maps it the
+#: short way (:func:`_map_fresh`), with the same result. Any other document (a copy of it too)
+#: goes the general way.
+FRESH = _Fresh()
+_Fused = Callable[[dict[str, Any], dict[str, Any], dict[str, Any]], None]
+_FUSED: dict[tuple[str, str], _Fused] | None = None
+_FUSED_BY_CHANNEL: dict[str, _Fused] = {}
+
+
+def _map_fresh(raw: dict[str, Any], mode: Mode, agent_version: str) -> dict[str, Any]:
+    """:func:`to_ecs` of a document just built from an EVTX record (see :data:`FRESH`).
+
+    Such a document has ``event`` (``code``, ``kind``, ``provider``), ``winlog`` (``channel``,
+    ``event_id``...), ``host.name`` exactly when ``winlog.computer_name`` is set, and none of the
+    fields the common step adds; what the general way would find, it sets directly.
+    """
+    global _MAPPERS, _FUSED
+    winlog = raw["winlog"]
+    value = winlog["channel"]
+    route = _routes.get(value)
+    if route is None:
+        route = _route(value)
+    dataset, module, channel = route
+    event = raw["event"]
+    event["module"] = module
+    host = raw.get("host")
+    if host is None:
+        raw["host"] = {"os": {"type": "windows", "family": "windows", "platform": "windows"}}
+    else:
+        host["os"] = {"type": "windows", "family": "windows", "platform": "windows"}
+    raw["ecs"] = {"version": ECS_VERSION}
+    if mode == "agent":
+        event["dataset"] = dataset
+        raw["agent"] = {"type": "filebeat", "version": agent_version}
+        raw["data_stream"] = {"type": "logs", "dataset": dataset, "namespace": "default"}
+        raw["elastic_agent"] = {"version": agent_version}
+    else:
+        raw["agent"] = {"type": "winlogbeat", "version": agent_version}
+    if _FUSED is None:
+        from vigil.ecs.windows.evtx_fused import BY_CHANNEL, FUSED
+
+        _FUSED = FUSED
+        _FUSED_BY_CHANNEL.update(BY_CHANNEL)
+    fused = _FUSED.get((channel, event["code"])) or _FUSED_BY_CHANNEL.get(channel)
+    if fused is not None:
+        fused(raw, winlog, event)
+        return raw
     if _MAPPERS is None:
         _MAPPERS = _mappers()
     mapper = _MAPPERS.get(channel)
