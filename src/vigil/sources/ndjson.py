@@ -273,6 +273,11 @@ def read_events(
             report.files += 1
             lines_before = report.lines
             try:
+                if name != "<stdin>" and input_format in ("auto", "evtx") and _evtx_file(name):
+                    # The parser reads the file by path: opening it with a big read buffer (to
+                    # look for compression) would read a megabyte for nothing.
+                    yield from reader.read_evtx(name, name)
+                    continue
                 with opener() as raw:
                     stream = _decompressed(raw)
                     if input_format == "evtx" or (
@@ -289,6 +294,16 @@ def read_events(
                 line = report.lines - lines_before + 1
                 reason = str(exc) or type(exc).__name__
                 reader.malformed(name, line, 1, f"input breaks off here, rest of the file not read: {reason}")
+
+
+def _evtx_file(name: str) -> bool:
+    """Whether a file starts with the EVTX signature (False when it cannot be read: the reader
+    then reports why as for any other input)."""
+    try:
+        with open(name, "rb", buffering=0) as f:
+            return f.read(8) == _EVTX_MAGIC
+    except OSError:
+        return False
 
 
 def _expand(path: str) -> Iterator[tuple[str, Callable[[], AbstractContextManager[IO[bytes]]]]]:
@@ -412,22 +427,34 @@ class _Reader:
         mode: Any = self.ecs_mode
         forced = self.forced_index
         make = _new_event
-        for key, raw_doc in evtx_documents(source, name, self.damaged):
-            report.lines += 1
-            try:
-                doc = to_ecs(raw_doc, mode=mode)
-            except _MAPPING_ERRORS as exc:
-                record = raw_doc.get("winlog", {}).get("record_id")
-                self.malformed(name, report.lines, 1, f"record {record}: cannot map to ECS: {_why(exc)}")
-                continue
-            if forced is not None:
-                index = forced
-            else:
-                index = self._index_of(doc.get("data_stream")) or self._default_index(doc)
-            event = make(doc, index, None, self.seq, key, False)
-            self.seq += 1
-            report.events += 1
-            yield event
+        index_of, default_index = self._index_of, self._default_index
+        # Counters live in locals during the loop (attribute writes cost per record) and reach
+        # the report and the reader however the loop ends.
+        lines = report.lines
+        events = 0
+        seq = self.seq
+        try:
+            for key, raw_doc in evtx_documents(source, name, self.damaged):
+                lines += 1
+                try:
+                    doc = to_ecs(raw_doc, mode=mode)
+                except _MAPPING_ERRORS as exc:
+                    record = raw_doc.get("winlog", {}).get("record_id")
+                    report.lines = lines
+                    self.malformed(name, lines, 1, f"record {record}: cannot map to ECS: {_why(exc)}")
+                    continue
+                if forced is not None:
+                    index = forced
+                else:
+                    index = index_of(doc.get("data_stream")) or default_index(doc)
+                event = make(doc, index, None, seq, key, False)
+                seq += 1
+                events += 1
+                yield event
+        finally:
+            report.lines = lines
+            report.events += events
+            self.seq = seq
 
     def damaged(self, damage: Any) -> None:
         """Report a damaged part of an EVTX file, or raise it in strict mode."""
