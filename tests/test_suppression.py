@@ -87,3 +87,60 @@ def test_time_window_suppression_across_runs() -> None:
     assert sum(len(r.groups) for r in with_window) == 1
     per_run = _replay(_rule(), _events([(60, "a"), (420, "a")]), 10)
     assert sum(len(r.groups) for r in per_run) == 2
+
+
+class _RememberingStore:
+    """Stands in for the alert store: what an earlier process raised, and the updates since."""
+
+    def __init__(self) -> None:
+        self.raised: dict[str, tuple[dict, datetime]] = {}
+        self.updated: list[dict] = []
+        self.asked: list[tuple[str, str, datetime]] = []
+
+    def find_suppressed(self, rule_uuid: str, inst: str, since: datetime) -> tuple[dict, datetime] | None:
+        self.asked.append((rule_uuid, inst, since))
+        found = self.raised.get(inst)
+        return found if found is not None and found[1] >= since else None
+
+    def update_alert(self, document: dict) -> bool:
+        self.updated.append(document)
+        return True
+
+
+def _replay_with(rule: Rule, events: list[Event], start: int, end: int, suppressor: Suppressor) -> list:
+    plan = plan_rule(rule, size=rule.max_signals + 1)
+    collect([plan], events)
+    runs: list = []
+    replay_rule(
+        plan,
+        start=T0 + timedelta(minutes=start),
+        end=T0 + timedelta(minutes=end),
+        sink=AlertSink(None),
+        build=build_alerts,
+        on_run=runs.append,
+        suppress=suppressor,
+    )
+    return runs
+
+
+def test_time_window_suppression_survives_a_restart_through_the_store() -> None:
+    rule = _rule(duration_seconds=3600)
+    events = _events([(60, "a"), (420, "a")])
+    store = _RememberingStore()
+    # First process: the run at minute 5 raises the alert of host a, and stops.
+    first = _replay_with(rule, events, 5, 5, Suppressor(store))
+    [group] = [g for r in first for g in r.groups]
+    store.raised[group.primary[INSTANCE]] = (group.primary, T0 + timedelta(minutes=5))
+    # A new process (empty memory) runs at minute 10: the stored alert absorbs the new event.
+    second = _replay_with(rule, events, 10, 10, Suppressor(store))
+    assert sum(len(r.groups) for r in second) == 0
+    [updated] = store.updated
+    assert updated["kibana.alert.uuid"] == group.primary["kibana.alert.uuid"]
+    assert updated[DOCS_COUNT] == group.primary[DOCS_COUNT] + 1
+    assert store.asked[-1][2] == T0 + timedelta(minutes=10) - timedelta(hours=1)
+    # Past the window the store's alert is too old: a new alert is raised.
+    store.raised[group.primary[INSTANCE]] = (group.primary, T0 - timedelta(hours=2))
+    store.updated.clear()
+    third = _replay_with(rule, events, 10, 10, Suppressor(store))
+    assert sum(len(r.groups) for r in third) == 1
+    assert store.updated == []

@@ -8,6 +8,9 @@ As Kibana's in-memory suppression does for EQL rules:
   ``kibana.alert.suppression.docs_count`` counts them, ``.start``/``.end`` span their times;
 * with a ``duration``, an instance alerted less than ``duration`` ago absorbs the new ones too (the
   stored alert is updated: count, end, ``kibana.alert.last_detected``) instead of raising again;
+  the instance's last alert is looked up in the alert store when this process has not raised it
+  (after a restart, or in a later ``vigil replay`` over the same store), as Kibana looks it up in
+  its alerts index;
 * ``missing_fields_strategy: doNotSuppress`` leaves alerts with a missing ``group_by`` value alone.
 
 Sequence alerts are grouped by the values their shell alert carries (the fields all events
@@ -33,6 +36,7 @@ DOCS_COUNT = "kibana.alert.suppression.docs_count"
 START = "kibana.alert.suppression.start"
 END = "kibana.alert.suppression.end"
 INSTANCE = "kibana.alert.instance.id"
+ALERT_UUID = "kibana.alert.uuid"
 LAST_DETECTED = "kibana.alert.last_detected"
 
 
@@ -92,6 +96,8 @@ class Suppressor:
             group = kept[item]
             if window is not None:
                 previous = self.open.get(item)
+                if previous is None:
+                    previous = self._recall(plan, item, group, tick - window)
                 if previous is not None and previous[1] >= tick - window:
                     prev_group, raised = previous
                     folded = _fold(prev_group, group.primary[DOCS_COUNT] + 1, group.primary[END], tick)
@@ -102,6 +108,22 @@ class Suppressor:
                 self.open[item] = (group, tick)
             out.append(group)
         return out
+
+    def _recall(self, plan: Any, inst: str, group: Any, since: datetime) -> tuple[Any, datetime] | None:
+        """The alert an earlier process raised for this instance since ``since``, from the alert
+        store (``find_suppressed``), so that a restart or a later ``vigil replay`` keeps folding
+        into it rather than raising again within the window."""
+        find = getattr(self.store, "find_suppressed", None)
+        if find is None:
+            return None
+        found = find(plan.uuid, inst, since)
+        if found is None:
+            return None
+        document, raised = found
+        # Only the stand-in's primary document is used (folded, then stored in place).
+        previous = dataclasses.replace(group, alerts=(document,), primary_id=document.get(ALERT_UUID, ""))
+        self.open[inst] = (previous, raised)
+        return previous, raised
 
 
 def _with_suppression(group: Any, terms: list[dict[str, Any]], inst: str, when: str | None) -> Any:
