@@ -83,8 +83,8 @@ class RuleSetFilter:
         # from the needles found in it, not by walking every clause of every filter
         self._served: list[list[tuple[int, int]]] = [[] for _ in self._all_needles]
         for fi, clauses_ids in enumerate(self._clause_needles):
-            for k, ids in enumerate(clauses_ids):
-                for nid in set(ids):
+            for k, needle_ids in enumerate(clauses_ids):
+                for nid in set(needle_ids):
                     self._served[nid].append((fi, k))
         self._full = self._ac_type(self._all_needles, implementation=self._dfa) if self._all_needles else None
         # Before calibration: the clause with the longest shortest needle of each filter.

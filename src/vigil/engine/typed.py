@@ -10,6 +10,7 @@ missing), one value, or a ``list`` of values for a multi-valued field.
 from __future__ import annotations
 
 import ipaddress
+import threading
 from collections.abc import Callable
 from functools import total_ordering
 from typing import Any
@@ -97,10 +98,12 @@ _IP_CACHE: dict[Any, Any] = {}
 
 def canonical_ip(v: Any) -> Any:
     """An IP address in the form Elasticsearch prints it, or ``_DROP`` when it is no address."""
+    if type(v) is not str:
+        return _DROP  # a number, or an object where an address belongs: no address
     r = _IP_CACHE.get(v)
     if r is not None:
         return r
-    ip = values.parse_ip(v) if type(v) is str else None
+    ip = values.parse_ip(v)
     r = _DROP if ip is None else values.format_ip(ip)
     if len(_IP_CACHE) > 100_000:
         _IP_CACHE.clear()
@@ -200,17 +203,16 @@ def field_type(schema: Schema, path: str) -> FieldType:
     return spec.type if spec else FieldType.UNKNOWN
 
 
-class _EventMemo:
+class _EventMemo(threading.local):
     """Field values of the event being offered to many queries, read once each.
 
     A hunt offers one document to many rules, and rules share fields (``host.os.type``,
     ``event.type``, ``process.name``...). Between :func:`begin_event` and the next call, readers
     built by :func:`make_field_reader` remember what they read from *that* document (by
     identity), keyed by schema and path, so every rule after the first gets the value from a
-    dict. Any other document is read as usual.
+    dict. Any other document is read as usual. The memo is per thread: the service runs rules
+    in several threads at once, each offering its own events.
     """
-
-    __slots__ = ("doc", "values")
 
     def __init__(self) -> None:
         self.doc: Any = None
@@ -239,10 +241,10 @@ def make_field_reader(schema: Schema, path: str) -> Reader:
     # The reader keeps ``schema`` alive, so its id cannot be reused while the key is in use.
     key = (id(schema), path)
     memo = _MEMO
-    values = memo.values
 
     def shared(doc: Any) -> Any:
         if doc is memo.doc:
+            values = memo.values
             v = values.get(key, _UNSET)
             if v is _UNSET:
                 v = values[key] = reader(doc)
