@@ -171,13 +171,13 @@ def test_crash_after_store_commit_does_not_duplicate(tmp_path: Path, monkeypatch
 def test_crash_before_store_commit_flushes_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     log = EventLog(tmp_path)
     log.append(_records(50))
-    from vigil.store import Store
+    from vigil.store import writer
 
-    def append(self: Store, events: Any, **_kw: Any) -> None:
-        next(iter(events))
-        raise _Crash  # dies inside the append: nothing committed
+    def checkpoint(stage: str) -> None:
+        if stage == "moved":
+            raise _Crash  # dies inside the append, files in place: nothing committed
 
-    monkeypatch.setattr(Store, "append", append)
+    monkeypatch.setattr(writer, "_checkpoint", checkpoint)
     with pytest.raises(_Crash):
         log.flush()
     monkeypatch.undo()

@@ -304,3 +304,127 @@ def test_crafted_requests_never_give_500(server: Server) -> None:
             assert response.status_code < 500, (method, path, body, response.text)
             assert "Traceback" not in response.text
             assert isinstance(response.json(), dict)
+
+
+def test_created_items_are_written_as_the_dict_shape() -> None:
+    """The bulk answer's created items are written directly: byte for byte what orjson writes for
+    the item's dict (keys in Elasticsearch's order)."""
+    from vigil.service import ingest
+
+    for op, index, id_ in [
+        ("index", "logs-a", "x"),
+        ("create", "logs-b", 'q"uote\\é\u2028'),
+        ("index", "i", ""),
+    ]:
+        item = {
+            op: {
+                "_index": index,
+                "_id": id_,
+                "_version": 1,
+                "result": "created",
+                "_shards": {"total": 1, "successful": 1, "failed": 0},
+                "_seq_no": 17,
+                "_primary_term": 1,
+                "status": 201,
+            }
+        }
+        written = ingest._CREATED % (orjson.dumps(op), orjson.dumps(index), orjson.dumps(id_), 17)
+        assert written == orjson.dumps(item)
+
+
+def test_repeated_action_lines_and_errors_after_them(tmp_path: Path) -> None:
+    """Action lines repeated in a request are read once; a malformed one after them still fails
+    the request with its line number, and a repeated action without its document line too."""
+    from vigil.service.ingest import EsError, _parse_bulk
+
+    action = b'{"index":{"_index":"logs-a"}}'
+    doc = b'{"@timestamp":"2024-05-14T08:00:00Z","n":1}'
+    plan = _parse_bulk(b"\n".join([action, doc, action, b" " + doc, action, b"[1]", b""]), None)
+    assert [p[0] for p in plan] == ["index"] * 3 and [p[5] is None for p in plan] == [True, True, False]
+    assert plan[0][4] == doc and plan[1][4] == doc  # the text as sent, without surrounding blanks
+    assert plan[0][2] == plan[1][2]  # the same document: the same id
+    with pytest.raises(EsError) as bad:
+        _parse_bulk(b"\n".join([action, doc, action, doc, b'{"nope":{}}', doc, b""]), None)
+    assert "[5]" in bad.value.reason
+    with pytest.raises(EsError) as missing:
+        _parse_bulk(b"\n".join([action, doc, action, b"", b""]), None)
+    assert "action line [3]" in missing.value.reason
+
+
+def test_create_of_an_existing_id_is_a_version_conflict(server: Server) -> None:
+    """``create`` of an ``_id`` the index holds already answers that item with 409
+    ``version_conflict_engine_exception`` (``errors: true``), as Elasticsearch does, whether the
+    first event is still in the write-ahead log, in the store, or earlier in the same request."""
+    from elasticsearch import ConflictError
+
+    es = _client(server)
+    index = "logs-create-default"
+    first = [{"_op_type": "create", "_index": index, "_id": f"c{i}", "_source": _ecs(i)} for i in range(3)]
+    assert helpers.bulk(es, first) == (3, [])
+    again = [
+        {"_op_type": "create", "_index": index, "_id": "c1", "_source": _ecs(1)},  # logged before
+        {"_op_type": "create", "_index": index, "_id": "new", "_source": _ecs(5)},
+        {"_op_type": "create", "_index": index, "_id": "new", "_source": _ecs(6)},  # same request
+        {"_op_type": "create", "_index": "logs-other-default", "_id": "c1", "_source": _ecs(1)},
+        {"_op_type": "index", "_index": index, "_id": "c2", "_source": _ecs(2)},  # index: appended
+        {"_op_type": "create", "_index": index, "_source": _ecs(7)},  # no _id: never a conflict
+    ]
+    response = es.bulk(operations=[x for a in again for x in _bulk_lines(a)])
+    assert response["errors"] is True
+    statuses = [next(iter(item.values()))["status"] for item in response["items"]]
+    assert statuses == [409, 201, 409, 201, 201, 201]
+    conflict = response["items"][0]["create"]
+    assert conflict["_index"] == index and conflict["_id"] == "c1"
+    assert conflict["error"]["type"] == "version_conflict_engine_exception"
+    assert (
+        conflict["error"]["reason"] == "[c1]: version conflict, document already exists (current version [1])"
+    )
+    assert conflict["error"]["index"] == index
+    ok, errors = helpers.bulk(es, again[:1], raise_on_error=False)
+    assert ok == 0 and errors[0]["create"]["status"] == 409  # type: ignore[index]
+    # Once flushed into the store, the ids are found there.
+    server.state.events.flush()
+    assert server.state.events.stats()["unflushed_events"] == 0
+    stored = es.bulk(operations=_bulk_lines(again[0]) + _bulk_lines(again[1]))
+    assert [next(iter(i.values()))["status"] for i in stored["items"]] == [409, 409]
+    assert sorted(_ids(server, index)).count("c1") == 1
+    # The single-document API.
+    assert es.create(index=index, id="single", document=_ecs(9))["result"] == "created"
+    with pytest.raises(ConflictError) as exc:
+        es.create(index=index, id="single", document=_ecs(9))
+    assert exc.value.meta.status == 409
+    assert exc.value.body["error"]["type"] == "version_conflict_engine_exception"
+    assert es.index(index=index, id="single", document=_ecs(9))["result"] == "created"  # index: appended
+    with pytest.raises(ConflictError):
+        es.index(index=index, id="single", document=_ecs(9), op_type="create")
+    assert _ids(server, index).count("single") == 2
+
+
+def _bulk_lines(action: dict[str, Any]) -> list[dict[str, Any]]:
+    meta = {"_index": action["_index"]}
+    if "_id" in action:
+        meta["_id"] = action["_id"]
+    return [{action["_op_type"]: meta}, action["_source"]]
+
+
+def test_writes_are_refused_with_429_while_too_many_events_wait(tmp_path: Path) -> None:
+    """Past ``max_unflushed_events`` acknowledged events not yet stored, writes get 429
+    ``es_rejected_execution_exception`` (the clients' bulk helpers retry those) until the flush
+    catches up; nothing of a refused request is logged."""
+    from starlette.testclient import TestClient
+
+    settings = Settings(data_dir=tmp_path, api_token=TOKEN, max_unflushed_events=4)
+    state = build_state(settings)
+    client = TestClient(create_app(state))  # no lifespan: no background flush
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-ndjson"}
+    body = b"".join(b'{"index":{"_index":"logs-a"}}\n' + orjson.dumps(_ecs(i)) + b"\n" for i in range(4))
+    assert client.post("/_bulk", content=body, headers=headers).json()["errors"] is False
+    refused = client.post("/_bulk", content=body, headers=headers)
+    assert refused.status_code == 429
+    assert refused.json()["error"]["type"] == "es_rejected_execution_exception"
+    doc = client.post("/logs-a/_doc", content=orjson.dumps(_ecs(9)), headers=headers)
+    assert doc.status_code == 429
+    assert state.events.unflushed() == 4
+    state.events.flush()
+    assert client.post("/_bulk", content=body, headers=headers).json()["errors"] is False
+    state.events.close()

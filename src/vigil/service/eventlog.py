@@ -10,19 +10,28 @@ Layout under the service's data directory::
 
 **Acknowledgement.** :meth:`EventLog.append` writes every record of a batch as one line
 ``<crc32 hex> <json>\\n`` and fsyncs the segment before it returns; only then does the ingest API
-answer. A torn last line (the process killed mid-write) fails its checksum or lacks its newline:
-it was never acknowledged, so recovery drops it and truncates the segment there.
+answer. A document is written as the JSON text it was received in, when the caller gives it (never
+serialised again). A torn last line (the process killed mid-write) fails its checksum or lacks its
+newline: it was never acknowledged, so recovery drops it and truncates the segment there. The
+events are also kept in memory until they are in the store, each with its sequence number: the
+store's ``__seq`` it will get, fixed at acknowledgement. A *create* (``unique=``) is logged only if
+its id is new to its index (the store is asked, then memory, under the write lock).
 
 **Flush.** A background thread seals the current segment and appends the sealed segments' events
-to the store (``Store.append`` commits atomically). Before the append it records in
-``flush.json`` which segments it moves and the store's ``next_seq``; after the commit it deletes
-the segments. A crash in between is resolved at start-up: if the store's ``next_seq`` moved, the
-append committed and the segments are deleted; otherwise they are flushed again. An event is so
-never in neither place and never in both (the service must be the store's only writer).
+to the store (``Store.append`` commits atomically): from memory, or, with ``flush_process=True``
+(what ``vigil serve`` uses), in a separate process that reads the sealed segments itself
+(:func:`flush_segments`), so that the work stays off the service's interpreter lock. Before the
+append it records in ``flush.json`` which segments it moves and the store's ``next_seq``; after
+the commit it drops them from memory and deletes them. A crash in between is resolved at start-up:
+if the store's ``next_seq`` moved, the append committed and the segments are deleted; otherwise
+they are flushed again. An event is so never in neither place and never in both (the service must
+be the store's only writer; the flush process dies with the service).
 
-**Reading.** :meth:`EventLog.candidates` gives the store's candidates followed by the events
-still in the log (filtered by time and index), under a lock that a flush's commit also takes, so a
-reader sees each acknowledged event exactly once, in ingestion order.
+**Reading.** :meth:`EventLog.candidates` gives the store's candidates followed by the events in
+memory of the queries' indices and categories, filtered by time. It takes the events in memory,
+then the store's view, and keeps of the former those whose sequence number is not below the
+store's ``next_seq``: no lock is held during a flush, and a reader sees each acknowledged event
+exactly once, in ingestion order.
 
 **Checkpoints.** A source may pass ``checkpoint={key: value}`` with a batch: it is written in the
 same fsync as the events, so "events durable" and "position advanced" happen together (the
@@ -38,29 +47,39 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
+import signal
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
 
+from vigil.ecs.schema import FieldType
 from vigil.engine.model import Event
+from vigil.eql import ast
 from vigil.store import Store, open_store
 from vigil.store.columns import schema_of
 from vigil.store.manifest import commit_manifest, fsync_dir, read_manifest, writer_lock
+from vigil.store.pushdown import sql_string
 from vigil.store.reader import QueryItem
+from vigil.store.writer import append_events
 
 log = logging.getLogger("vigil.service.eventlog")
 
 __all__ = ["EventLog", "Record"]
 
-#: One event to log: (index, id, document).
-Record = tuple[str, str, dict[str, Any]]
+#: One event to log: (index, id, document), or (index, id, document, its JSON text).
+Record = tuple[str, str, dict[str, Any]] | tuple[str, str, dict[str, Any], bytes]
 
 _SEGMENT_PREFIX = "seg-"
 _SEGMENT_SUFFIX = ".wal"
@@ -85,17 +104,73 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 class _Segment:
-    """A WAL segment file and what recovery or appends learned about it."""
+    """A WAL segment file, and its events kept in memory until they are in the store."""
 
     def __init__(self, path: Path, number: int):
         self.path = path
         self.number = number
         self.events = 0  # valid event records
         self.size = 0  # bytes of valid records (appends go after them)
+        self.entries: list[_Entry] = []  # its events, in order
+        # the same by (index, categories) (see _categories), so that a rule run takes only the
+        # events of its indices and categories
+        self.buckets: dict[tuple[str, tuple[str, ...] | None], list[_Entry]] = {}
+        self.checkpoints: dict[str, Any] = {}  # the positions logged with its events
+        self.ids: set[tuple[str, str]] = set()  # (index, id) of its events (for creates)
+
+    def add(self, entries: list[_Entry]) -> None:
+        self.entries.extend(entries)
+        self.ids.update((e[1], e[2]) for e in entries)
+        buckets = self.buckets
+        for e in entries:
+            key = (e[1], _categories(e[3]))
+            bucket = buckets.get(key)
+            if bucket is None:
+                bucket = buckets[key] = []
+            bucket.append(e)
+
+
+def _categories(doc: dict[str, Any]) -> tuple[str, ...] | None:
+    """The ``event.category`` strings of a document as written, when they are plain: ``()``
+    when it has none, None when it spells them otherwise (a dotted key, non-strings, an array
+    of objects), which no category test may then skip."""
+    if "event.category" in doc:
+        return None
+    event = doc.get("event")
+    if event is None:
+        return ()
+    if type(event) is not dict:
+        return None
+    cats = event.get("category")
+    if cats is None:
+        return ()
+    if type(cats) is str:
+        return (cats,)
+    if type(cats) is list and all(type(c) is str for c in cats):
+        return tuple(cats)
+    return None
+
+
+#: An acknowledged event still in the log: (seq, index, id, document, JSON text, __ts).
+_Entry = tuple[int, str, str, dict[str, Any], bytes, int | None]
+#: The same before it has its sequence number.
+_Pending = tuple[str, str, dict[str, Any], bytes, int | None]
+
+
+def _next_seq_of(store_dir: Path) -> int:
+    manifest = read_manifest(store_dir)
+    return manifest.next_seq if manifest is not None else 0
 
 
 def _scan(path: Path) -> Iterator[tuple[int, Any]]:
-    """(end offset, decoded payload) of each valid record of a segment, in order.
+    """(end offset, decoded payload) of each valid record of a segment, in order (see
+    :func:`_scan_payloads`)."""
+    for end, value, _payload in _scan_payloads(path):
+        yield end, value
+
+
+def _scan_payloads(path: Path) -> Iterator[tuple[int, Any, bytes]]:
+    """(end offset, decoded payload, payload) of each valid record of a segment, in order.
 
     Stops at the first torn record at the end (no newline, or a bad checksum on the last line);
     a damaged record followed by good ones (disk damage, not a crash) is skipped and logged."""
@@ -124,7 +199,7 @@ def _scan(path: Path) -> Iterator[tuple[int, Any]]:
                 offset = end
                 continue
             offset = end
-            yield end, value
+            yield end, value, payload
 
 
 class EventLog:
@@ -140,6 +215,7 @@ class EventLog:
         flush_interval: float = 1.0,
         flush_events: int = 50_000,
         retention_days: float | None = None,
+        flush_process: bool = False,
     ):
         self.root = Path(root)
         self.wal_dir = self.root / "wal"
@@ -148,9 +224,10 @@ class EventLog:
         self.flush_interval = flush_interval
         self.flush_events = flush_events
         self.retention_days = retention_days
-        self._write_lock = threading.Lock()  # appends and segment rotation
+        self._write_lock = threading.Lock()  # appends, segment rotation, the in-memory events
         self._flush_lock = threading.Lock()  # one flush at a time
-        self._view_lock = threading.Lock()  # a flush's commit+delete vs. a reader's snapshot
+        self.flush_process = flush_process
+        self._pool: ProcessPoolExecutor | None = None  # the flush process, when used
         self._local = threading.local()  # one Store per thread (a Store is not thread-safe)
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -159,8 +236,11 @@ class EventLog:
         self._current: _Segment | None = None
         self._file: Any = None
         self._checkpoints: dict[str, Any] = {}
+        self._next_seq = 0  # the store's __seq of the next acknowledged event
+        self._last_append = -1e9  # monotonic time of the last append
         self._acknowledged = 0
         self._flushed = 0
+        self._flush_seconds = 0.0  # spent in store appends since start
         self._last_flush_error: str | None = None
         self._last_retention: float | None = None  # monotonic time of the last run
         self._dropped_files = 0
@@ -172,6 +252,7 @@ class EventLog:
         """Bring the log and the store to a consistent state after any stop, crash included."""
         self.wal_dir.mkdir(parents=True, exist_ok=True)
         store = open_store(self.store_dir)
+        self._ts_of = _timestamp_reader(store)
         store.close()
         for leftover in self.wal_dir.glob("*.tmp"):
             leftover.unlink()
@@ -180,14 +261,19 @@ class EventLog:
         if cp_path.exists():
             self._checkpoints = orjson.loads(cp_path.read_bytes())
         segments: list[_Segment] = []
+        logged: dict[int, list[tuple[str, str, dict[str, Any]]]] = {}
         for path in paths:
             seg = _Segment(path, int(path.name[len(_SEGMENT_PREFIX) : -len(_SEGMENT_SUFFIX)]))
+            records = logged[seg.number] = []
             for end, value in _scan(path):
                 seg.size = end
                 if isinstance(value, dict):
-                    self._checkpoints.update(value.get("checkpoint") or {})
+                    cp = value.get("checkpoint") or {}
+                    self._checkpoints.update(cp)
+                    seg.checkpoints.update(cp)
                 else:
                     seg.events += 1
+                    records.append(value)
             if path.stat().st_size != seg.size:
                 # Drop the torn tail so that later reads and appends see whole records only.
                 with open(path, "r+b") as f:
@@ -212,8 +298,26 @@ class EventLog:
                 fsync_dir(self.wal_dir)
             intent_path.unlink()
             fsync_dir(self.wal_dir)
+        manifest = read_manifest(self.store_dir)
+        self._next_seq = manifest.next_seq if manifest is not None else 0
+        # The events still in the log, in memory again (they were acknowledged: the next flush
+        # stores them with the sequence numbers they get here, which readers see meanwhile).
+        for seg in segments:
+            seg.add(self._entries(logged[seg.number]))
         self._segments = segments
         self._open_new_segment(max((s.number for s in segments), default=0) + 1)
+
+    def _entries(self, records: Sequence[tuple[str, str, dict[str, Any]]]) -> list[_Entry]:
+        """In-memory entries of logged (index, id, document) records, numbered from
+        ``_next_seq`` (call with the write lock held, or at recovery)."""
+        ts_of = self._ts_of
+        seq = self._next_seq
+        out: list[_Entry] = []
+        for index, id_, doc in records:
+            out.append((seq, index, id_, doc, orjson.dumps(doc), ts_of(doc)))
+            seq += 1
+        self._next_seq = seq
+        return out
 
     def _open_new_segment(self, number: int) -> None:
         """Start a new current segment (its directory entry made durable before any ack in it)."""
@@ -232,16 +336,84 @@ class EventLog:
 
     # ------------------------------------------------------------------ writing
 
-    def append(self, records: Sequence[Record], *, checkpoint: dict[str, Any] | None = None) -> None:
+    def append(
+        self,
+        records: Sequence[Record],
+        *,
+        checkpoint: dict[str, Any] | None = None,
+        unique: Sequence[bool] | None = None,
+    ) -> list[bool]:
         """Log ``records`` (and the source position ``checkpoint``) durably: on return they are
-        fsync'd and survive a crash. Raises OSError when the disk refuses them."""
-        lines = [_line(orjson.dumps([index, id_, doc])) for index, id_, doc in records]
+        fsync'd and survive a crash. Raises OSError when the disk refuses them.
+
+        A record is ``(index, id, document)`` or ``(index, id, document, text)`` where ``text``
+        is the JSON text the document was parsed from (``orjson.loads(text) == document``): it is
+        logged and stored as it is, so the document is never serialised again.
+
+        ``unique`` marks, per record, a *create* (Elasticsearch's ``op_type=create``): it is
+        logged only if no acknowledged event of its index has its id yet, nor an earlier record
+        of the batch. Returns, per record, whether it was logged."""
+        lines, prepared = self._prepare(records)
+        if unique is None or not any(unique):
+            self._write(lines, prepared, checkpoint)
+            return [True] * len(records)
+        wanted = {(r[0], r[1]) for r, u in zip(records, unique, strict=True) if u}
+        while True:
+            # The store first, then (under the write lock) the events in memory. A flush that
+            # committed in between (the store's next_seq moved) may have taken ids out of memory
+            # after the store was asked: then it is asked again.
+            base, taken = self._stored_ids(wanted)
+            with self._write_lock:
+                if _next_seq_of(self.store_dir) != base:
+                    continue
+                for seg in self._segments:
+                    taken |= wanted & seg.ids
+                keep: list[bool] = []
+                for record, create in zip(records, unique, strict=True):
+                    key = (record[0], record[1])
+                    fresh = not (create and key in taken)
+                    keep.append(fresh)
+                    if fresh:
+                        taken.add(key)  # a later create of the same id conflicts
+                self._write(
+                    [x for x, k in zip(lines, keep, strict=True) if k],
+                    [x for x, k in zip(prepared, keep, strict=True) if k],
+                    checkpoint,
+                    locked=True,
+                )
+                return keep
+
+    def _prepare(self, records: Sequence[Record]) -> tuple[list[bytes], list[_Pending]]:
+        """The WAL lines of ``records`` and what memory keeps of them (without sequence numbers)."""
+        dumps = orjson.dumps
+        ts_of = self._ts_of
+        lines: list[bytes] = []
+        prepared: list[_Pending] = []
+        for record in records:
+            index, id_, doc = record[0], record[1], record[2]
+            text = record[3] if len(record) > 3 else None
+            if text is None:
+                text = dumps(doc)
+            lines.append(_line(b"[%s,%s,%s]" % (dumps(index), dumps(id_), text)))
+            prepared.append((index, id_, doc, text, ts_of(doc)))
+        return lines, prepared
+
+    def _write(
+        self,
+        lines: list[bytes],
+        prepared: list[_Pending],
+        checkpoint: dict[str, Any] | None,
+        *,
+        locked: bool = False,
+    ) -> None:
+        """Write and fsync the records' lines (and the checkpoint), then keep the events in
+        memory with their sequence numbers (``locked``: the caller holds the write lock)."""
         if checkpoint:
-            lines.append(_line(orjson.dumps({"checkpoint": checkpoint})))
+            lines = [*lines, _line(orjson.dumps({"checkpoint": checkpoint}))]
         if not lines:
             return
         data = b"".join(lines)
-        with self._write_lock:
+        with contextlib.nullcontext() if locked else self._write_lock:
             seg = self._current
             assert seg is not None and self._file is not None
             try:
@@ -253,15 +425,45 @@ class EventLog:
                 with contextlib.suppress(OSError):
                     self._file.truncate(seg.size)
                 raise
+            self._last_append = time.monotonic()
+            seq = self._next_seq
+            seg.add([(seq + k, *p) for k, p in enumerate(prepared)])
+            self._next_seq = seq + len(prepared)
             seg.size += len(data)
-            seg.events += len(records)
-            self._acknowledged += len(records)
+            seg.events += len(prepared)
+            self._acknowledged += len(prepared)
             if checkpoint:
                 self._checkpoints.update(checkpoint)
+                seg.checkpoints.update(checkpoint)
             if seg.size >= self.segment_bytes:
                 self._rotate()
         if self.unflushed() >= self.flush_events:
             self._wake.set()
+
+    def _stored_ids(self, keys: set[tuple[str, str]]) -> tuple[int, set[tuple[str, str]]]:
+        """The store's next_seq, and which of the (index, id) ``keys`` the store holds (a scan of
+        the ``__id`` column of the index's files)."""
+        manifest = read_manifest(self.store_dir)
+        if manifest is None:
+            return 0, set()
+        indices = {index for index, _id in keys}
+        files = [self.store_dir / f.path for f in manifest.files if f.index in indices]
+        if not files:
+            return manifest.next_seq, set()
+        con = getattr(self._local, "ids", None)
+        if con is None:
+            con = self._local.ids = duckdb.connect(":memory:")
+        paths = ", ".join(sql_string(str(path)) or "''" for path in files)
+        rows = con.execute(
+            f"SELECT DISTINCT __index, __id FROM read_parquet([{paths}]) WHERE list_contains(?, __id)",
+            [sorted({id_ for _index, id_ in keys})],
+        ).fetchall()
+        return manifest.next_seq, {(index, id_) for index, id_ in rows} & keys
+
+    def ingesting(self) -> bool:
+        """Whether events came in within the last half second (the scheduler paces rule runs
+        meanwhile, see :meth:`vigil.service.scheduler.Scheduler._paced`)."""
+        return time.monotonic() - self._last_append < 0.5
 
     def _rotate(self) -> None:
         """Seal the current segment and open the next (call with the write lock held)."""
@@ -281,7 +483,11 @@ class EventLog:
     # ------------------------------------------------------------------ flushing
 
     def flush(self) -> int:
-        """Move every logged event into the store; returns how many were moved."""
+        """Move every logged event into the store; returns how many were moved.
+
+        The events come from memory (no segment is read again), with the documents' JSON text
+        as it was logged; the hot columns of a batch are extracted column by column
+        (:meth:`vigil.store.columns.RowBuilder.add_many`)."""
         with self._flush_lock:
             with self._write_lock:
                 if self._current is not None and self._current.size:
@@ -289,49 +495,98 @@ class EventLog:
                 sealed = [s for s in self._segments if s is not self._current]
             if not sealed:
                 return 0
-            store = self._store()
-            base = store.manifest().next_seq
+            base = self._store().manifest().next_seq
+            entries = [e for s in sealed for e in s.entries]
+            if entries and entries[0][0] != base:
+                # Not expected (the service is the store's only writer): number again from the
+                # store's next_seq, so that readers never see an event twice or out of order.
+                log.error("event log: sequence numbers out of step with the store; renumbered")
+                self._renumber(base)
+                entries = [e for s in sealed for e in s.entries]
             intent = {"segments": [s.path.name for s in sealed], "base_seq": base}
             _write_atomically(self.wal_dir / _FLUSH_INTENT, orjson.dumps(intent))
             checkpoints: dict[str, Any] = {}
-            moved = sum(s.events for s in sealed)
-
-            def events() -> Iterator[Event]:
-                seq = base
-                for seg in sealed:
-                    for _end, value in _scan(seg.path):
-                        if isinstance(value, dict):
-                            checkpoints.update(value.get("checkpoint") or {})
-                            continue
-                        index, id_, doc = value
-                        yield Event(doc, index, id_, seq)
-                        seq += 1
-
-            with self._view_lock:
-                try:
-                    if moved:
-                        store.append(events(), lock_timeout=60.0)
-                    else:
-                        for _ in events():  # checkpoints only
-                            pass
-                except BaseException:
-                    # Not committed (the store is atomic): keep the segments for the next try.
+            for seg in sealed:
+                checkpoints.update(seg.checkpoints)
+            moved = len(entries)
+            started = time.monotonic()
+            try:
+                if moved:
+                    self._append(sealed, entries, base)
+            except BaseException:
+                # The store is atomic: if its next_seq did not move, nothing was committed, and
+                # the segments stay for the next try. If it moved, the append committed (a flush
+                # process may die after its commit): the flush goes on, as recovery would decide.
+                after = read_manifest(self.store_dir)
+                if after is None or after.next_seq == base:
                     with contextlib.suppress(OSError):
                         (self.wal_dir / _FLUSH_INTENT).unlink()
                     raise
-                if checkpoints:
-                    with self._write_lock:
-                        durable = {**self._read_checkpoints(), **checkpoints}
-                    _write_atomically(self.wal_dir / _CHECKPOINTS, orjson.dumps(durable))
-                for seg in sealed:
-                    seg.path.unlink()
-                fsync_dir(self.wal_dir)
+                log.warning("the flush failed after its commit; the flush goes on", exc_info=True)
+            if checkpoints:
                 with self._write_lock:
-                    self._segments = [s for s in self._segments if s not in sealed]
-                (self.wal_dir / _FLUSH_INTENT).unlink()
-                fsync_dir(self.wal_dir)
+                    durable = {**self._read_checkpoints(), **checkpoints}
+                _write_atomically(self.wal_dir / _CHECKPOINTS, orjson.dumps(durable))
+            with self._write_lock:
+                # Readers now find these events in the store (their seq < the store's next_seq).
+                self._segments = [s for s in self._segments if s not in sealed]
+            for seg in sealed:
+                seg.path.unlink()
+            fsync_dir(self.wal_dir)
+            (self.wal_dir / _FLUSH_INTENT).unlink()
+            fsync_dir(self.wal_dir)
+            after_seq = self._store().manifest().next_seq
+            if after_seq != base + moved:
+                log.error("event log: the store holds %d events of %d flushed", after_seq - base, moved)
+                self._renumber(after_seq)
             self._flushed += moved
+            self._flush_seconds += time.monotonic() - started
             return moved
+
+    def _append(self, sealed: list[_Segment], entries: list[_Entry], base: int) -> None:
+        """Append the sealed segments' events to the store: in a separate process when
+        ``flush_process`` is set (it reads the segments' files itself, so the service's own
+        process does none of the work of turning events into Parquet files), else here, from
+        the events in memory."""
+        if self.flush_process:
+            pool = self._flush_pool()
+            job = [(str(s.path), s.size) for s in sealed]
+            try:
+                stored = pool.submit(flush_segments, str(self.store_dir), job, base).result()
+            except BrokenProcessPool:
+                self._pool = None  # started again at the next flush
+                raise
+            if stored != len(entries):
+                raise RuntimeError(f"the flush process stored {stored} events of {len(entries)}")
+            return
+        append_events(
+            self.store_dir,
+            (Event(doc, index, id_, seq, raw=text) for seq, index, id_, doc, text, _ts in entries),
+            lock_timeout=60.0,
+            raw_docs=True,
+        )
+
+    def _flush_pool(self) -> ProcessPoolExecutor:
+        """The flush process (started by the calling thread, which it dies with)."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_die_with_parent,
+                initargs=(os.getpid(),),
+            )
+        return self._pool
+
+    def _renumber(self, base: int) -> None:
+        """Number the events in memory again from ``base`` (a safety net, see :meth:`flush`)."""
+        with self._write_lock:
+            seq = base
+            for seg in self._segments:
+                fresh = [(seq + k, *e[1:]) for k, e in enumerate(seg.entries)]
+                seq += len(fresh)
+                seg.entries, seg.buckets, seg.ids = [], {}, set()
+                seg.add(fresh)
+            self._next_seq = seq
 
     def _read_checkpoints(self) -> dict[str, Any]:
         path = self.wal_dir / _CHECKPOINTS
@@ -343,7 +598,7 @@ class EventLog:
         if self.retention_days is None:
             return 0
         cutoff = int(((time.time() if now is None else now) - self.retention_days * 86_400) * 1e9)
-        with self._flush_lock, self._view_lock, writer_lock(self.store_dir, 60.0):
+        with self._flush_lock, writer_lock(self.store_dir, 60.0):
             manifest = read_manifest(self.store_dir)
             if manifest is None:
                 return 0
@@ -375,14 +630,17 @@ class EventLog:
     ) -> Iterator[Event]:
         """Every acknowledged event any of ``queries`` may need, flushed or not, in ingestion
         order (the contract of :meth:`vigil.store.Store.candidates`, see state.py)."""
-        preds = [q[1] if isinstance(q, tuple) else None for q in queries]
-        if not preds:
+        tests = [_category_test(q) for q in queries]
+        if not tests:
             return iter(())
+        seen: dict[tuple[str, tuple[str, ...] | None], bool] = {}
 
-        def wanted(name: str) -> bool:
-            if index is not None and not index(name):
-                return False
-            return any(p is None or p(name) for p in preds)
+        def wanted(name: str, cats: tuple[str, ...] | None) -> bool:
+            key = (name, cats)
+            found = seen.get(key)
+            if found is None:
+                found = seen[key] = (index is None or index(name)) and any(test(name, cats) for test in tests)
+            return found
 
         return self._read(
             lambda s: s.candidates(queries, start=start, end=end, index=index), wanted, start, end
@@ -398,7 +656,7 @@ class EventLog:
         """Every acknowledged event (optionally within a time range and by index), in order."""
         return self._read(
             lambda s: s.events(start=start, end=end, index=index),
-            (lambda _name: True) if index is None else index,
+            (lambda _name, _cats: True) if index is None else (lambda name, _cats: index(name)),
             start,
             end,
         )
@@ -406,49 +664,45 @@ class EventLog:
     def _read(
         self,
         from_store: Callable[[Store], Iterator[Event]],
-        wanted: Callable[[str], bool],
+        wanted: Callable[[str, tuple[str, ...] | None], bool],
         start: int | None,
         end: int | None,
     ) -> Iterator[Event]:
         store = self._store()
-        with self._view_lock:
-            # One snapshot: the committed manifest and the segments not in it. The logged events
-            # are read now (their count is bounded by the flush threshold); the store's lazily.
-            stored = from_store(store)
-            base = store.manifest().next_seq
+        # One snapshot: the events in memory, then the store. An event in both (committed, its
+        # segment not yet dropped) is taken from the store: its seq is below the store's
+        # next_seq. The store's view is the manifest ``from_store`` reads; next_seq is read before
+        # and after it, and the pair is taken again in the rare case a commit fell in between.
+        # (Segments are dropped only after their commit, so nothing falls between the two.)
+        while True:
             with self._write_lock:
-                segments = [(s.path, s.size) for s in self._segments]
-            logged = list(self._logged(segments, base, wanted, start, end, store))
-        return _chain(stored, logged)
-
-    def _logged(
-        self,
-        segments: list[tuple[Path, int]],
-        base: int,
-        wanted: Callable[[str], bool],
-        start: int | None,
-        end: int | None,
-        store: Store,
-    ) -> Iterator[Event]:
-        bounded = start is not None or end is not None
-        ts_of = _timestamp_reader(store) if bounded else None
-        seq = base
-        for path, size in segments:
-            for end_offset, value in _scan(path):
-                if end_offset > size:
-                    break  # appended after the snapshot
-                if isinstance(value, dict):
-                    continue
-                index, id_, doc = value
-                this = seq
-                seq += 1
-                if not wanted(index):
-                    continue
-                if ts_of is not None:
-                    ts = ts_of(doc)
-                    if ts is None or (start is not None and ts < start) or (end is not None and ts > end):
-                        continue
-                yield Event(doc, index, id_, this)
+                buckets = [
+                    (bucket, len(bucket))
+                    for seg in self._segments
+                    for (name, cats), bucket in seg.buckets.items()
+                    if wanted(name, cats)
+                ]
+            base = store.manifest().next_seq
+            stored = from_store(store)
+            if store.manifest().next_seq == base:
+                break
+            close = getattr(stored, "close", None)
+            if close is not None:
+                close()
+        # The buckets only grow (under the write lock), so their first n entries are the snapshot.
+        lo = -(2**63) if start is None else start
+        hi = 2**63 if end is None else end
+        logged: list[_Entry] = []
+        for bucket, n in buckets:
+            part = bucket[:n]
+            if part and part[0][0] < base:
+                part = [e for e in part if e[0] >= base]
+            if start is not None or end is not None:
+                part = [e for e in part if e[5] is not None and lo <= e[5] <= hi]
+            logged.extend(part)
+        if len(buckets) > 1:
+            logged.sort(key=itemgetter(0))
+        return _chain(stored, (Event(e[3], e[1], e[2], e[0]) for e in logged))
 
     # ------------------------------------------------------------------ background
 
@@ -460,6 +714,13 @@ class EventLog:
             self._thread.start()
 
     def _run(self) -> None:
+        if self.flush_process:
+            # Start the flush process now (it imports the store's modules), not at the first flush.
+            try:
+                self._flush_pool().submit(int).result()
+            except Exception:
+                log.exception("the flush process did not start (the next flush tries again)")
+                self._pool = None
         while not self._stop.is_set():
             self._wake.wait(self.flush_interval)
             self._wake.clear()
@@ -481,6 +742,12 @@ class EventLog:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if self._pool is not None:
+            # The flush process dies with the thread that started it (see _die_with_parent),
+            # which may be the flusher just stopped: the last flush runs here.
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+        self.flush_process = False
         try:
             self.flush()
         finally:
@@ -505,10 +772,93 @@ class EventLog:
             "wal_segments": segments,
             "acknowledged_since_start": self._acknowledged,
             "flushed_since_start": self._flushed,
+            "flush_seconds_since_start": round(self._flush_seconds, 3),
             "last_flush_error": self._last_flush_error,
             "retention_days": self.retention_days,
             "retention_dropped_files": self._dropped_files,
         }
+
+
+def _category_test(item: QueryItem) -> Callable[[str, tuple[str, ...] | None], bool]:
+    """Whether a query may need the logged events of an index with the given categories (see
+    :func:`_categories`): its index predicate, and its filters' category tests, read as the
+    store's file pruning reads them (only where the index maps ``event.category`` as a plain
+    keyword, which holds the strings as written)."""
+    compiled, pred = item if isinstance(item, tuple) else (item, None)
+    body = compiled.query.body
+    if isinstance(body, ast.EventQuery):
+        filters = [body]
+    else:
+        filters = [step.query for step in body.steps]
+        until = getattr(body, "until", None)
+        if until is not None:
+            filters.append(until.query)
+    asked = {f.category for f in filters}
+    wanted: frozenset[str] | None = frozenset(c for c in asked if c is not None)
+    if None in asked or compiled.options.event_category_field != "event.category":
+        wanted = None
+    exact: dict[str, bool] = {}
+
+    def test(name: str, cats: tuple[str, ...] | None) -> bool:
+        if pred is not None and not pred(name):
+            return False
+        if wanted is None or cats is None:
+            return True
+        plain = exact.get(name)
+        if plain is None:
+            schema = compiled.schemas.for_index(name)
+            spec = schema.spec("event.category")
+            plain = exact[name] = (
+                schema.resolve("event.category") == "event.category"
+                and spec is not None
+                and spec.type is FieldType.KEYWORD
+                and spec.null_value is None
+            )
+        return not plain or not wanted.isdisjoint(cats)
+
+    return test
+
+
+def _die_with_parent(parent: int) -> None:
+    """Start of the flush process: it is killed when the thread of the service that started it
+    ends (Linux ``PR_SET_PDEATHSIG``), so that it never commits an append after the service died
+    (the restarted service would flush the same segments again), and it exits at once if the
+    service is already gone."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def flush_segments(store_dir: str, segments: list[tuple[str, int]], base: int) -> int:
+    """Append the events of WAL segments (path, bytes of whole records) to the store, numbered
+    from ``base``; returns how many were stored. Runs in the flush process (see
+    :meth:`EventLog._append`): the segments are read again here, and each document is stored as
+    the JSON text it was logged with."""
+    dumps = orjson.dumps
+
+    def events() -> Iterator[Event]:
+        seq = base
+        for path, size in segments:
+            for end, value, payload in _scan_payloads(Path(path)):
+                if end > size:
+                    break
+                if isinstance(value, dict):
+                    continue  # a checkpoint
+                index, id_, doc = value
+                # The record is ``[index,id,document]`` as orjson writes it, the document's text
+                # as it was logged: cut it out rather than serialise the document again.
+                cut = len(dumps(index)) + len(dumps(id_)) + 3
+                text = payload[cut:-1]
+                if payload[cut - 1 : cut] != b"," or text[:1] != b"{":
+                    text = dumps(doc)
+                yield Event(doc, index, id_, seq, raw=text)
+                seq += 1
+
+    report = append_events(Path(store_dir), events(), lock_timeout=60.0, raw_docs=True)
+    return report.events
 
 
 def _chain(first: Iterator[Event], rest: Iterable[Event]) -> Iterator[Event]:
@@ -519,11 +869,22 @@ def _chain(first: Iterator[Event], rest: Iterable[Event]) -> Iterator[Event]:
 def _timestamp_reader(store: Store) -> Callable[[dict[str, Any]], int | None]:
     """``@timestamp`` in epoch nanoseconds as the store's ``__ts`` holds it (the first of
     several), so logged events are bounded by time exactly as stored ones are."""
-    from vigil.engine.typed import make_field_reader
+    from vigil.engine.typed import _fast_utc, make_field_reader
+    from vigil.store.columns import _fast_date
 
-    read = make_field_reader(schema_of(store.hot_fields), "@timestamp")
+    fields = store.hot_fields
+    read = make_field_reader(schema_of(fields), "@timestamp")
+    field = next((f for f in fields if f.path == "@timestamp"), None)
+    nanos = None if field is None else _fast_date(field)
 
     def ts(doc: dict[str, Any]) -> int | None:
+        if nanos is not None:
+            # The usual UTC string, read as the reader reads it (without its layers).
+            raw = doc.get("@timestamp")
+            if type(raw) is str:
+                fast = _fast_utc(raw)
+                if fast is not None:
+                    return fast if nanos else fast - fast % 1_000_000
         v = read(doc)
         if type(v) is int:
             return v

@@ -7,8 +7,11 @@ and ``curl`` recipes work unchanged):
 * ``GET /_cluster/health`` - a minimal green health;
 * ``POST|PUT /_bulk``, ``/{index}/_bulk`` - NDJSON actions ``index``/``create`` with their
   documents; ``delete``/``update`` are answered per item with a 400 item error (the log is
-  append-only); per-item results and ``errors`` as Elasticsearch reports them;
-* ``POST /{index}/_doc``, ``PUT|POST /{index}/_doc/{id}``, ``PUT|POST /{index}/_create/{id}``.
+  append-only); a ``create`` of an ``_id`` the index holds gets a 409
+  ``version_conflict_engine_exception`` item; per-item results and ``errors`` as Elasticsearch
+  reports them;
+* ``POST /{index}/_doc``, ``PUT|POST /{index}/_doc/{id}``, ``PUT|POST /{index}/_create/{id}``
+  (409 when the id exists).
 
 Every write needs the API token (``Authorization: Bearer <token>`` or ``ApiKey <token>``),
 else 401 ``security_exception``. Bodies over ``settings.max_request_bytes`` (after gzip
@@ -24,6 +27,7 @@ its alerts are not raised twice.
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 import zlib
@@ -39,6 +43,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vigil.service.auth import check_token
+from vigil.service.eventlog import Record
 from vigil.service.state import ServiceState
 from vigil.sources import stable_id
 
@@ -57,6 +62,11 @@ LUCENE_VERSION = "9.12.2"
 PRODUCT_HEADER = (b"x-elastic-product", b"Elasticsearch")
 _SHARDS = {"total": 1, "successful": 1, "failed": 0}
 _BAD_INDEX_CHARS = set('\\/*?"<>| ,#:')
+#: One created bulk item, as orjson writes ``{op: _created(index, id, with_status=True)}``.
+_CREATED = (
+    b'{%s:{"_index":%s,"_id":%s,"_version":1,"result":"created",'
+    b'"_shards":{"total":1,"successful":1,"failed":0},"_seq_no":%d,"_primary_term":1,"status":201}}'
+)
 
 
 class EsError(Exception):
@@ -218,6 +228,17 @@ def _index_error(name: str, problem: str) -> dict[str, Any]:
     }
 
 
+def _conflict(index: str, id_: str) -> dict[str, Any]:
+    """Elasticsearch's error for a create of an id the index holds already."""
+    return {
+        "type": "version_conflict_engine_exception",
+        "reason": f"[{id_}]: version conflict, document already exists (current version [1])",
+        "index_uuid": "_na_",
+        "shard": "0",
+        "index": index,
+    }
+
+
 def _parse_error(raw: bytes, exc: Exception | None, what: str) -> dict[str, Any]:
     """A ``document_parsing_exception`` as Elasticsearch 8.x reports a document it cannot parse
     (``mapper_parsing_exception`` before 8.8)."""
@@ -252,15 +273,28 @@ class _Ingest:
         self.seq_no += 1
         return value
 
-    async def log(self, records: list[tuple[str, str, dict[str, Any]]]) -> None:
-        """Log records durably (fsync in a worker thread, so the event loop keeps serving)."""
+    async def log(self, records: list[Record], unique: list[bool] | None = None) -> list[bool]:
+        """Log records durably (fsync in a worker thread, so the event loop keeps serving);
+        ``unique`` marks creates of named ids. Returns, per record, whether it was logged (a
+        create of an id that exists is not)."""
         if not records:
-            return
+            return []
         events = self.state.events
         if events is None:
             raise EsError(503, "unavailable_shards_exception", "the event log is not open")
+        limit = int(self.state.settings.max_unflushed_events)
+        if events.unflushed() >= limit:
+            raise EsError(
+                429,
+                "es_rejected_execution_exception",
+                f"rejected execution: {events.unflushed()} events are waiting to be stored"
+                f" (max_unflushed_events {limit}); retry later",
+            )
         try:
-            await anyio.to_thread.run_sync(events.append, records)
+            logged: list[bool] = await anyio.to_thread.run_sync(
+                functools.partial(events.append, records, unique=unique)
+            )
+            return logged
         except OSError as exc:
             raise EsError(
                 503, "es_rejected_execution_exception", f"the event log cannot be written: {exc}"
@@ -328,26 +362,41 @@ class _Ingest:
         body = await _body(request, self.limit)
         default_index = request.path_params.get("index")
         plan = _parse_bulk(body, default_index)
-        records = [
-            (index, id_, doc)
-            for _op, index, id_, doc, error in plan
-            if error is None and doc is not None and id_ is not None
-        ]
-        await self.log(records)
-        items: list[dict[str, Any]] = []
-        for op, index, id_, _doc, error in plan:
+        records: list[Record] = []
+        unique: list[bool] = []  # a create of a named id: refused if the id exists (409)
+        where: list[int] = []
+        for k, (op, index, id_, doc, text, error, given) in enumerate(plan):
+            if error is None and doc is not None and id_ is not None and text is not None:
+                records.append((index, id_, doc, text))
+                unique.append(op == "create" and given)
+                where.append(k)
+        logged = await self.log(records, unique)
+        conflicts = {where[j] for j, ok in enumerate(logged) if not ok}
+        # The answer is written directly (the items of a large bulk are most of its cost): each
+        # created item is what orjson writes for the dict of _created(..., with_status=True).
+        dumps = orjson.dumps
+        items: list[bytes] = []
+        quoted: dict[str, bytes] = {}
+        errors = False
+        for k, (op, index, id_, _doc, _text, error, _given) in enumerate(plan):
+            if k in conflicts:
+                error = {**_conflict(index, id_ or ""), "status": 409}
             if error is not None:
+                errors = True
                 status = error.pop("status", 400)
-                items.append({op: {"_index": index, "_id": id_, "status": status, "error": error}})
-            else:
-                items.append({op: self._created(index, id_ or "", with_status=True)})
-        return json_response(
-            {
-                "errors": any("error" in next(iter(item.values())) for item in items),
-                "took": round((time.perf_counter() - started) * 1000),
-                "items": items,
-            }
+                items.append(dumps({op: {"_index": index, "_id": id_, "status": status, "error": error}}))
+                continue
+            name = quoted.get(index)
+            if name is None:
+                name = quoted[index] = dumps(index)
+            items.append(_CREATED % (dumps(op), name, dumps(id_ or ""), self.next_seq_no()))
+        took = round((time.perf_counter() - started) * 1000)
+        answer = b'{"errors":%s,"took":%d,"items":[%s]}' % (
+            b"true" if errors else b"false",
+            took,
+            b",".join(items),
         )
+        return Response(answer, 200, media_type="application/json")
 
     def _created(self, index: str, id_: str, *, with_status: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -363,8 +412,8 @@ class _Ingest:
             out["status"] = 201
         return out
 
-    async def doc(self, request: Request) -> Response:
-        """``/{index}/_doc``, ``/{index}/_doc/{id}``, ``/{index}/_create/{id}``."""
+    async def doc(self, request: Request, create: bool = False) -> Response:
+        """``/{index}/_doc``, ``/{index}/_doc/{id}`` (``op_type=create``: as ``_create``)."""
         _require_token(request, self.state)
         index = request.path_params["index"]
         problem = _index_problem(index)
@@ -381,118 +430,159 @@ class _Ingest:
             err = _parse_error(body, None, "the document is not a JSON object")
             raise EsError(400, err.pop("type"), err.pop("reason"), extra=err)
         given = request.path_params.get("id")
-        id_ = given if given else stable_id(body.strip())
-        await self.log([(index, id_, doc)])
+        text = body.strip()
+        id_ = given if given else stable_id(text)
+        create = bool(given) and (create or request.query_params.get("op_type") == "create")
+        # The body as it was sent is logged and stored, unless it spans lines (a WAL record is one).
+        record: Record = (index, id_, doc, text) if b"\n" not in text else (index, id_, doc)
+        if not (await self.log([record], [create]))[0]:
+            err = _conflict(index, id_)
+            raise EsError(409, err.pop("type"), err.pop("reason"), extra=err)
         return json_response(self._created(index, id_, with_status=False), 201)
 
+    async def create(self, request: Request) -> Response:
+        """``/{index}/_create/{id}``: a document whose id must not exist yet (else 409)."""
+        return await self.doc(request, create=True)
 
-def _parse_bulk(
-    body: bytes, default_index: str | None
-) -> list[tuple[str, str, str | None, dict[str, Any] | None, dict[str, Any] | None]]:
-    """The bulk body as (op, index, id, document, item error) per action.
+
+#: (op, index, id, document, its JSON text, item error, whether the action named the id)
+_Planned = tuple[str, str, str | None, dict[str, Any] | None, bytes | None, dict[str, Any] | None, bool]
+
+
+def _parse_bulk(body: bytes, default_index: str | None) -> list[_Planned]:
+    """The bulk body as :data:`_Planned` tuples, one per action.
 
     As in Elasticsearch, a malformed action line fails the whole request (400
     ``illegal_argument_exception``, nothing indexed), while a document that cannot be parsed
     fails only its item (400 ``document_parsing_exception``)."""
     lines = body.split(b"\n")
-    out: list[tuple[str, str, str | None, dict[str, Any] | None, dict[str, Any] | None]] = []
+    out: list[_Planned] = []
+    # Shippers repeat the same action line ({"index":{"_index":...}}): each distinct one is read
+    # once per request, and each index name checked once.
+    known: dict[bytes, tuple[str, str, str | None]] = {}
+    problems: dict[str, str | None] = {}
     n = 0
     while n < len(lines):
         raw = lines[n]
         n += 1
-        if not raw.strip():
-            continue
         line_no = n
-        try:
-            action = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            action = None
-        if not isinstance(action, dict) or len(action) != 1:
-            raise EsError(
-                400,
-                "illegal_argument_exception",
-                f"Malformed action/metadata line [{line_no}], expected START_OBJECT with exactly one "
-                "action ([create], [delete], [index] or [update])",
-            )
-        op, meta = next(iter(action.items()))
-        if op not in ("index", "create", "delete", "update"):
-            raise EsError(
-                400,
-                "illegal_argument_exception",
-                f"Malformed action/metadata line [{line_no}], expected field [create], [delete], "
-                f"[index] or [update] but found [{op}]",
-            )
-        if not isinstance(meta, dict):
-            raise EsError(
-                400,
-                "illegal_argument_exception",
-                f"Malformed action/metadata line [{line_no}], expected START_OBJECT but found "
-                f"[{type(meta).__name__}]",
-            )
-        for key in ("_index", "_id"):
-            if key in meta and not isinstance(meta[key], str | int | float | None):
-                raise EsError(
-                    400,
-                    "illegal_argument_exception",
-                    f"Malformed action/metadata line [{line_no}], expected a simple value for field "
-                    f"[{key}] but found [{'START_OBJECT' if isinstance(meta[key], dict) else 'START_ARRAY'}]",
-                )
-        index = meta.get("_index", default_index)
-        if isinstance(index, int | float) and not isinstance(index, bool):
-            index = str(index)
-        if not isinstance(index, str) or not index:
-            raise EsError(
-                400, "action_request_validation_exception", "Validation Failed: 1: index is missing;"
-            )
-        raw_id = meta.get("_id")
-        id_ = None if raw_id is None or raw_id == "" else str(raw_id)
-        source: bytes | None = None
-        if op != "delete":
-            # The next line is the document (update's too), blank lines included, as in ES.
-            if n >= len(lines) or not lines[n].strip():
-                raise EsError(
-                    400,
-                    "illegal_argument_exception",
-                    f"The bulk request must be terminated by a newline [\\n]; action line [{line_no}] "
-                    "has no document line",
-                )
+        seen = known.get(raw)
+        if seen is not None and seen[0] in ("index", "create") and n < len(lines) and lines[n].strip():
+            op, index, id_ = seen
             source = lines[n]
             n += 1
-        if op in ("delete", "update"):
+        else:
+            if not raw.strip():
+                continue
+            parsed = _action(raw, line_no, default_index)
+            op, index, id_ = parsed
+            known[raw] = parsed
+            source = None
+            if op != "delete":
+                # The next line is the document (update's too), blank lines included, as in ES.
+                if n >= len(lines) or not lines[n].strip():
+                    raise EsError(
+                        400,
+                        "illegal_argument_exception",
+                        f"The bulk request must be terminated by a newline [\\n]; action line [{line_no}] "
+                        "has no document line",
+                    )
+                source = lines[n]
+                n += 1
+            if op in ("delete", "update"):
+                out.append(
+                    (
+                        op,
+                        index,
+                        id_,
+                        None,
+                        None,
+                        {
+                            "type": "illegal_argument_exception",
+                            "reason": f"[{op}] is not supported: vigil's event log is append-only",
+                        },
+                        id_ is not None,
+                    )
+                )
+                continue
+        assert source is not None
+        text = source.strip()
+        given = id_ is not None
+        if id_ is None:
+            id_ = stable_id(text)
+        problem = problems.get(index, "")
+        if problem == "":
+            problem = problems[index] = _index_problem(index)
+        if problem is not None:
+            out.append((op, index, id_, None, None, _index_error(index, problem), given))
+            continue
+        try:
+            doc = orjson.loads(source)
+        except orjson.JSONDecodeError as exc:
+            out.append((op, index, id_, None, None, _parse_error(source, exc, ""), given))
+            continue
+        if type(doc) is not dict:
             out.append(
                 (
                     op,
                     index,
                     id_,
                     None,
-                    {
-                        "type": "illegal_argument_exception",
-                        "reason": f"[{op}] is not supported: vigil's event log is append-only",
-                    },
+                    None,
+                    _parse_error(source, None, "the document is not a JSON object"),
+                    given,
                 )
             )
             continue
-        assert source is not None
-        if id_ is None:
-            id_ = stable_id(source.strip())
-        problem = _index_problem(index)
-        if problem is not None:
-            out.append((op, index, id_, None, _index_error(index, problem)))
-            continue
-        try:
-            doc = orjson.loads(source)
-        except orjson.JSONDecodeError as exc:
-            out.append((op, index, id_, None, _parse_error(source, exc, "")))
-            continue
-        if not isinstance(doc, dict):
-            out.append(
-                (op, index, id_, None, _parse_error(source, None, "the document is not a JSON object"))
-            )
-            continue
-        out.append((op, index, id_, doc, None))
+        out.append((op, index, id_, doc, text, None, given))
     if not out:
         raise EsError(400, "action_request_validation_exception", "Validation Failed: 1: no requests added;")
     return out
+
+
+def _action(raw: bytes, line_no: int, default_index: str | None) -> tuple[str, str, str | None]:
+    """(op, index, id) of a bulk action line; raises :class:`EsError` for a malformed one."""
+    try:
+        action = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        action = None
+    if not isinstance(action, dict) or len(action) != 1:
+        raise EsError(
+            400,
+            "illegal_argument_exception",
+            f"Malformed action/metadata line [{line_no}], expected START_OBJECT with exactly one "
+            "action ([create], [delete], [index] or [update])",
+        )
+    op, meta = next(iter(action.items()))
+    if op not in ("index", "create", "delete", "update"):
+        raise EsError(
+            400,
+            "illegal_argument_exception",
+            f"Malformed action/metadata line [{line_no}], expected field [create], [delete], "
+            f"[index] or [update] but found [{op}]",
+        )
+    if not isinstance(meta, dict):
+        raise EsError(
+            400,
+            "illegal_argument_exception",
+            f"Malformed action/metadata line [{line_no}], expected START_OBJECT but found "
+            f"[{type(meta).__name__}]",
+        )
+    for key in ("_index", "_id"):
+        if key in meta and not isinstance(meta[key], str | int | float | None):
+            raise EsError(
+                400,
+                "illegal_argument_exception",
+                f"Malformed action/metadata line [{line_no}], expected a simple value for field "
+                f"[{key}] but found [{'START_OBJECT' if isinstance(meta[key], dict) else 'START_ARRAY'}]",
+            )
+    index = meta.get("_index", default_index)
+    if isinstance(index, int | float) and not isinstance(index, bool):
+        index = str(index)
+    if not isinstance(index, str) or not index:
+        raise EsError(400, "action_request_validation_exception", "Validation Failed: 1: index is missing;")
+    raw_id = meta.get("_id")
+    return op, index, None if raw_id is None or raw_id == "" else str(raw_id)
 
 
 def ingest_routes(state: ServiceState, console_home: Any = None) -> list[BaseRoute]:
@@ -508,5 +598,5 @@ def ingest_routes(state: ServiceState, console_home: Any = None) -> list[BaseRou
         Route("/{index}/_bulk", ingest.bulk, methods=write),
         Route("/{index}/_doc", ingest.doc, methods=["POST"]),
         Route("/{index}/_doc/{id}", ingest.doc, methods=write),
-        Route("/{index}/_create/{id}", ingest.doc, methods=write),
+        Route("/{index}/_create/{id}", ingest.create, methods=write),
     ]

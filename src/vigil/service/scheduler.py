@@ -35,7 +35,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,6 +43,7 @@ from typing import Any
 
 from vigil.alerts.js import iso_millis
 from vigil.alerts.store import AlertStore, RunRecord
+from vigil.engine.model import Event
 from vigil.rules.datemath import parse_date_math, parse_interval
 from vigil.rules.model import Rule
 from vigil.rules.scheduler import AlertSink, Collector, RunOutcome, run_once, to_nanos
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CATCH_UP = 12
 DEFAULT_WORKERS = 4
+PACE_EVENTS = 256  # events between two checks of a run's share of the CPU (see Scheduler._paced)
 GAP_MARKER = "were not queried between this rule execution and the last execution"
 
 
@@ -129,6 +131,7 @@ class Scheduler:
         extra = state.settings.extra
         self.max_catch_up = max(1, int(max_catch_up or extra.get("max_catch_up_runs", DEFAULT_MAX_CATCH_UP)))  # type: ignore[call-overload]
         n_workers = max(1, int(workers or extra.get("scheduler_workers", DEFAULT_WORKERS)))  # type: ignore[call-overload]
+        self.workers = n_workers
         self._pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="vigil-rule")
         self._clocks: dict[str, _Clock] = {}
         self._suppressors: dict[str, Suppressor] = {}
@@ -344,6 +347,7 @@ class Scheduler:
 
         started = datetime.now(UTC)
         t0 = time.perf_counter()
+        cpu0 = time.thread_time()
         rule = job.rule
         updates = _DeferredUpdates()
         scanned = 0
@@ -357,7 +361,7 @@ class Scheduler:
                 # The log can bound @timestamp; a rule placing events by another field cannot.
                 lo, hi = to_nanos(job.window[0]), to_nanos(job.window[1])
             events = self.state.events.candidates([(plan.compiled, plan.sees_index)], start=lo, end=hi)
-            scanned = Collector([plan], use_ruleset=False).collect(events).events
+            scanned = Collector([plan], use_ruleset=False).collect(self._paced(events, cpu0)).events
             suppressor = self._suppressor(rule.rule_id)
             suppressor.store = updates
             outcome = run_once(
@@ -377,6 +381,37 @@ class Scheduler:
         outcome.events_scanned = scanned
         outcome.seconds = time.perf_counter() - t0
         return _Result(outcome, started, updates.documents)
+
+    def _paced(self, events: Iterable[Event], since: float | None = None) -> Iterator[Event]:
+        """``events``, with pauses while ingest is busy: every :data:`PACE_EVENTS` events and at
+        the end, the run sleeps so that its CPU time (from ``since``, a ``time.thread_time()``
+        taken when the run began: planning and the store's SQL count too) stays within its part of
+        ``rule_share_under_load`` (shared by the workers). Rules and ingest share one interpreter
+        lock: without the pauses, runs over large windows would take most of it, and ingest would
+        slow down to a crawl. A run pauses for at most a quarter of ``run_timeout_seconds`` in all,
+        so pacing never makes it time out."""
+        share = float(self.state.settings.rule_share_under_load) / self.workers
+        busy = getattr(self.state.events, "ingesting", None)
+        if share >= 1 or busy is None:
+            yield from events
+            return
+        pause = (1 - share) / share
+        budget = float(self.state.settings.run_timeout_seconds) / 4
+        mark = time.thread_time() if since is None else since
+
+        def rest() -> None:
+            nonlocal budget, mark
+            if budget > 0 and busy():
+                wait = min((time.thread_time() - mark) * pause, 1.0, budget)
+                budget -= wait
+                self._stop.wait(wait)
+            mark = time.thread_time()
+
+        for n, ev in enumerate(events, 1):
+            yield ev
+            if n % PACE_EVENTS == 0:
+                rest()
+        rest()
 
     def _timed_out(self, job: _Job, timeout: float) -> _Result:
         outcome = RunOutcome(

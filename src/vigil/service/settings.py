@@ -25,6 +25,10 @@ class Settings:
     port: int = DEFAULT_PORT
     # ingest
     max_request_bytes: int = 100 * 1024 * 1024
+    # Events acknowledged but not yet in the store (kept in memory, a few KB each): past this,
+    # writes are refused with 429 until the flush catches up, as Elasticsearch refuses them when
+    # its write queue is full (shippers and the clients' bulk helpers back off and retry).
+    max_unflushed_events: int = 250_000
     watch_paths: tuple[str, ...] = ()
     retention_days: float | None = None
     # API
@@ -33,4 +37,8 @@ class Settings:
     # scheduler
     run_timeout_seconds: float = 60.0
     tick_seconds: float = 1.0  # how often the scheduler looks for due rules
+    # While events are coming in, the rule runs together take at most this share of the time
+    # of one core (they pause between chunks of events), so that ingest keeps the CPU it needs;
+    # 1 (or more) never pauses them.
+    rule_share_under_load: float = 0.5
     extra: dict[str, object] = field(default_factory=dict)

@@ -33,7 +33,7 @@ from vigil.ecs import values
 from vigil.ecs.ecs_schema import ecs_schema
 from vigil.ecs.fields import MISSING
 from vigil.ecs.schema import FieldSpec, FieldType, Schema
-from vigil.engine.typed import make_field_reader
+from vigil.engine.typed import _fast_utc, make_field_reader
 
 SEQ, ID, INDEX, TS, DOC = "__seq", "__id", "__index", "__ts", "__doc"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -230,32 +230,107 @@ def _unchanged(f: HotField) -> type | None:
     )
 
 
-def _collect(obj: dict[str, Any], trie: dict[str, tuple[int | None, dict[str, Any]]], out: list[Any]) -> bool:
-    """Put the raw value of every hot path found in ``obj`` into ``out`` (by field number);
-    False when the document spells a hot path in a way only the full readers follow (a dotted
-    key, an array holding objects or arrays)."""
-    for k, v in obj.items():
-        node = trie.get(k)
-        if node is None:
-            if "." in k and k.split(".", 1)[0] in trie:
-                return False
-            continue
-        leaf, children = node
-        t = type(v)
-        if t is list:
-            for x in v:
-                tx = type(x)
-                if tx is dict or tx is list:
-                    return False
-        if leaf is not None:
-            out[leaf] = v
-        if children and t is dict and not _collect(v, children, out):
-            return False
-    return True
+def _fast_date(f: HotField) -> bool | None:
+    """For a ``date``/``date_nanos`` field read with the default formats and no ``null_value``:
+    whether it keeps nanoseconds (its strings in the common UTC form are then read without the
+    reader); None for any other field."""
+    spec = f.spec
+    if spec is None or spec.type not in (FieldType.DATE, FieldType.DATE_NANOS):
+        return None
+    if spec.date_formats or spec.null_value is not None or spec.ignore_above is not None:
+        return None
+    return spec.type is FieldType.DATE_NANOS
+
+
+Trie = dict[str, tuple[int | None, "Trie"]]
+
+
+def _dotted(obj: dict[str, Any], names: frozenset[str]) -> bool:
+    """Whether ``obj`` has a dotted key starting with one of ``names`` (a hot path spelled in a
+    way only the full readers follow)."""
+    return any("." in k and k.split(".", 1)[0] in names for k in obj)
+
+
+def _nested(items: list[Any]) -> bool:
+    """Whether an array holds objects or arrays (only the full readers spread a path over them)."""
+    for x in items:
+        t = type(x)
+        if t is dict or t is list:
+            return True
+    return False
+
+
+def _compile_walk(trie: Trie) -> Callable[[dict[str, Any], list[Any]], bool]:
+    """A function ``walk(doc, out) -> bool`` that puts the raw value of every hot path found in
+    ``doc`` into ``out`` (by field number) and returns False when the document spells a hot path
+    in a way only the full readers follow: a dotted key whose first part is a hot object or field
+    at that level, or an array holding objects or arrays on a hot path.
+
+    It is straight-line code generated for the trie, so a document costs one ``dict.get`` per
+    hot key it could hold, not a walk over all of its keys."""
+    names: dict[str, Any] = {"M": MISSING, "_dotted": _dotted, "_nested": _nested}
+    lines = ["def walk(d0, out):"]
+
+    def emit(node: Trie, depth: int, indent: str) -> None:
+        var = f"d{depth}"
+        keys = f"K{len(names)}"
+        names[keys] = frozenset(node)
+        lines.append(f"{indent}if '.' in ''.join({var}) and _dotted({var}, {keys}):")
+        lines.append(f"{indent}    return False")
+        for key, (leaf, children) in node.items():
+            v = f"d{depth + 1}"
+            lines.append(f"{indent}{v} = {var}.get({key!r}, M)")
+            lines.append(f"{indent}if {v} is not M:")
+            inner = indent + "    "
+            lines.append(f"{inner}t = type({v})")
+            lines.append(f"{inner}if t is list and _nested({v}):")
+            lines.append(f"{inner}    return False")
+            if leaf is not None:
+                lines.append(f"{inner}out[{leaf}] = {v}")
+            if children:
+                lines.append(f"{inner}if t is dict:")
+                emit(children, depth + 1, inner + "    ")
+
+    emit(trie, 0, "    ")
+    lines.append("    return True")
+    exec(compile("\n".join(lines), "<vigil.store.columns walk>", "exec"), names)
+    walk: Callable[[dict[str, Any], list[Any]], bool] = names["walk"]
+    return walk
+
+
+_BAD: Any = object()  # a value the fast column paths leave to the exact per-value code
+_UNFIT: Any = object()  # a value the field's reader fails on: null in the column, flagged
+
+
+def _read_safely(read: Callable[[Any], Any], doc: Any) -> Any:
+    """``read(doc)``, or :data:`_UNFIT` when the reader fails on the value (an object where an
+    address belongs makes the ip reader raise): one odd value must not fail a whole append."""
+    try:
+        return read(doc)
+    except (TypeError, ValueError, ArithmeticError, RecursionError):
+        return _UNFIT
+
+
+def _positions(items: list[Any], marker: Any) -> list[int]:
+    """Where ``marker`` is in ``items`` (found by ``list.index``: a scan in C, as the marker is
+    rare)."""
+    out: list[int] = []
+    find = items.index
+    j = -1
+    try:
+        while True:
+            j = find(marker, j + 1)
+            out.append(j)
+    except ValueError:
+        return out
 
 
 class RowBuilder:
-    """Turns documents into column values (see the module docstring), row by row."""
+    """Turns documents into column values (see the module docstring).
+
+    :meth:`add_many` converts a batch column by column; :meth:`add` one document. Both give
+    exactly what the field readers give (``tests/test_store_columns.py`` checks it against them
+    over generated and hand-made documents)."""
 
     def __init__(self, fields: Sequence[HotField]):
         self.fields = tuple(fields)
@@ -267,99 +342,204 @@ class RowBuilder:
         self._ts = next((i for i, f in enumerate(self.fields) if f.path == "@timestamp"), -1)
         if self._ts < 0:
             raise ValueError("the hot fields must include @timestamp")
-        # The same readers over one value (for documents read in one walk, see _collect).
+        # The same readers over one value (for documents read in one walk, see _compile_walk).
         self._coerce: list[Callable[[Any], Any]] = [
             make_field_reader(Schema(fields={} if f.spec is None else {"v": f.spec}), "v")
             for f in self.fields
         ]
         # The value type a reader returns as it is (no coercion, no null_value, no ignore_above).
         self._same: list[type | None] = [_unchanged(f) for f in self.fields]
-        self._trie: dict[str, tuple[int | None, dict[str, Any]]] = {}
+        self._dates: list[bool | None] = [_fast_date(f) for f in self.fields]
+        trie: Trie = {}
         for i, f in enumerate(self.fields):
-            node = self._trie
+            node = trie
             parts = f.path.split(".")
             for depth, part in enumerate(parts):
                 leaf, children = node.get(part, (None, {}))
                 node[part] = (i if depth == len(parts) - 1 else leaf, children)
                 node = children
+        self._trie = trie
+        self._walk = _compile_walk(trie)
+        self._arrays: dict[str, pa.Array] | None = None  # arrays() of all rows, once built
+
+    # ------------------------------------------------------------------ reading values
+
+    def _raw(self, doc: dict[str, Any]) -> list[Any] | None:
+        """The raw value (or MISSING) of every hot path, found in one walk; None when the
+        document needs the full readers (see :func:`_compile_walk`)."""
+        raw: list[Any] = [MISSING] * len(self.fields)
+        try:
+            ok = self._walk(doc, raw)
+        except (TypeError, AttributeError):  # not a JSON object (keys that are not strings)
+            return None
+        return raw if ok else None
+
+    def _coerced(self, i: int, r: Any) -> Any:
+        """What field ``i``'s reader gives for the raw value ``r`` found on its path."""
+        if r is MISSING:
+            return None
+        if type(r) is self._same[i]:
+            return r
+        return _read_safely(self._coerce[i], {"v": r})
 
     def _values(self, doc: dict[str, Any]) -> list[Any]:
-        """The readers' values of every hot field of a document.
+        """The readers' values of every hot field of a document."""
+        raw = self._raw(doc)
+        if raw is None:
+            return [_read_safely(read, doc) for read in self._readers]
+        return [self._coerced(i, r) for i, r in enumerate(raw)]
 
-        Most documents spell fields as nested objects only; one walk along the hot paths then
-        finds every value. A document with a dotted key or an array of objects on a hot path
-        takes the readers themselves (they handle every spelling)."""
-        raw: list[Any] = [MISSING] * len(self.fields)
-        if not _collect(doc, self._trie, raw):
-            return [read(doc) for read in self._readers]
-        out: list[Any] = []
-        for r, coerce, same in zip(raw, self._coerce, self._same, strict=True):
-            if r is MISSING:
-                out.append(None)
-            elif type(r) is same:
-                out.append(r)  # what the reader would give back unchanged
+    def _column_values(self, i: int, raws: Sequence[Any]) -> list[Any]:
+        """:meth:`_coerced` over a column of raw values, with fast paths for the usual shapes."""
+        same = self._same[i]
+        coerce = self._coerce[i]
+        M = MISSING
+        if same is not None:
+            out = [None if r is M else (r if type(r) is same else _BAD) for r in raws]
+        elif self._dates[i] is not None:
+            fast = [_fast_utc(r) if type(r) is str else None for r in raws]
+            if self._dates[i]:  # date_nanos
+                out = [
+                    None if r is M else (_BAD if f is None else f) for r, f in zip(raws, fast, strict=True)
+                ]
+            else:  # date: milliseconds, floored
+                out = [
+                    None if r is M else (_BAD if f is None else f - f % 1_000_000)
+                    for r, f in zip(raws, fast, strict=True)
+                ]
+        else:
+            out = [None if r is M else _BAD for r in raws]
+        for j in _positions(out, _BAD):
+            r = raws[j]
+            if same is not None and type(r) is list and r and all(type(x) is same for x in r):
+                # the reader's list of one type: unchanged values, one of them as a scalar
+                out[j] = r[0] if len(r) == 1 else list(r)
             else:
-                out.append(coerce({"v": r}))
+                out[j] = _read_safely(coerce, {"v": r})
         return out
+
+    # ------------------------------------------------------------------ values into columns
+
+    def _cell(self, i: int, v: Any) -> tuple[Any, bool, Any]:
+        """Field ``i``'s column value for the reader's value ``v``: (value, flagged, time)."""
+        want, storage, many = self._kinds[i]
+        if v is None:
+            return None, False, None
+        if v is _UNFIT:
+            return None, True, None
+        t = type(v)
+        if t is want:
+            if storage is Storage.IP:
+                key = ip_key(v)
+                if key is None:
+                    return None, True, None
+                return ([key] if many else key), False, None
+            if want is int and not _INT64_MIN <= v <= _INT64_MAX:
+                return None, True, None  # beyond int64 (an unsigned_long): kept out of the column
+            return ([v] if many else v), False, (v if i == self._ts else None)
+        if t is list:
+            if i == self._ts and all(type(x) is int for x in v) and _INT64_MIN <= min(v) <= _INT64_MAX:
+                # several timestamps: the event's time is the first (as the evaluator orders it);
+                # flagged, so predicates on @timestamp keep the row
+                ts = min(v)
+                return ts, True, ts
+            if many and all(type(x) is want for x in v):
+                if storage is Storage.IP:
+                    keys = [ip_key(x) for x in v]
+                    if None in keys:
+                        return None, True, None
+                    return keys, False, None
+                if want is int and not all(_INT64_MIN <= x <= _INT64_MAX for x in v):
+                    return None, True, None  # a value beyond int64 does not fit the column
+                return v, False, None
+        return None, True, None
 
     def add(self, doc: dict[str, Any]) -> int | None:
         """Append one document's values; returns its ``__ts``."""
         flags = 0
         ts: Any = None
-        for i, (v, (want, storage, many), column) in enumerate(
-            zip(self._values(doc), self._kinds, self.columns, strict=True)
-        ):
-            if v is None:
-                column.append(None)
-                continue
-            t = type(v)
-            if t is want:
-                if storage is Storage.IP:
-                    v = ip_key(v)
-                    if v is None:
-                        flags |= 1 << i
-                elif want is int and not _INT64_MIN <= v <= _INT64_MAX:
-                    column.append(None)  # beyond int64 (an unsigned_long): kept out of the column
-                    flags |= 1 << i
-                    continue
-                elif i == self._ts:
-                    ts = v
-                column.append([v] if many and v is not None else v)
-                continue
-            if t is list:
-                if i == self._ts and all(type(x) is int for x in v) and _INT64_MIN <= min(v) <= _INT64_MAX:
-                    # several timestamps: the event's time is the first (as the evaluator orders
-                    # it); flagged, so predicates on @timestamp keep the row
-                    ts = min(v)
-                    column.append(ts)
-                    flags |= 1 << i
-                    continue
-                if many and all(type(x) is want for x in v):
-                    column.append([ip_key(x) for x in v] if storage is Storage.IP else v)
-                    if storage is Storage.IP and None in column[-1]:
-                        column[-1] = None
-                        flags |= 1 << i
-                    continue
-            column.append(None)
-            flags |= 1 << i
+        for i, (v, column) in enumerate(zip(self._values(doc), self.columns, strict=True)):
+            value, flagged, t = self._cell(i, v)
+            column.append(value)
+            if flagged:
+                flags |= 1 << i
+            if t is not None:
+                ts = t
         self.flags.append(flags)
+        self._arrays = None
         return ts if type(ts) is int else None
 
+    def add_many(self, docs: Sequence[dict[str, Any]]) -> list[int | None]:
+        """Append the values of many documents, column by column; returns their ``__ts``."""
+        n = len(docs)
+        if not n:
+            return []
+        width = len(self.fields)
+        rows: list[list[Any]] = []
+        slow: list[int] = []  # documents that need the full readers
+        blank = [MISSING] * width
+        for j, doc in enumerate(docs):
+            raw = self._raw(doc)
+            if raw is None:
+                slow.append(j)
+                raw = blank
+            rows.append(raw)
+        flags = [0] * n
+        times: list[int | None] = [None] * n
+        exact = [[_read_safely(read, docs[j]) for read in self._readers] for j in slow]
+        for i, raws in enumerate(zip(*rows, strict=True)):
+            values_ = self._column_values(i, raws)
+            for j, vals in zip(slow, exact, strict=True):
+                values_[j] = vals[i]
+            want, storage, many = self._kinds[i]
+            column = self.columns[i]
+            if storage is Storage.IP:
+                cells = [_BAD if v is not None else None for v in values_]
+            elif want is int:
+                cells = [
+                    v if v is None or (type(v) is int and _INT64_MIN <= v <= _INT64_MAX) else _BAD
+                    for v in values_
+                ]
+            else:
+                cells = [v if v is None or type(v) is want else _BAD for v in values_]
+            if many:
+                cells = [c if c is None or c is _BAD else [c] for c in cells]
+            bit = 1 << i
+            if i == self._ts:
+                times = [v if type(v) is int and _INT64_MIN <= v <= _INT64_MAX else None for v in values_]
+            for j in _positions(cells, _BAD):
+                value, flagged, t = self._cell(i, values_[j])
+                cells[j] = value
+                if flagged:
+                    flags[j] |= bit
+                if t is not None:
+                    times[j] = t
+            column.extend(cells)
+        self.flags.extend(flags)
+        self._arrays = None
+        return [t if type(t) is int else None for t in times]
+
     def arrays(self, order: Sequence[int] | None = None) -> dict[str, pa.Array]:
-        """The hot and flag columns as Arrow arrays (rows in ``order`` when given)."""
-        out: dict[str, pa.Array] = {}
-        for f, column in zip(self.fields, self.columns, strict=True):
-            values_ = column if order is None else [column[j] for j in order]
-            out[f.column] = pa.array(values_, f.arrow_type())
-        flags = self.flags if order is None else [self.flags[j] for j in order]
-        mask = (1 << FLAG_BITS) - 1
-        for k, name in enumerate(flag_columns(len(self.fields))):
-            shift = k * FLAG_BITS
-            out[name] = pa.array([(x >> shift) & mask for x in flags], pa.int64())
-        return out
+        """The hot and flag columns as Arrow arrays (rows in ``order`` when given). The arrays of
+        all rows are built once, and each ``order`` taken from them (in Arrow)."""
+        full = self._arrays
+        if full is None:
+            full = {}
+            for f, column in zip(self.fields, self.columns, strict=True):
+                full[f.column] = pa.array(column, f.arrow_type())
+            mask = (1 << FLAG_BITS) - 1
+            for k, name in enumerate(flag_columns(len(self.fields))):
+                shift = k * FLAG_BITS
+                full[name] = pa.array([(x >> shift) & mask for x in self.flags], pa.int64())
+            self._arrays = full
+        if order is None:
+            return dict(full)
+        rows = pa.array(order, pa.int64())
+        return {name: array.take(rows) for name, array in full.items()}
 
     def clear(self) -> None:
         """Forget the rows added so far."""
         for column in self.columns:
             column.clear()
         self.flags.clear()
+        self._arrays = None

@@ -4,8 +4,10 @@ An append runs under the writer lock (:func:`vigil.store.manifest.writer_lock`):
 
 1. read the committed manifest and delete what an earlier crashed writer left behind;
 2. turn events into rows (``__seq`` continues from the manifest's ``next_seq``, so it keeps input
-   order across appends), a batch at a time, and write each batch's rows of one index and one day
-   as a Parquet file (rows sorted by time) plus its document index, under ``_tmp/``, fsynced;
+   order across appends), a batch at a time (the hot columns of a batch are extracted column by
+   column, :meth:`vigil.store.columns.RowBuilder.add_many`), and write each batch's rows of one
+   index and one day as a Parquet file (rows sorted by time) plus its document index, under
+   ``_tmp/``, fsynced;
 3. rename every new file into ``data/index=.../day=.../`` and fsync the folders;
 4. commit: write the new manifest and rename it over the old one.
 
@@ -21,13 +23,15 @@ one document with one slice instead of decompressing whole column chunks.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import struct
 import sys
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +62,7 @@ DOCIDX_MAGIC = b"VGDX0002"
 BATCH_ROWS = 200_000  # rows turned into files at a time (memory: about 1 KB per row)
 ROW_GROUP_ROWS = 128 * 1024
 DICT_MIN_DOCS = 1_000  # fewer documents than this: no dictionary (zstd needs samples)
-DICT_SAMPLES = 20_000
+DICT_SAMPLES = 4_000  # 0.5 s of training instead of 2.4 s, documents 2% larger
 DICT_BYTES = 112_640
 COMPRESSION_LEVEL = 3
 _MAX_GAP = 1 << 16  # bytes between two documents in a column chunk (a page header at most)
@@ -98,8 +102,9 @@ class _Pending:
 class _Appender:
     """One append in progress (holds the lock's promise: no other writer runs)."""
 
-    def __init__(self, root: Path, manifest: Manifest, batch_rows: int, level: int):
+    def __init__(self, root: Path, manifest: Manifest, batch_rows: int, level: int, raw_docs: bool = False):
         self.root = root
+        self.raw_docs = raw_docs
         self.manifest = manifest
         self.fields = manifest.hot_fields
         self.batch_rows = batch_rows
@@ -114,6 +119,7 @@ class _Appender:
         self.ids: list[str] = []
         self.indices: list[str] = []
         self.docs: list[bytes] = []
+        self.sources: list[dict[str, Any]] = []
         self.ts: list[int | None] = []
         self.skipped = 0
         self.problems: list[str] = []
@@ -128,19 +134,22 @@ class _Appender:
     def add(self, ev: Event) -> None:
         if ev.projected:
             materialize(ev)
-        try:
-            doc = orjson.dumps(ev.source)
-        except TypeError as exc:
-            self.skipped += 1
-            if len(self.problems) < 20:
-                self.problems.append(f"event {ev.id or ev.seq}: document cannot be stored as JSON: {exc}")
-            return
+        if self.raw_docs and ev.raw is not None:
+            doc = ev.raw  # the caller's promise: the JSON text of exactly ev.source
+        else:
+            try:
+                doc = orjson.dumps(ev.source)
+            except TypeError as exc:
+                self.skipped += 1
+                if len(self.problems) < 20:
+                    self.problems.append(f"event {ev.id or ev.seq}: document cannot be stored as JSON: {exc}")
+                return
         self.seqs.append(self.seq)
         self.seq += 1
         self.ids.append(ev.id)
         self.indices.append(ev.index)
         self.docs.append(doc)
-        self.ts.append(self.builder.add(ev.source))
+        self.sources.append(ev.source)
         if len(self.docs) >= self.batch_rows:
             self.flush()
 
@@ -160,6 +169,9 @@ class _Appender:
     def flush(self) -> None:
         if not self.docs:
             return
+        # The hot columns of the whole batch at once, column by column (RowBuilder.add_many).
+        self.ts = self.builder.add_many(self.sources)
+        self.sources.clear()
         if self.dict_data is None and len(self.docs) >= DICT_MIN_DOCS:
             self._train()
         groups: dict[tuple[str, str], list[int]] = {}
@@ -208,12 +220,14 @@ class _Appender:
         self.file_no += 1
         folder = partition_dir(index, day)
         name = f"part-{self.generation:06d}-{self.file_no:04d}"
-        frames = self._compress([self.docs[j] for j in rows])
-        seqs = [self.seqs[j] for j in rows]
-        ts = [self.ts[j] for j in rows]
+        pick = itemgetter(*rows) if len(rows) > 1 else (lambda seq: (seq[rows[0]],))
+        frames = self._compress(list(pick(self.docs)))
+        seqs = list(pick(self.seqs))
+        ts = list(pick(self.ts))
+        ids = list(pick(self.ids))
         columns: dict[str, pa.Array] = {
             SEQ: pa.array(seqs, pa.int64()),
-            ID: pa.array([self.ids[j] for j in rows], pa.string()),
+            ID: pa.array(ids, pa.string()),
             INDEX: pa.array([index] * len(rows), pa.string()),
         }
         hot = self.builder.arrays(rows)
@@ -224,7 +238,7 @@ class _Appender:
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, **_parquet_options(table.schema, self.fields))
         data = sink.getvalue().to_pybytes()
-        index_bytes = _doc_index(data, frames, [self.ids[j] for j in rows])
+        index_bytes = _doc_index(data, frames, ids)
         tmp_parquet = self.tmp / f"{name}.parquet"
         write_durably(tmp_parquet, data)
         final = self.root / folder / f"{name}.parquet"
@@ -404,6 +418,20 @@ def _load_dictionary(path: Path) -> zstandard.ZstdCompressionDict:
         raise StoreError(f"{path}: cannot read the store's compression dictionary: {exc}") from exc
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector during an append: the many objects of a batch live
+    until its files are written, and the collector would walk them again and again (it cost three
+    times the rest of a flush). Events hold no reference cycles; it runs again afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def append_events(
     root: Path,
     events: Iterable[Event],
@@ -411,15 +439,19 @@ def append_events(
     batch_rows: int = BATCH_ROWS,
     lock_timeout: float = 30.0,
     level: int = COMPRESSION_LEVEL,
+    raw_docs: bool = False,
 ) -> AppendReport:
     """Append ``events`` to the store at ``root`` (which must have a manifest); see the module
-    docstring for the steps and what a crash leaves."""
-    with writer_lock(root, lock_timeout):
+    docstring for the steps and what a crash leaves.
+
+    ``raw_docs``: an event's ``raw`` (when not None) is the JSON text of exactly its ``source``
+    and is stored as it is (the service's write-ahead log keeps the bytes it was sent)."""
+    with writer_lock(root, lock_timeout), _collector_paused():
         manifest = read_manifest(root)
         if manifest is None:
             raise StoreError(f"{root}: not an event store (no manifest)")
         cleaned = clean_leftovers(root, manifest)
-        appender = _Appender(root, manifest, max(1, batch_rows), level)
+        appender = _Appender(root, manifest, max(1, batch_rows), level, raw_docs)
         try:
             for ev in events:
                 appender.add(ev)
