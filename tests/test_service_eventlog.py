@@ -21,7 +21,8 @@ import pytest
 
 from vigil.engine import QueryOptions, compile_query
 from vigil.engine.model import Event
-from vigil.service.eventlog import EventLog, _categories
+from vigil.service.eventlog import EventLog
+from vigil.service.wal import categories_of
 
 
 def _doc(i: int, category: Any = "process", **extra: Any) -> dict[str, Any]:
@@ -53,12 +54,16 @@ ODD = [
 
 
 def test_categories_of_documents() -> None:
-    assert _categories({"event": {"category": "process"}}) == ("process",)
-    assert _categories({"event": {"category": ["a", "b"]}}) == ("a", "b")
-    assert _categories({}) == () and _categories({"event": {}}) == () and _categories({"event": None}) == ()
-    assert _categories({"event": {"category": []}}) == ()
+    assert categories_of({"event": {"category": "process"}}) == ("process",)
+    assert categories_of({"event": {"category": ["a", "b"]}}) == ("a", "b")
+    assert (
+        categories_of({}) == ()
+        and categories_of({"event": {}}) == ()
+        and categories_of({"event": None}) == ()
+    )
+    assert categories_of({"event": {"category": []}}) == ()
     for doc in [*ODD[:2], ODD[3], ODD[4], ODD[5]]:
-        assert _categories(doc) is None, doc
+        assert categories_of(doc) is None, doc
 
 
 QUERIES = [

@@ -49,10 +49,8 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import signal
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -67,6 +65,21 @@ import orjson
 from vigil.ecs.schema import FieldType
 from vigil.engine.model import Event
 from vigil.eql import ast
+from vigil.service.wal import (
+    CHECKPOINTS,
+    FLUSH_INTENT,
+    SEGMENT_PREFIX,
+    SEGMENT_SUFFIX,
+    Entry,
+    Pending,
+    Segment,
+    die_with_parent,
+    flush_segments,
+    next_seq_of,
+    scan,
+    wal_line,
+    write_atomically,
+)
 from vigil.store import Store, open_store
 from vigil.store.columns import schema_of
 from vigil.store.manifest import commit_manifest, fsync_dir, read_manifest, writer_lock
@@ -80,126 +93,6 @@ __all__ = ["EventLog", "Record"]
 
 #: One event to log: (index, id, document), or (index, id, document, its JSON text).
 Record = tuple[str, str, dict[str, Any]] | tuple[str, str, dict[str, Any], bytes]
-
-_SEGMENT_PREFIX = "seg-"
-_SEGMENT_SUFFIX = ".wal"
-_FLUSH_INTENT = "flush.json"
-_CHECKPOINTS = "checkpoints.json"
-
-
-def _line(payload: bytes) -> bytes:
-    """One WAL record: checksum, space, JSON payload, newline (orjson never writes a newline)."""
-    return b"%08x %s\n" % (zlib.crc32(payload), payload)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves the old or the new content."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
-class _Segment:
-    """A WAL segment file, and its events kept in memory until they are in the store."""
-
-    def __init__(self, path: Path, number: int):
-        self.path = path
-        self.number = number
-        self.events = 0  # valid event records
-        self.size = 0  # bytes of valid records (appends go after them)
-        self.entries: list[_Entry] = []  # its events, in order
-        # the same by (index, categories) (see _categories), so that a rule run takes only the
-        # events of its indices and categories
-        self.buckets: dict[tuple[str, tuple[str, ...] | None], list[_Entry]] = {}
-        self.checkpoints: dict[str, Any] = {}  # the positions logged with its events
-        self.ids: set[tuple[str, str]] = set()  # (index, id) of its events (for creates)
-
-    def add(self, entries: list[_Entry]) -> None:
-        self.entries.extend(entries)
-        self.ids.update((e[1], e[2]) for e in entries)
-        buckets = self.buckets
-        for e in entries:
-            key = (e[1], _categories(e[3]))
-            bucket = buckets.get(key)
-            if bucket is None:
-                bucket = buckets[key] = []
-            bucket.append(e)
-
-
-def _categories(doc: dict[str, Any]) -> tuple[str, ...] | None:
-    """The ``event.category`` strings of a document as written, when they are plain: ``()``
-    when it has none, None when it spells them otherwise (a dotted key, non-strings, an array
-    of objects), which no category test may then skip."""
-    if "event.category" in doc:
-        return None
-    event = doc.get("event")
-    if event is None:
-        return ()
-    if type(event) is not dict:
-        return None
-    cats = event.get("category")
-    if cats is None:
-        return ()
-    if type(cats) is str:
-        return (cats,)
-    if type(cats) is list and all(type(c) is str for c in cats):
-        return tuple(cats)
-    return None
-
-
-#: An acknowledged event still in the log: (seq, index, id, document, JSON text, __ts).
-_Entry = tuple[int, str, str, dict[str, Any], bytes, int | None]
-#: The same before it has its sequence number.
-_Pending = tuple[str, str, dict[str, Any], bytes, int | None]
-
-
-def _next_seq_of(store_dir: Path) -> int:
-    manifest = read_manifest(store_dir)
-    return manifest.next_seq if manifest is not None else 0
-
-
-def _scan(path: Path) -> Iterator[tuple[int, Any]]:
-    """(end offset, decoded payload) of each valid record of a segment, in order (see
-    :func:`_scan_payloads`)."""
-    for end, value, _payload in _scan_payloads(path):
-        yield end, value
-
-
-def _scan_payloads(path: Path) -> Iterator[tuple[int, Any, bytes]]:
-    """(end offset, decoded payload, payload) of each valid record of a segment, in order.
-
-    Stops at the first torn record at the end (no newline, or a bad checksum on the last line);
-    a damaged record followed by good ones (disk damage, not a crash) is skipped and logged."""
-    offset = 0
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        for raw in f:
-            end = offset + len(raw)
-            ok = raw.endswith(b"\n") and len(raw) > 10 and raw[8:9] == b" "
-            payload = raw[9:-1]
-            if ok:
-                try:
-                    ok = int(raw[:8], 16) == zlib.crc32(payload)
-                except ValueError:
-                    ok = False
-            value: Any = None
-            if ok:
-                try:
-                    value = orjson.loads(payload)
-                except orjson.JSONDecodeError:
-                    ok = False
-            if not ok:
-                if end >= size:
-                    return  # the torn tail of a crash: never acknowledged
-                log.warning("%s: damaged record at byte %d skipped", path, offset)
-                offset = end
-                continue
-            offset = end
-            yield end, value, payload
 
 
 class EventLog:
@@ -232,8 +125,8 @@ class EventLog:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._segments: list[_Segment] = []
-        self._current: _Segment | None = None
+        self._segments: list[Segment] = []
+        self._current: Segment | None = None
         self._file: Any = None
         self._checkpoints: dict[str, Any] = {}
         self._next_seq = 0  # the store's __seq of the next acknowledged event
@@ -256,16 +149,16 @@ class EventLog:
         store.close()
         for leftover in self.wal_dir.glob("*.tmp"):
             leftover.unlink()
-        paths = sorted(self.wal_dir.glob(f"{_SEGMENT_PREFIX}*{_SEGMENT_SUFFIX}"))
-        cp_path = self.wal_dir / _CHECKPOINTS
+        paths = sorted(self.wal_dir.glob(f"{SEGMENT_PREFIX}*{SEGMENT_SUFFIX}"))
+        cp_path = self.wal_dir / CHECKPOINTS
         if cp_path.exists():
             self._checkpoints = orjson.loads(cp_path.read_bytes())
-        segments: list[_Segment] = []
+        segments: list[Segment] = []
         logged: dict[int, list[tuple[str, str, dict[str, Any]]]] = {}
         for path in paths:
-            seg = _Segment(path, int(path.name[len(_SEGMENT_PREFIX) : -len(_SEGMENT_SUFFIX)]))
+            seg = Segment(path, int(path.name[len(SEGMENT_PREFIX) : -len(SEGMENT_SUFFIX)]))
             records = logged[seg.number] = []
-            for end, value in _scan(path):
+            for end, value in scan(path):
                 seg.size = end
                 if isinstance(value, dict):
                     cp = value.get("checkpoint") or {}
@@ -283,8 +176,8 @@ class EventLog:
             segments.append(seg)
         if paths:
             # The checkpoints of every logged batch are durable before any segment goes away.
-            _write_atomically(cp_path, orjson.dumps(self._checkpoints))
-        intent_path = self.wal_dir / _FLUSH_INTENT
+            write_atomically(cp_path, orjson.dumps(self._checkpoints))
+        intent_path = self.wal_dir / FLUSH_INTENT
         if intent_path.exists():
             intent = orjson.loads(intent_path.read_bytes())
             manifest = read_manifest(self.store_dir)
@@ -307,12 +200,12 @@ class EventLog:
         self._segments = segments
         self._open_new_segment(max((s.number for s in segments), default=0) + 1)
 
-    def _entries(self, records: Sequence[tuple[str, str, dict[str, Any]]]) -> list[_Entry]:
+    def _entries(self, records: Sequence[tuple[str, str, dict[str, Any]]]) -> list[Entry]:
         """In-memory entries of logged (index, id, document) records, numbered from
         ``_next_seq`` (call with the write lock held, or at recovery)."""
         ts_of = self._ts_of
         seq = self._next_seq
-        out: list[_Entry] = []
+        out: list[Entry] = []
         for index, id_, doc in records:
             out.append((seq, index, id_, doc, orjson.dumps(doc), ts_of(doc)))
             seq += 1
@@ -321,10 +214,10 @@ class EventLog:
 
     def _open_new_segment(self, number: int) -> None:
         """Start a new current segment (its directory entry made durable before any ack in it)."""
-        path = self.wal_dir / f"{_SEGMENT_PREFIX}{number:016d}{_SEGMENT_SUFFIX}"
+        path = self.wal_dir / f"{SEGMENT_PREFIX}{number:016d}{SEGMENT_SUFFIX}"
         self._file = open(path, "ab")  # noqa: SIM115 - kept open across appends, closed on rotation
         fsync_dir(self.wal_dir)
-        seg = _Segment(path, number)
+        seg = Segment(path, number)
         self._segments.append(seg)
         self._current = seg
 
@@ -364,7 +257,7 @@ class EventLog:
             # after the store was asked: then it is asked again.
             base, taken = self._stored_ids(wanted)
             with self._write_lock:
-                if _next_seq_of(self.store_dir) != base:
+                if next_seq_of(self.store_dir) != base:
                     continue
                 for seg in self._segments:
                     taken |= wanted & seg.ids
@@ -383,25 +276,25 @@ class EventLog:
                 )
                 return keep
 
-    def _prepare(self, records: Sequence[Record]) -> tuple[list[bytes], list[_Pending]]:
+    def _prepare(self, records: Sequence[Record]) -> tuple[list[bytes], list[Pending]]:
         """The WAL lines of ``records`` and what memory keeps of them (without sequence numbers)."""
         dumps = orjson.dumps
         ts_of = self._ts_of
         lines: list[bytes] = []
-        prepared: list[_Pending] = []
+        prepared: list[Pending] = []
         for record in records:
             index, id_, doc = record[0], record[1], record[2]
             text = record[3] if len(record) > 3 else None
             if text is None:
                 text = dumps(doc)
-            lines.append(_line(b"[%s,%s,%s]" % (dumps(index), dumps(id_), text)))
+            lines.append(wal_line(b"[%s,%s,%s]" % (dumps(index), dumps(id_), text)))
             prepared.append((index, id_, doc, text, ts_of(doc)))
         return lines, prepared
 
     def _write(
         self,
         lines: list[bytes],
-        prepared: list[_Pending],
+        prepared: list[Pending],
         checkpoint: dict[str, Any] | None,
         *,
         locked: bool = False,
@@ -409,7 +302,7 @@ class EventLog:
         """Write and fsync the records' lines (and the checkpoint), then keep the events in
         memory with their sequence numbers (``locked``: the caller holds the write lock)."""
         if checkpoint:
-            lines = [*lines, _line(orjson.dumps({"checkpoint": checkpoint}))]
+            lines = [*lines, wal_line(orjson.dumps({"checkpoint": checkpoint}))]
         if not lines:
             return
         data = b"".join(lines)
@@ -504,7 +397,7 @@ class EventLog:
                 self._renumber(base)
                 entries = [e for s in sealed for e in s.entries]
             intent = {"segments": [s.path.name for s in sealed], "base_seq": base}
-            _write_atomically(self.wal_dir / _FLUSH_INTENT, orjson.dumps(intent))
+            write_atomically(self.wal_dir / FLUSH_INTENT, orjson.dumps(intent))
             checkpoints: dict[str, Any] = {}
             for seg in sealed:
                 checkpoints.update(seg.checkpoints)
@@ -520,20 +413,20 @@ class EventLog:
                 after = read_manifest(self.store_dir)
                 if after is None or after.next_seq == base:
                     with contextlib.suppress(OSError):
-                        (self.wal_dir / _FLUSH_INTENT).unlink()
+                        (self.wal_dir / FLUSH_INTENT).unlink()
                     raise
                 log.warning("the flush failed after its commit; the flush goes on", exc_info=True)
             if checkpoints:
                 with self._write_lock:
                     durable = {**self._read_checkpoints(), **checkpoints}
-                _write_atomically(self.wal_dir / _CHECKPOINTS, orjson.dumps(durable))
+                write_atomically(self.wal_dir / CHECKPOINTS, orjson.dumps(durable))
             with self._write_lock:
                 # Readers now find these events in the store (their seq < the store's next_seq).
                 self._segments = [s for s in self._segments if s not in sealed]
             for seg in sealed:
                 seg.path.unlink()
             fsync_dir(self.wal_dir)
-            (self.wal_dir / _FLUSH_INTENT).unlink()
+            (self.wal_dir / FLUSH_INTENT).unlink()
             fsync_dir(self.wal_dir)
             after_seq = self._store().manifest().next_seq
             if after_seq != base + moved:
@@ -543,7 +436,7 @@ class EventLog:
             self._flush_seconds += time.monotonic() - started
             return moved
 
-    def _append(self, sealed: list[_Segment], entries: list[_Entry], base: int) -> None:
+    def _append(self, sealed: list[Segment], entries: list[Entry], base: int) -> None:
         """Append the sealed segments' events to the store: in a separate process when
         ``flush_process`` is set (it reads the segments' files itself, so the service's own
         process does none of the work of turning events into Parquet files), else here, from
@@ -572,7 +465,7 @@ class EventLog:
             self._pool = ProcessPoolExecutor(
                 1,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_die_with_parent,
+                initializer=die_with_parent,
                 initargs=(os.getpid(),),
             )
         return self._pool
@@ -589,7 +482,7 @@ class EventLog:
             self._next_seq = seq
 
     def _read_checkpoints(self) -> dict[str, Any]:
-        path = self.wal_dir / _CHECKPOINTS
+        path = self.wal_dir / CHECKPOINTS
         return orjson.loads(path.read_bytes()) if path.exists() else {}
 
     def apply_retention(self, now: float | None = None) -> int:
@@ -692,7 +585,7 @@ class EventLog:
         # The buckets only grow (under the write lock), so their first n entries are the snapshot.
         lo = -(2**63) if start is None else start
         hi = 2**63 if end is None else end
-        logged: list[_Entry] = []
+        logged: list[Entry] = []
         for bucket, n in buckets:
             part = bucket[:n]
             if part and part[0][0] < base:
@@ -743,7 +636,7 @@ class EventLog:
             self._thread.join()
             self._thread = None
         if self._pool is not None:
-            # The flush process dies with the thread that started it (see _die_with_parent),
+            # The flush process dies with the thread that started it (see die_with_parent),
             # which may be the flusher just stopped: the last flush runs here.
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
@@ -781,7 +674,7 @@ class EventLog:
 
 def _category_test(item: QueryItem) -> Callable[[str, tuple[str, ...] | None], bool]:
     """Whether a query may need the logged events of an index with the given categories (see
-    :func:`_categories`): its index predicate, and its filters' category tests, read as the
+    :func:`categories_of`): its index predicate, and its filters' category tests, read as the
     store's file pruning reads them (only where the index maps ``event.category`` as a plain
     keyword, which holds the strings as written)."""
     compiled, pred = item if isinstance(item, tuple) else (item, None)
@@ -817,48 +710,6 @@ def _category_test(item: QueryItem) -> Callable[[str, tuple[str, ...] | None], b
         return not plain or not wanted.isdisjoint(cats)
 
     return test
-
-
-def _die_with_parent(parent: int) -> None:
-    """Start of the flush process: it is killed when the thread of the service that started it
-    ends (Linux ``PR_SET_PDEATHSIG``), so that it never commits an append after the service died
-    (the restarted service would flush the same segments again), and it exits at once if the
-    service is already gone."""
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-def flush_segments(store_dir: str, segments: list[tuple[str, int]], base: int) -> int:
-    """Append the events of WAL segments (path, bytes of whole records) to the store, numbered
-    from ``base``; returns how many were stored. Runs in the flush process (see
-    :meth:`EventLog._append`): the segments are read again here, and each document is stored as
-    the JSON text it was logged with."""
-    dumps = orjson.dumps
-
-    def events() -> Iterator[Event]:
-        seq = base
-        for path, size in segments:
-            for end, value, payload in _scan_payloads(Path(path)):
-                if end > size:
-                    break
-                if isinstance(value, dict):
-                    continue  # a checkpoint
-                index, id_, doc = value
-                # The record is ``[index,id,document]`` as orjson writes it, the document's text
-                # as it was logged: cut it out rather than serialise the document again.
-                cut = len(dumps(index)) + len(dumps(id_)) + 3
-                text = payload[cut:-1]
-                if payload[cut - 1 : cut] != b"," or text[:1] != b"{":
-                    text = dumps(doc)
-                yield Event(doc, index, id_, seq, raw=text)
-                seq += 1
-
-    report = append_events(Path(store_dir), events(), lock_timeout=60.0, raw_docs=True)
-    return report.events
 
 
 def _chain(first: Iterator[Event], rest: Iterable[Event]) -> Iterator[Event]:
