@@ -80,12 +80,14 @@ NETWORK_CONNECT = {
 
 def test_winlogbeat_raw_sysmon_is_mapped_to_ecs() -> None:
     start = map_shipped(sysmon_raw(1, PROCESS_CREATE))
+    assert start is not None
     assert start["event"]["category"] == ["process"]
     assert start["event"]["type"] == ["start"]
     assert start["process"]["pid"] == 4242
     assert start["process"]["entity_id"] == GUID
     assert start["agent"]["version"] == "8.13.2"  # the sender's version is kept
     net = map_shipped(sysmon_raw(3, NETWORK_CONNECT, "2024-05-01T10:00:02.500Z"))
+    assert net is not None
     assert net["event"]["category"] == ["network"]
     assert net["destination"]["port"] == 445
     assert net["destination"]["ip"] == "10.0.0.5"
@@ -103,10 +105,11 @@ def test_nxlog_records_are_mapped_and_ecs_documents_kept_as_they_are() -> None:
         **PROCESS_CREATE,
     }
     mapped = map_shipped(nx)
+    assert mapped is not None
     assert mapped["event"]["category"] == ["process"]
     assert mapped["process"]["pid"] == 4242
     ecs_doc = {"@timestamp": "2024-05-01T10:00:00Z", "event": {"category": ["process"]}, "winlog": {"x": 1}}
-    assert map_shipped(ecs_doc) is ecs_doc
+    assert map_shipped(ecs_doc) is None
 
 
 @pytest.mark.parametrize(
@@ -214,3 +217,79 @@ def test_a_damaged_setup_file_only_means_installing_again(tmp_path: Path) -> Non
 def test_basic_credentials_carry_the_token_as_password(header: str, token: str | None) -> None:
     assert token_of(header) == token
     assert check_token(header, hash_token(TOKEN)) is (token == TOKEN)
+
+
+# --------------------------------------------------------------------------- a Beat, end to end
+
+
+def test_a_winlogbeat_8_shipping_raw_sysmon_raises_the_smb_alert(tmp_path: Path) -> None:
+    """What Winlogbeat 8 does against the service: license check, template and ILM set-up with
+    Basic credentials, then ``create`` bulks of raw Sysmon events (its pipelines not run); the
+    events are stored mapped to ECS and the rule the project started from fires on them."""
+    import socket
+    import threading
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    import uvicorn
+    from starlette.middleware import Middleware
+
+    es = pytest.importorskip("elasticsearch")
+    from vigil.service.ingest import ProductHeaderMiddleware, ingest_routes
+    from vigil.service.scheduler import Scheduler
+
+    rule = Path(__file__).resolve().parents[1] / "examples" / "rules" / "direct_outbound_smb.toml"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = Settings(data_dir=tmp_path / "data", api_token=TOKEN, port=port, rule_paths=(str(rule),))
+    state = build_state(settings)
+    app = Starlette(
+        routes=[*ingest_routes(state), *shipper_routes(state)],
+        middleware=[Middleware(ProductHeaderMiddleware)],
+    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:  # readiness, not a timing assertion
+        assert thread.is_alive()
+        time.sleep(0.02)
+    try:
+        client = es.Elasticsearch(f"http://127.0.0.1:{port}", basic_auth=("winlogbeat", TOKEN))
+        assert client.license.get()["license"]["status"] == "active"
+        template = "winlogbeat-8.13.2"
+        assert not client.indices.exists_index_template(name=template)
+        client.indices.put_index_template(name=template, index_patterns=[f"{template}*"], data_stream={})
+        assert client.indices.exists_index_template(name=template)
+        client.ilm.put_lifecycle(name="winlogbeat", policy={"phases": {"hot": {"actions": {}}}})
+        assert "winlogbeat" in client.ilm.get_lifecycle(name="winlogbeat")
+
+        now = datetime.now(UTC).replace(microsecond=0)
+        start = sysmon_raw(
+            1, PROCESS_CREATE, (now - timedelta(seconds=90)).isoformat().replace("+00:00", "Z")
+        )
+        start["winlog"]["event_data"]["UtcTime"] = (now - timedelta(seconds=90)).strftime(
+            "%Y-%m-%d %H:%M:%S.000"
+        )
+        connect = sysmon_raw(
+            3, NETWORK_CONNECT, (now - timedelta(seconds=60)).isoformat().replace("+00:00", "Z")
+        )
+        connect["winlog"]["event_data"]["UtcTime"] = (now - timedelta(seconds=60)).strftime(
+            "%Y-%m-%d %H:%M:%S.000"
+        )
+        answer = client.bulk(
+            operations=[{"create": {}}, start, {"create": {}}, connect], index=template, refresh=False
+        )
+        assert not answer["errors"], answer
+        stored = list(state.events.events(index=lambda name: name == template))
+        assert [e.source["event"]["category"] for e in stored] == [["process"], ["network"]]
+
+        outcomes = Scheduler(state).run_due(now)
+        assert [o.alerts_created for o in outcomes] == [1]
+        alerts = state.alerts.list_alerts()
+        assert [a.rule_name for a in alerts] == ["Direct Outbound SMB Connection"]
+    finally:
+        server.should_exit = True
+        thread.join()
+        state.alerts.close()
+        state.events.close()

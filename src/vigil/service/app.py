@@ -33,6 +33,7 @@ from vigil.service.auth import load_or_create_token
 from vigil.service.eventlog import EventLog
 from vigil.service.ingest import EsError, ProductHeaderMiddleware, ingest_routes, json_response
 from vigil.service.settings import Settings
+from vigil.service.shippers import shipper_routes
 from vigil.service.state import ServiceState
 from vigil.service.watcher import Watcher
 
@@ -137,6 +138,7 @@ def create_app(state: ServiceState) -> Starlette:
     # hands browsers (Accept: text/html) to the console's page.
     home = next((r for r in console_list if isinstance(r, Route) and r.path == "/"), None)
     routes.extend(ingest_routes(state, console_home=home.endpoint if home is not None else None))
+    routes.extend(shipper_routes(state))  # Beats' start-up calls (license, templates, ILM, pipelines)
     routes.extend(r for r in console_list if r is not home)
 
     @contextlib.asynccontextmanager

@@ -44,6 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vigil.service.auth import check_token
 from vigil.service.eventlog import Record
+from vigil.service.shippers import MAPPING_ERRORS, map_shipped, mapping_error, may_need_mapping
 from vigil.service.state import ServiceState
 from vigil.sources import stable_id
 
@@ -432,6 +433,14 @@ class _Ingest:
         given = request.path_params.get("id")
         text = body.strip()
         id_ = given if given else stable_id(text)
+        if may_need_mapping(text):
+            try:
+                mapped = map_shipped(doc)
+            except MAPPING_ERRORS as exc:
+                err = mapping_error(exc)
+                raise EsError(err.pop("status"), err.pop("type"), err.pop("reason")) from None
+            if mapped is not None:
+                doc, text = mapped, orjson.dumps(mapped)
         create = bool(given) and (create or request.query_params.get("op_type") == "create")
         # The body as it was sent is logged and stored, unless it spans lines (a WAL record is one).
         record: Record = (index, id_, doc, text) if b"\n" not in text else (index, id_, doc)
@@ -534,6 +543,16 @@ def _parse_bulk(body: bytes, default_index: str | None) -> list[_Planned]:
                 )
             )
             continue
+        if may_need_mapping(text):
+            try:
+                mapped = map_shipped(doc)
+            except MAPPING_ERRORS as exc:
+                out.append((op, index, id_, None, None, mapping_error(exc), given))
+                continue
+            if mapped is not None:
+                # Winlogbeat 8.x / NXLog raw Windows records: stored mapped to ECS, as
+                # Winlogbeat's ingest pipelines would store them (the id stays the sent text's).
+                doc, text = mapped, orjson.dumps(mapped)
         out.append((op, index, id_, doc, text, None, given))
     if not out:
         raise EsError(400, "action_request_validation_exception", "Validation Failed: 1: no requests added;")

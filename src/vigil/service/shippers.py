@@ -48,15 +48,16 @@ _KINDS: dict[str, tuple[str, str]] = {
 }
 
 
-def map_shipped(doc: dict[str, Any]) -> dict[str, Any]:
-    """A shipped document as rules expect it: Winlogbeat 8.x raw and NXLog Windows records
-    mapped to ECS (Winlogbeat's shape, with the sender's ``agent.version``); anything else as
-    it is. Raises ``ValueError`` (and the mapping's own errors) for a record it cannot map."""
+def map_shipped(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """A shipped document as rules expect it, or None when it is kept as it was sent: Winlogbeat
+    8.x raw and NXLog Windows records are mapped to ECS (Winlogbeat's shape, with the sender's
+    ``agent.version``; in place where the mapping can). Raises ``ValueError`` (or the mapping's
+    own errors) for a record it cannot map."""
     from vigil.sources.winlog import classify
 
     kind = classify(doc)
     if kind == "ndjson":
-        return doc
+        return None
     from vigil.ecs.windows import DEFAULT_AGENT_VERSION, to_ecs
     from vigil.sources.winlog import nxlog_to_raw
 
@@ -67,6 +68,21 @@ def map_shipped(doc: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(version, str) or not version:
         version = DEFAULT_AGENT_VERSION
     return to_ecs(doc, mode="winlogbeat", agent_version=version)
+
+
+#: What a mapping raises on a record it cannot map (the item fails; the others are logged).
+MAPPING_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError)
+
+
+def mapping_error(exc: BaseException) -> dict[str, Any]:
+    """The item error for a Windows record that cannot be mapped (as a failed ingest pipeline
+    fails its document)."""
+    return {
+        "type": "illegal_argument_exception",
+        "reason": f"cannot map the Windows event to ECS (as Winlogbeat's ingest pipeline would): "
+        f"{type(exc).__name__}: {exc}",
+        "status": 400,
+    }
 
 
 def may_need_mapping(raw: bytes) -> bool:
