@@ -208,6 +208,30 @@ def test_a_restart_loses_nothing_and_duplicates_nothing(tmp_path: Path, smb_even
     assert status.total_runs == 2 and status.total_alerts == 4  # totals restored from the records
 
 
+def test_a_suppression_window_outlives_a_restart(tmp_path: Path) -> None:
+    # Host ws-1 starts a process at 08:01 and at 08:07; with a 1-hour window grouped by host
+    # there is one alert, whose count the second start raises, also across a restart.
+    rule = rule_toml("sup", query='process where event.type == "start"') + (
+        '\n[rule.alert_suppression]\ngroup_by = ["host.name"]\n'
+        '\n[rule.alert_suppression.duration]\nunit = "h"\nvalue = 1\n'
+    )
+    (tmp_path / "sup.toml").write_text(rule)
+    events = ListEvents([proc(T0 + timedelta(minutes=1), 1), proc(T0 + timedelta(minutes=7), 2)])
+    state = make_state(tmp_path, [tmp_path / "sup.toml"], events)
+    first = Scheduler(state).run_due(T0 + timedelta(minutes=5))
+    assert [o.alerts_created for o in first] == [1]
+    [alert] = state.alerts.list_alerts()
+    count = alert.document["kibana.alert.suppression.docs_count"]
+    state = restart(state)
+    scheduler = Scheduler(state)
+    again = scheduler.run_due(T0 + timedelta(minutes=10))
+    assert [o.alerts_created for o in again] == [0]
+    [same] = state.alerts.list_alerts()
+    assert same.uuid == alert.uuid
+    assert same.document["kibana.alert.suppression.docs_count"] == count + 1
+    scheduler.stop()
+
+
 def test_max_signals_warns_as_kibana(tmp_path: Path) -> None:
     (tmp_path / "r.toml").write_text(rule_toml("capped", max_signals=2))
     events = ListEvents([proc(T0 - timedelta(minutes=1), n) for n in range(3)])

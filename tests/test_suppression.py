@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from vigil.alerts.build import build_alerts
 from vigil.engine import Event
@@ -144,3 +145,26 @@ def test_time_window_suppression_survives_a_restart_through_the_store() -> None:
     third = _replay_with(rule, events, 10, 10, Suppressor(store))
     assert sum(len(r.groups) for r in third) == 1
     assert store.updated == []
+
+
+def test_the_alert_store_recalls_the_instance_a_window_folds_into(tmp_path: Path) -> None:
+    from vigil.alerts.store import AlertStore
+
+    rule = _rule(duration_seconds=3600)
+    events = _events([(60, "a"), (420, "a")])
+    with AlertStore.open(tmp_path / "alerts.db") as store:
+        first = _replay_with(rule, events, 5, 5, Suppressor(store))
+        groups = [g for r in first for g in r.groups]
+        assert store.add_alerts(groups) == (1, 0)
+        [group] = groups
+        inst = group.primary[INSTANCE]
+        found = store.find_suppressed(group.rule_uuid, inst, T0)
+        assert found is not None and found[1] == T0 + timedelta(minutes=5)
+        assert store.find_suppressed(group.rule_uuid, inst, T0 + timedelta(minutes=6)) is None
+        assert store.find_suppressed(group.rule_uuid, "another instance", T0) is None
+    # A later process over the same store: the window folds the new event into the stored alert.
+    with AlertStore.open(tmp_path / "alerts.db") as store:
+        second = _replay_with(rule, events, 10, 10, Suppressor(store))
+        assert sum(len(r.groups) for r in second) == 0
+        [stored] = store.list_alerts()
+        assert store.get_alert(stored.uuid).document[DOCS_COUNT] == group.primary[DOCS_COUNT] + 1

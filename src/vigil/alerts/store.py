@@ -583,6 +583,28 @@ class AlertStore:
         )
         return [_stored(row) for row in rows]
 
+    def find_suppressed(
+        self, rule_uuid: str, instance_id: str, since: datetime
+    ) -> tuple[dict[str, Any], datetime] | None:
+        """The latest alert of a rule's suppression instance (``kibana.alert.instance.id``) raised
+        at or after ``since``, with the time it was raised, or None: what a rule's suppression
+        window folds new alerts into after a restart (:class:`vigil.rules.suppression.Suppressor`)."""
+        from vigil.alerts.js import iso_millis
+
+        rows = self._read(
+            "SELECT document, created FROM alerts WHERE rule_uuid = ? AND building_block = 0"
+            " AND created >= ? AND json_extract(document, '$.\"kibana.alert.instance.id\"') = ?"
+            " ORDER BY created DESC LIMIT 1",
+            (rule_uuid, iso_millis(since), instance_id),
+        )
+        if not rows:
+            return None
+        raised = _parse_iso(rows[0][1])
+        if raised is None:
+            return None
+        document: dict[str, Any] = orjson.loads(rows[0][0])
+        return document, raised
+
     def count_alerts(self, *, include_building_blocks: bool = False) -> int:
         """How many alerts are stored (without building blocks unless asked)."""
         sql = "SELECT count(*) FROM alerts" + ("" if include_building_blocks else " WHERE building_block = 0")

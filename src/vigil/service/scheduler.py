@@ -102,14 +102,19 @@ class _Result:
 
 class _DeferredUpdates:
     """Stands in for the alert store in a worker's :class:`Suppressor`: collects the updates so
-    that only the scheduler's thread writes, and only for runs that finished in time."""
+    that only the scheduler's thread writes, and only for runs that finished in time; looks up
+    the alert a suppression window folds into (after a restart) through ``recall``."""
 
-    def __init__(self) -> None:
+    def __init__(self, recall: Callable[[str, str, datetime], Any] | None = None) -> None:
         self.documents: list[dict[str, Any]] = []
+        self._recall = recall
 
     def update_alert(self, document: dict[str, Any]) -> bool:
         self.documents.append(document)
         return True
+
+    def find_suppressed(self, rule_uuid: str, instance_id: str, since: datetime) -> Any:
+        return self._recall(rule_uuid, instance_id, since) if self._recall is not None else None
 
 
 class Scheduler:
@@ -135,6 +140,9 @@ class Scheduler:
         self._pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="vigil-rule")
         self._clocks: dict[str, _Clock] = {}
         self._suppressors: dict[str, Suppressor] = {}
+        # Each worker thread reads the alert store through a connection of its own (the
+        # scheduler's thread is the only writer).
+        self._readers = threading.local()
         self._run_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -339,6 +347,16 @@ class Scheduler:
             found = self._suppressors[rule_id] = Suppressor(None)
         return found
 
+    def _recall(self, rule_uuid: str, instance_id: str, since: datetime) -> Any:
+        """:meth:`AlertStore.find_suppressed`, on this worker thread's own read connection."""
+        store = getattr(self._readers, "store", None)
+        if store is None:
+            path = getattr(self.state.alerts, "path", None)
+            if path is None:
+                return None
+            store = self._readers.store = AlertStore.open(path, create=False)
+        return store.find_suppressed(rule_uuid, instance_id, since)
+
     def _execute(self, job: _Job) -> _Result:
         """One run, on a worker thread: read the window's events, run the query, build alerts.
         Touches no database (see the module note)."""
@@ -349,7 +367,7 @@ class Scheduler:
         t0 = time.perf_counter()
         cpu0 = time.thread_time()
         rule = job.rule
-        updates = _DeferredUpdates()
+        updates = _DeferredUpdates(self._recall)
         scanned = 0
         try:
             # The plan keeps the parts of the events it is given: a fresh one per run.
