@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from vigil.service.app import build_state
 from vigil.service.auth import check_token, hash_token, token_of
 from vigil.service.settings import Settings
-from vigil.service.shippers import SETUP_FILE, SetupStore, map_shipped, may_need_mapping, shipper_routes
+from vigil.service.shippers import SETUP_FILE, SetupStore, map_shipped, shipper_routes
 
 TOKEN = "shipper-token-0123456789"
 
@@ -110,18 +110,6 @@ def test_nxlog_records_are_mapped_and_ecs_documents_kept_as_they_are() -> None:
     assert mapped["process"]["pid"] == 4242
     ecs_doc = {"@timestamp": "2024-05-01T10:00:00Z", "event": {"category": ["process"]}, "winlog": {"x": 1}}
     assert map_shipped(ecs_doc) is None
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        (b'{"winlog": {"event_id": "1"}}', True),
-        (b'{"EventID": 4624, "Channel": "Security"}', True),
-        (b'{"event": {"category": ["process"]}, "process": {"pid": 4}}', False),
-    ],
-)
-def test_cheap_look_at_the_bytes(raw: bytes, expected: bool) -> None:
-    assert may_need_mapping(raw) is expected
 
 
 # --------------------------------------------------------------------------- start-up calls

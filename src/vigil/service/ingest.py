@@ -44,7 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vigil.service.auth import check_token
 from vigil.service.eventlog import Record
-from vigil.service.shippers import MAPPING_ERRORS, map_shipped, mapping_error, may_need_mapping
+from vigil.service.shippers import MAPPING_ERRORS, map_shipped, mapping_error
 from vigil.service.state import ServiceState
 from vigil.sources import stable_id
 
@@ -433,7 +433,7 @@ class _Ingest:
         given = request.path_params.get("id")
         text = body.strip()
         id_ = given if given else stable_id(text)
-        if may_need_mapping(text):
+        if "winlog" in doc or "EventID" in doc:
             try:
                 mapped = map_shipped(doc)
             except MAPPING_ERRORS as exc:
@@ -543,7 +543,7 @@ def _parse_bulk(body: bytes, default_index: str | None) -> list[_Planned]:
                 )
             )
             continue
-        if may_need_mapping(text):
+        if "winlog" in doc or "EventID" in doc:
             try:
                 mapped = map_shipped(doc)
             except MAPPING_ERRORS as exc:

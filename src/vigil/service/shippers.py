@@ -35,7 +35,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from vigil.ecs.windows import DEFAULT_AGENT_VERSION, to_ecs
 from vigil.service.state import ServiceState
+from vigil.sources.winlog import classify, nxlog_to_raw
 
 SETUP_FILE = "shipper-setup.json"
 
@@ -53,14 +55,11 @@ def map_shipped(doc: dict[str, Any]) -> dict[str, Any] | None:
     8.x raw and NXLog Windows records are mapped to ECS (Winlogbeat's shape, with the sender's
     ``agent.version``; in place where the mapping can). Raises ``ValueError`` (or the mapping's
     own errors) for a record it cannot map."""
-    from vigil.sources.winlog import classify
-
+    if "winlog" not in doc and "EventID" not in doc:
+        return None  # the cheap look first: neither a Winlogbeat nor an NXLog record
     kind = classify(doc)
     if kind == "ndjson":
         return None
-    from vigil.ecs.windows import DEFAULT_AGENT_VERSION, to_ecs
-    from vigil.sources.winlog import nxlog_to_raw
-
     if kind == "nxlog":
         return to_ecs(nxlog_to_raw(doc), mode="winlogbeat", agent_version=DEFAULT_AGENT_VERSION)
     agent = doc.get("agent")
@@ -83,12 +82,6 @@ def mapping_error(exc: BaseException) -> dict[str, Any]:
         f"{type(exc).__name__}: {exc}",
         "status": 400,
     }
-
-
-def may_need_mapping(raw: bytes) -> bool:
-    """A cheap look at a document's bytes: False means :func:`map_shipped` would return it as
-    it is (it has neither a ``winlog`` object nor NXLog's ``EventID``)."""
-    return b'"winlog"' in raw or b'"EventID"' in raw
 
 
 class SetupStore:
