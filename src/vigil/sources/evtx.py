@@ -244,16 +244,8 @@ def make({", ".join(constants)}):
             sid = _attrs(security).get("UserID")
             if sid:
                 winlog["user"] = {{"identifier": sid}}
-        node = event.get("EventData")
-        if node:
-            pairs = _event_data(node)
-            if pairs:
-                winlog["event_data"] = pairs
-        node = event.get("UserData")
-        if node:
-            pairs = _user_data(node)
-            if pairs:
-                winlog["user_data"] = pairs
+        if event.get("EventData") or event.get("UserData"):
+            _add_data(winlog, event)
         if correlation:
             _correlation(winlog, correlation)
         if execution:
@@ -275,7 +267,7 @@ def make({", ".join(constants)}):
         }}
     return build
 """
-    scope: dict[str, Any] = {"_attrs": _attrs, "_event_data": _event_data, "_user_data": _user_data}
+    scope: dict[str, Any] = {"_attrs": _attrs, "_add_data": _add_data}
     scope["_correlation"] = _correlation
     exec(compile(source, "<vigil.sources.evtx record builder>", "exec"), scope)
     built: Callable[..., dict[str, Any]] = scope["make"](**constants)
@@ -347,16 +339,7 @@ def general_record_to_raw(event: dict[str, Any], file: str | None = None) -> dic
         sid = _attrs(node).get("UserID")
         if sid:
             winlog["user"] = {"identifier": sid}
-    node = event.get("EventData")
-    if node:
-        pairs = _event_data(node)
-        if pairs:
-            winlog["event_data"] = pairs
-    node = event.get("UserData")
-    if node:
-        pairs = _user_data(node)
-        if pairs:
-            winlog["user_data"] = pairs
+    _add_data(winlog, event)
     node = system.get("Correlation")
     if node:
         attrs = _attrs(node)
@@ -402,6 +385,21 @@ def _attrs(node: Any) -> dict[str, Any]:
 
 
 _SPECIAL_KEYS = ("Data", "#text", "#attributes")
+
+
+def _add_data(winlog: dict[str, Any], event: dict[str, Any]) -> None:
+    """``winlog.event_data`` and ``winlog.user_data`` of a record's ``EventData``/``UserData``
+    (left out when empty, as Winlogbeat leaves them out)."""
+    node = event.get("EventData")
+    if node:
+        pairs = _event_data(node)
+        if pairs:
+            winlog["event_data"] = pairs
+    node = event.get("UserData")
+    if node:
+        pairs = _user_data(node)
+        if pairs:
+            winlog["user_data"] = pairs
 
 
 def _event_data(data: Any) -> dict[str, str]:
