@@ -21,7 +21,9 @@ Over the same cached gen_ecs file as bench_query.py (../shared/tools/gen_ecs.py,
       BENCH_MEMORY_EVENTS=0 skips it.
 
 Compare ratios, not absolute times: a busy machine slows every side alike.
-Environment: BENCH_EVENTS (default 1000000), BENCH_RULES (default 1000), BENCH_MEMORY_EVENTS.
+Environment: BENCH_EVENTS (default 1000000), BENCH_RULES (default 1000), BENCH_MEMORY_EVENTS,
+BENCH_STAGES (comma-separated stages to run, default all: ``hunt`` for (a) and (b), ``store``
+for (c'), ``corpus`` for (c), ``memory`` for (d); e.g. BENCH_STAGES=memory runs (d) alone).
 """
 
 from __future__ import annotations
@@ -175,6 +177,20 @@ def memory_files(events: int) -> list[Path]:
     return files
 
 
+STAGES = ("hunt", "store", "corpus", "memory")
+
+
+def stages() -> set[str]:
+    """The stages BENCH_STAGES names (default: all)."""
+    raw = os.environ.get("BENCH_STAGES", "")
+    chosen = {s.strip() for s in raw.split(",") if s.strip()} if raw.strip() else set(STAGES)
+    unknown = chosen - set(STAGES)
+    if unknown:
+        names = ", ".join(sorted(unknown))
+        sys.exit(f"bench: BENCH_STAGES: unknown stage(s) {names} (of {', '.join(STAGES)})")
+    return chosen
+
+
 def main() -> int:
     """Run the benchmark; 0 when it ran (a missed goal is reported, not failed)."""
     if not GENERATOR.exists():
@@ -183,71 +199,93 @@ def main() -> int:
     events = env_int("BENCH_EVENTS", 1_000_000)
     count = env_int("BENCH_RULES", 1000)
     memory_events = env_int("BENCH_MEMORY_EVENTS", 10_000_000, minimum=0)
+    chosen = stages()
     data, _stats = dataset(events)
     rules = rule_set(count)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "alerts.db"
-        base, _, _ = run([sys.executable, "-c", ORJSON_LOOP, str(data)])
-        print(f"bench corpus: {events:,} events, {count} generated rules", flush=True)
-        print(f"{'orjson.loads per line':34s}: {base:7.2f} s  {events / base:>10,.0f} events/s", flush=True)
-        seconds, stderr, peak = run(hunt_command([rules], [data], db), sample_memory=True)
-        db.unlink(missing_ok=True)
-        rate = events / seconds
-        verdict = "met" if rate >= GOAL_RATE else "not met"
-        print(
-            f"{'vigil hunt, ' + str(count) + ' rules':34s}: {seconds:7.2f} s  {rate:>10,.0f} events/s  "
-            f"{rate * count:>14,.0f} rules x events/s  {_alerts(stderr):,} alerts  "
-            f"peak memory {peak / 2**20:,.0f} MiB"
-        )
-        print(
-            f"{'  ratio to orjson.loads per line':34s}: {seconds / base:7.2f}   "
-            f"(goal {GOAL_RATE:,} events/s: {verdict})",
-            flush=True,
-        )
-
-        from bench_store import build_store
-
-        store_dir = build_store(data, events)
-        seconds, stderr, _ = run([*hunt_command([rules], [], db), "--store", str(store_dir)])
-        db.unlink(missing_ok=True)
-        rate = events / seconds
-        print(
-            f"{'vigil hunt --store, ' + str(count) + ' rules':34s}: {seconds:7.2f} s  "
-            f"{rate:>10,.0f} events/s  {rate * count:>14,.0f} rules x events/s  {_alerts(stderr):,} alerts",
-            flush=True,
-        )
-
-        corpus = os.environ.get("VIGIL_RULES_DIR")
-        if corpus:
-            folders = [Path(corpus) / "rules", Path(corpus) / "rules_building_block"]
-            folders = [f for f in folders if f.is_dir()]
-            seconds, stderr, _ = run(hunt_command(folders, [data], db))
-            db.unlink(missing_ok=True)
-            n = sum(1 for line in stderr.splitlines() if line.startswith("  ") and " run(s), " in line)
-            rate = events / seconds
-            print(
-                f"{'vigil hunt, detection-rules EQL':34s}: {seconds:7.2f} s  {rate:>10,.0f} events/s  "
-                f"{rate * n:>14,.0f} rules x events/s  ({n} rules, {_alerts(stderr):,} alerts)",
-                flush=True,
-            )
-        else:
-            print("bench: VIGIL_RULES_DIR not set: the detection-rules corpus hunt is skipped")
-
-        if memory_events:
-            files = memory_files(memory_events)
-            total = 1_000_000 * len(files)
-            seconds, stderr, peak = run(hunt_command([rules], files, db), sample_memory=True)
-            verdict = "met" if peak < GOAL_RSS else "not met"
-            print(
-                f"{'memory: hunt over ' + format(total, ',') + ' events':34s}: {seconds:7.1f} s  "
-                f"{total / seconds:>10,.0f} events/s  peak memory (PSS) {peak / 2**20:,.0f} MiB "
-                f"(all processes; "
-                f"goal < 1,024 MiB: {verdict})"
-            )
-            warnings = [line for line in stderr.splitlines() if "warning:" in line]
-            if warnings:
-                print(f"  {len(warnings)} warning(s), first: {warnings[0].strip()}")
+        if "hunt" in chosen:
+            _hunt_stage(rules, data, db, events, count)
+        if "store" in chosen:
+            _store_stage(rules, data, db, events, count)
+        if "corpus" in chosen:
+            _corpus_stage(data, db, events)
+        if memory_events and "memory" in chosen:
+            _memory_stage(rules, db, memory_events)
     return 0
+
+
+def _hunt_stage(rules: Path, data: Path, db: Path, events: int, count: int) -> None:
+    """(a) the orjson baseline and (b) the hunt with the generated rules."""
+    base, _, _ = run([sys.executable, "-c", ORJSON_LOOP, str(data)])
+    print(f"bench corpus: {events:,} events, {count} generated rules", flush=True)
+    print(f"{'orjson.loads per line':34s}: {base:7.2f} s  {events / base:>10,.0f} events/s", flush=True)
+    seconds, stderr, peak = run(hunt_command([rules], [data], db), sample_memory=True)
+    db.unlink(missing_ok=True)
+    rate = events / seconds
+    verdict = "met" if rate >= GOAL_RATE else "not met"
+    print(
+        f"{'vigil hunt, ' + str(count) + ' rules':34s}: {seconds:7.2f} s  {rate:>10,.0f} events/s  "
+        f"{rate * count:>14,.0f} rules x events/s  {_alerts(stderr):,} alerts  "
+        f"peak memory {peak / 2**20:,.0f} MiB"
+    )
+    print(
+        f"{'  ratio to orjson.loads per line':34s}: {seconds / base:7.2f}   "
+        f"(goal {GOAL_RATE:,} events/s: {verdict})",
+        flush=True,
+    )
+
+
+def _store_stage(rules: Path, data: Path, db: Path, events: int, count: int) -> None:
+    """(c') the hunt over the columnar event store of the same events."""
+    from bench_store import build_store
+
+    store_dir = build_store(data, events)
+    seconds, stderr, _ = run([*hunt_command([rules], [], db), "--store", str(store_dir)])
+    db.unlink(missing_ok=True)
+    rate = events / seconds
+    print(
+        f"{'vigil hunt --store, ' + str(count) + ' rules':34s}: {seconds:7.2f} s  "
+        f"{rate:>10,.0f} events/s  {rate * count:>14,.0f} rules x events/s  {_alerts(stderr):,} alerts",
+        flush=True,
+    )
+
+
+def _corpus_stage(data: Path, db: Path, events: int) -> None:
+    """(c) the hunt with detection-rules' EQL rules (VIGIL_RULES_DIR)."""
+    corpus = os.environ.get("VIGIL_RULES_DIR")
+    if not corpus:
+        print("bench: VIGIL_RULES_DIR not set: the detection-rules corpus hunt is skipped")
+        return
+    folders = [Path(corpus) / "rules", Path(corpus) / "rules_building_block"]
+    folders = [f for f in folders if f.is_dir()]
+    seconds, stderr, _ = run(hunt_command(folders, [data], db))
+    db.unlink(missing_ok=True)
+    n = sum(1 for line in stderr.splitlines() if line.startswith("  ") and " run(s), " in line)
+    rate = events / seconds
+    print(
+        f"{'vigil hunt, detection-rules EQL':34s}: {seconds:7.2f} s  {rate:>10,.0f} events/s  "
+        f"{rate * n:>14,.0f} rules x events/s  ({n} rules, {_alerts(stderr):,} alerts)",
+        flush=True,
+    )
+
+
+def _memory_stage(rules: Path, db: Path, memory_events: int) -> None:
+    """(d) the peak memory of the hunt over BENCH_MEMORY_EVENTS events."""
+    files = memory_files(memory_events)
+    total = 1_000_000 * len(files)
+    seconds, stderr, peak = run(hunt_command([rules], files, db), sample_memory=True)
+    db.unlink(missing_ok=True)
+    verdict = "met" if peak < GOAL_RSS else "not met"
+    print(
+        f"{'memory: hunt over ' + format(total, ',') + ' events':34s}: {seconds:7.1f} s  "
+        f"{total / seconds:>10,.0f} events/s  peak memory (PSS) {peak / 2**20:,.0f} MiB "
+        f"(all processes; goal < 1,024 MiB: {verdict}), {_alerts(stderr):,} alerts",
+        flush=True,
+    )
+    warnings = [line for line in stderr.splitlines() if "warning:" in line]
+    if warnings:
+        print(f"  {len(warnings)} warning(s), first: {warnings[0].strip()}")
 
 
 if __name__ == "__main__":

@@ -129,7 +129,7 @@ def _run(
     store_dir: Path | None = None,
 ) -> None:
     from vigil.alerts.build import build_alerts
-    from vigil.alerts.output import write_alerts
+    from vigil.alerts.output import AlertWriter
     from vigil.alerts.store import AlertStore
     from vigil.rules.executor import NO_LIMIT, plan_rule
     from vigil.rules.scheduler import AlertSink, Collector, RunOutcome, hunt_rule, replay_rule
@@ -221,23 +221,22 @@ def _run(
     store = AlertStore.open(alert_db)
     sink = AlertSink(store)
     suppressor = Suppressor(store)
-    all_groups: list[Any] = []
     alert_count = [0]
     summaries = []
     run_time = datetime.now(UTC).replace(microsecond=0)
     out_stream = open(output, "w", encoding="utf-8") if output is not None else sys.stdout  # noqa: SIM115
-    # NDJSON alerts are written as each run ends, so a hunt's memory does not grow with its
-    # alerts; a table or a JSON array needs them all first.
-    streaming_output = output_format == "ndjson"
+    # Alerts are stored and written a slice of a rule's matches at a time (see run_once), so a
+    # hunt's memory does not grow with its alerts: NDJSON and JSON documents are written as they
+    # come; a table keeps one small row per alert until the end (it needs them for its widths).
+    writer = AlertWriter(output_format, out_stream)
+
+    def on_alerts(groups: list[Any]) -> None:
+        store.add_alerts(groups)
+        alert_count[0] += len(groups)
+        writer.add(groups)
 
     def on_run(outcome: RunOutcome) -> None:
-        store.add_alerts(outcome.groups)
         store.record_run(outcome)
-        alert_count[0] += len(outcome.groups)
-        if streaming_output:
-            write_alerts(outcome.groups, output_format, out_stream)
-        else:
-            all_groups.extend(outcome.groups)
         for warning in outcome.warnings:
             click.echo(
                 f"vigil: {outcome.rule_name} @ {outcome.tick.isoformat()}: warning: {warning}", err=True
@@ -245,38 +244,46 @@ def _run(
         for error in outcome.errors:
             click.echo(f"vigil: {outcome.rule_name} @ {outcome.tick.isoformat()}: error: {error}", err=True)
 
-    with _progress(show_progress) as progress:
-        task = (
-            progress.add_task("running rules", total=len(plans), rate="", unit="rules") if progress else None
-        )
-        for plan in plans:
-            if mode == "hunt":
-                summary = hunt_rule(
-                    plan, run_time=run_time, sink=sink, build=build_alerts, on_run=on_run, suppress=suppressor
-                )
-            else:
-                assert start is not None and end is not None
-                summary = replay_rule(
-                    plan,
-                    start=start,
-                    end=end,
-                    sink=sink,
-                    build=build_alerts,
-                    on_run=on_run,
-                    suppress=suppressor,
-                )
-            summaries.append(summary)
-            # The rule's answer (its matched events, now complete documents) is not needed again.
-            plan.stream = None
-            plan.parts.clear()
-            if progress is not None and task is not None:
-                progress.update(task, advance=1, rate=f"{alert_count[0]:,} alerts")
-
-    if profile:
-        _profile(report, plans, summaries, read_seconds)
     try:
-        if not streaming_output:
-            write_alerts(all_groups, output_format, out_stream)
+        with _progress(show_progress) as progress:
+            task = (
+                progress.add_task("running rules", total=len(plans), rate="", unit="rules")
+                if progress
+                else None
+            )
+            for plan in plans:
+                if mode == "hunt":
+                    summary = hunt_rule(
+                        plan,
+                        run_time=run_time,
+                        sink=sink,
+                        build=build_alerts,
+                        on_run=on_run,
+                        suppress=suppressor,
+                        on_alerts=on_alerts,
+                    )
+                else:
+                    assert start is not None and end is not None
+                    summary = replay_rule(
+                        plan,
+                        start=start,
+                        end=end,
+                        sink=sink,
+                        build=build_alerts,
+                        on_run=on_run,
+                        suppress=suppressor,
+                        on_alerts=on_alerts,
+                    )
+                summaries.append(summary)
+                # The rule's answer (its matched events) is not needed again.
+                plan.stream = None
+                plan.parts.clear()
+                if progress is not None and task is not None:
+                    progress.update(task, advance=1, rate=f"{alert_count[0]:,} alerts")
+
+        if profile:
+            _profile(report, plans, summaries, read_seconds)
+        writer.close()
     finally:
         if out_stream is not sys.stdout:
             out_stream.close()

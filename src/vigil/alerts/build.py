@@ -39,6 +39,7 @@ by JavaScript's ``toISOString``. ``kibana.alert.reason`` is :func:`vigil.alerts.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import uuid as uuid_module
 from collections.abc import Iterable, Mapping, Sequence
@@ -153,7 +154,7 @@ def building_block_ids(ancestor_lists: Sequence[Sequence[Mapping[str, Any]]], ru
 
 def sequence_alert_ids(events: Sequence[Event | None], rule_uuid: str) -> tuple[str, list[str]]:
     """The shell id and building-block ids Kibana gives a sequence, without building it."""
-    present = [materialize(e) for e in events if e is not None]
+    present = [complete_copy(e) for e in events if e is not None]
     lists = [_ancestors_of(e) for e in present]
     block_ids = building_block_ids(lists, rule_uuid)
     shell_ancestors: list[dict[str, Any]] = []
@@ -614,6 +615,20 @@ class _Builder:
         return original_time(event.source) or original_time(event.source, self.timestamp_field)
 
 
+def complete_copy(event: Event) -> Event:
+    """The event with its whole document: the event itself when it has it, else a completed copy
+    (:func:`vigil.engine.model.materialize`) that the caller drops when done, so an answer's
+    events stay projections and a large answer's documents are never all in memory at once. The
+    copy's id (hashed from the line read back) is given to the event too, which may not keep
+    that line."""
+    if not event.projected:
+        return event
+    full = materialize(copy.copy(event))
+    if event.raw is None:
+        event.id = full.id
+    return full
+
+
 def _self_loop(ancestors: Iterable[Mapping[str, Any]], rule_uuid: str) -> bool:
     # Kibana never raises a rule's alert on that same rule's alerts.
     return any(a.get("rule") == rule_uuid for a in ancestors)
@@ -640,6 +655,9 @@ def build_alerts(
     has no ``@timestamp``. ``indices`` are the index patterns searched (default: the rule's
     ``index``). ``execution_uuid`` defaults to a uuid derived from the rule and run time.
     ``public_base_url`` (Kibana's ``server.publicBaseUrl``) adds ``kibana.alert.url``.
+    The result's events may be projections: each is read back whole into a copy
+    (:func:`complete_copy`) that lives only while its alert is built, so a caller building a large
+    answer a slice at a time holds one slice of documents.
     """
     builder = _Builder(
         rule,
@@ -654,8 +672,8 @@ def build_alerts(
     )
     groups: list[AlertGroup] = []
     if result.kind == "events":
-        for event in result.events:
-            materialize(event)
+        for projected in result.events:
+            event = complete_copy(projected)
             if _self_loop(_ancestors_of(event), rule_uuid):
                 continue
             alert_uuid = alert_id_of_event(event.index, event.id, rule_uuid, space_id=space_id)
@@ -672,7 +690,7 @@ def build_alerts(
             )
         return groups
     for hit in result.sequences:
-        events = [materialize(e) for e in hit.events if e is not None]
+        events = [complete_copy(e) for e in hit.events if e is not None]
         if not events or _self_loop((a for e in events for a in _ancestors_of(e)), rule_uuid):
             continue
         docs = [builder.augment(doc) for doc in builder.sequence_alerts(events)]

@@ -145,6 +145,55 @@ def write_alerts(
     return len(shown)
 
 
+class AlertWriter:
+    """Writes the alert groups of runs as they come (:meth:`add`), then :meth:`close`: the same
+    text :func:`write_alerts` gives for all the groups at once, without holding their documents.
+    ``ndjson`` and ``json`` documents are written as they come (a JSON array is opened on the
+    first group and closed by :meth:`close`); a ``table`` needs every row for its column widths,
+    so it keeps one small row per shown alert (never the documents) and prints on :meth:`close`."""
+
+    def __init__(
+        self, fmt: str, stream: IO[str], *, show_building_blocks: bool = False, title: str | None = None
+    ):
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown alert format {fmt!r}")
+        self.fmt = fmt
+        self.stream = stream
+        self.show_building_blocks = show_building_blocks
+        self.title = title
+        self.rows: list[_Row] = []
+        self.count = 0  # documents written, or rows kept
+
+    def add(self, groups: Iterable[AlertGroup]) -> None:
+        """Write (or keep the rows of) some more groups."""
+        if self.fmt == "table":
+            rows, _docs = _collect(groups)
+            shown = [r for r in rows if self.show_building_blocks or not r.building_block]
+            self.rows.extend(shown)
+            self.count += len(shown)
+            return
+        write = self.stream.write
+        for group in groups:
+            for doc in group.alerts:
+                if self.fmt == "ndjson":
+                    write(_dumps(doc) + "\n")
+                else:
+                    # An element of an indented array: orjson's OPT_INDENT_2 text of the whole
+                    # array, one element at a time (JSON text holds no raw newline in a string).
+                    write("[\n  " if self.count == 0 else ",\n  ")
+                    write(_dumps(doc, indent=True).replace("\n", "\n  "))
+                self.count += 1
+
+    def close(self) -> int:
+        """Finish the output (close the array, print the table); how many rows or documents."""
+        if self.fmt == "json":
+            self.stream.write("[]\n" if self.count == 0 else "\n]\n")
+        elif self.fmt == "table":
+            _print_table(self.rows, self.stream, self.title)
+            self.rows = []
+        return self.count
+
+
 def _print_table(rows: Sequence[_Row], stream: IO[str], title: str | None) -> None:
     from rich.table import Table
     from rich.text import Text

@@ -213,6 +213,7 @@ class Accumulator:
         self.query = query
         self.stats = stats
         self._result: QueryResult | None = None
+        self._complete = False
 
     def feed(self, part: Any) -> None:
         """Take one part (in input order: parts of consecutive slices of the input chain)."""
@@ -229,18 +230,23 @@ class Accumulator:
         state whose size the bounds keep in check."""
         raise NotImplementedError
 
-    def close(self) -> QueryResult:
+    def close(self, *, complete: bool = True) -> QueryResult:
         """The answer, with its returned events complete. Later calls return the same result;
-        feeding after closing is an error."""
+        feeding after closing is an error. ``complete=False`` leaves the events as they were fed
+        (projections, see :func:`vigil.engine.model.materialize`): a caller that turns a large
+        answer into documents a slice at a time completes copies of them as it goes, so the
+        documents of the whole answer are never in memory at once."""
         if self._result is None:
-            result = self._answer()
+            self._result = self._answer()
+        if complete and not self._complete:
+            result = self._result
             for ev in result.events:
                 materialize(ev)
             for hit in result.sequences:
                 for maybe in hit.events:
                     if maybe is not None:
                         materialize(maybe)
-            self._result = result
+            self._complete = True
         return self._result
 
     def _answer(self) -> QueryResult:

@@ -16,7 +16,7 @@ math), exactly the windows the rule would have searched live. Per run, as Kibana
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from time import perf_counter
@@ -200,21 +200,67 @@ def _cut(result: QueryResult, limit: int) -> tuple[QueryResult, bool]:
 
 
 class AlertSink:
-    """Where a run's alerts go: deduplication by alert id against earlier runs and the store."""
+    """Where a run's alerts go: deduplication by alert id against earlier runs and the store.
+
+    A run whose alerts come in slices (:func:`run_once` with ``on_alerts``) is bracketed by
+    :meth:`begin_run` and :meth:`end_run`: an id raised by an earlier slice of the same run then
+    counts as new again, exactly as it would if the run's alerts came in one call."""
 
     def __init__(self, store: Any | None):
         self.store = store
         self.seen: set[str] = set()
+        self._run: set[str] | None = None  # ids the run in progress raised (between begin/end)
+
+    def begin_run(self) -> None:
+        """The slices that follow, up to :meth:`end_run`, are one run's."""
+        self._run = set()
+
+    def end_run(self) -> None:
+        """The run's slices are over."""
+        self._run = None
 
     def accept(self, groups: Sequence[Any]) -> tuple[list[Any], int]:
         """The groups not raised before, and how many were duplicates."""
-        fresh = [g for g in groups if g.primary_id not in self.seen]
+        run = self._run if self._run is not None else ()
+        fresh = [g for g in groups if g.primary_id in run or g.primary_id not in self.seen]
         if self.store is not None and fresh:
-            known = self.store.known_ids([g.primary_id for g in fresh])
+            ask = [g.primary_id for g in fresh if g.primary_id not in run]
+            known = self.store.known_ids(ask) if ask else set()
             fresh = [g for g in fresh if g.primary_id not in known]
         for g in fresh:
             self.seen.add(g.primary_id)
+        if self._run is not None:
+            self._run.update(g.primary_id for g in fresh)
         return fresh, len(groups) - len(fresh)
+
+
+# Alert documents made at once by a run that hands its alerts over as they are made
+# (``on_alerts``): a rule's matches are held as projections, and only a slice of them are
+# complete documents and alerts at any time: this many event hits, or as many sequences as make
+# about this many documents (a shell and a building block per event).
+ALERT_SLICE = 1_000
+
+
+def _slices(result: QueryResult, size: int) -> Iterator[QueryResult]:
+    """The result cut into consecutive results of at most ``size`` hits (one when it is empty)."""
+    hits: list[Any] = result.events if result.kind == "events" else result.sequences
+    if len(hits) <= size:
+        yield result
+        return
+    for start in range(0, len(hits), size):
+        chunk = hits[start : start + size]
+        if result.kind == "events":
+            yield QueryResult("events", events=chunk, stats=result.stats)
+        else:
+            yield QueryResult("sequences", sequences=chunk, stats=result.stats)
+
+
+class _HandOverError(Exception):
+    """What ``on_alerts`` raised, carried past the rule's own error handling."""
+
+    def __init__(self, error: Exception):
+        super().__init__(str(error))
+        self.error = error
 
 
 def run_once(
@@ -226,8 +272,17 @@ def run_once(
     sink: AlertSink,
     build: Callable[..., list[Any]],
     suppress: Callable[[RulePlan, list[Any], datetime], list[Any]] | None = None,
+    on_alerts: Callable[[list[Any]], None] | None = None,
+    slice_size: int | None = None,
 ) -> RunOutcome:
-    """One run of one rule: the query over its window's parts, alerts, dedup."""
+    """One run of one rule: the query over its window's parts, alerts, dedup.
+
+    Without ``on_alerts`` the run's new alert groups are in :attr:`RunOutcome.groups`. With it,
+    they are handed to ``on_alerts`` as they are made, in hit order, a slice at a time
+    (``slice_size`` alert documents, about: :data:`ALERT_SLICE` when None), and ``groups`` stays
+    empty: a hunt's answer is kept as projections and only a slice of it is ever complete
+    documents and alerts (a rule with ``alert_suppression`` folds alerts over
+    the whole run, so its hits are built at once). The alerts are the same either way."""
     started = time.perf_counter()
     rule = plan.rule
     start_ns = to_nanos(window[0]) if window else None
@@ -246,25 +301,55 @@ def run_once(
         0,
         0.0,
     )
+    sliced = on_alerts is not None
     try:
         if streamed:
             assert plan.stream is not None and plan.stream_stats is not None
-            result = plan.stream.close()
+            result = plan.stream.close(complete=not sliced)
             outcome.warnings.extend(plan.stream_stats.warnings())
         else:
             result = plan.run(parts)
+        del parts
         if limit is not None:
             result, capped = _cut(result, limit)
             if capped:
                 outcome.warnings.append(MAX_SIGNALS_WARNING)
         outcome.hits = result.total
-        groups = build(rule, result, run_time=tick, rule_uuid=plan.uuid)
-        if suppress is not None:
-            groups = suppress(plan, groups, tick)
-        fresh, dups = sink.accept(groups)
-        outcome.groups = fresh
-        outcome.alerts_created = len(fresh)
-        outcome.duplicates = dups
+        if on_alerts is None:
+            groups = build(rule, result, run_time=tick, rule_uuid=plan.uuid)
+            if suppress is not None:
+                groups = suppress(plan, groups, tick)
+            fresh, dups = sink.accept(groups)
+            outcome.groups = fresh
+            outcome.alerts_created = len(fresh)
+            outcome.duplicates = dups
+        else:
+            size = slice_size if slice_size is not None else ALERT_SLICE
+            if result.sequences:
+                size //= len(result.sequences[0].events) + 1
+            size = max(1, size)
+            if suppress is not None and rule.alert_suppression is not None:
+                size = max(size, result.total)
+            sink.begin_run()
+            try:
+                for piece in _slices(result, size):
+                    groups = build(rule, piece, run_time=tick, rule_uuid=plan.uuid)
+                    if suppress is not None:
+                        groups = suppress(plan, groups, tick)
+                    fresh, dups = sink.accept(groups)
+                    del groups
+                    outcome.alerts_created += len(fresh)
+                    outcome.duplicates += dups
+                    if fresh:
+                        try:
+                            on_alerts(fresh)
+                        except Exception as exc:
+                            raise _HandOverError(exc) from exc
+                    del fresh
+            finally:
+                sink.end_run()
+    except _HandOverError as exc:  # the caller's own failure (storing, writing) is not the rule's
+        raise exc.error from None
     except Exception as exc:  # a failing rule never stops the others
         outcome.errors.append(f"{type(exc).__name__}: {exc}")
     outcome.seconds = time.perf_counter() - started
@@ -292,8 +377,10 @@ def replay_rule(
     build: Callable[..., list[Any]],
     on_run: Callable[[RunOutcome], None] | None = None,
     suppress: Callable[[RulePlan, list[Any], datetime], list[Any]] | None = None,
+    on_alerts: Callable[[list[Any]], None] | None = None,
 ) -> RuleSummary:
-    """Every scheduled run of one rule between ``start`` and ``end``."""
+    """Every scheduled run of one rule between ``start`` and ``end`` (``on_alerts``: see
+    :func:`run_once`; each run's alerts are handed over before ``on_run`` is called)."""
     from vigil.rules.datemath import parse_date_math, parse_interval
 
     rule = plan.rule
@@ -315,6 +402,7 @@ def replay_rule(
             sink=sink,
             build=build,
             suppress=suppress,
+            on_alerts=on_alerts,
         )
         summary.add(outcome)
         if on_run is not None:
@@ -331,11 +419,20 @@ def hunt_rule(
     limit: int | None = None,
     on_run: Callable[[RunOutcome], None] | None = None,
     suppress: Callable[[RulePlan, list[Any], datetime], list[Any]] | None = None,
+    on_alerts: Callable[[list[Any]], None] | None = None,
 ) -> RuleSummary:
-    """One run of one rule over all of its events (no time window)."""
+    """One run of one rule over all of its events (no time window). With ``on_alerts`` (see
+    :func:`run_once`) the alerts are handed over a slice at a time, before ``on_run``."""
     summary = RuleSummary(plan.rule.rule_id, plan.rule.name)
     outcome = run_once(
-        plan, tick=run_time, window=None, limit=limit, sink=sink, build=build, suppress=suppress
+        plan,
+        tick=run_time,
+        window=None,
+        limit=limit,
+        sink=sink,
+        build=build,
+        suppress=suppress,
+        on_alerts=on_alerts,
     )
     summary.add(outcome)
     if on_run is not None:
