@@ -97,13 +97,19 @@ def doc_bytes(doc: Any) -> bytes:
         return b"json:" + json.dumps(doc, ensure_ascii=False, default=repr).encode("utf-8", "surrogatepass")
 
 
+# Where the data sets are differs between checkouts (documents read from EVTX files carry their
+# path in ``log.file.path``): it is hashed as this placeholder, so the hashes hold anywhere.
+_ROOT = str(DATASETS).encode("utf-8")
+_ROOT_PLACEHOLDER = b"<datasets>"
+
+
 def doc_hash(doc: Any) -> str:
-    return digest(doc_bytes(doc))
+    return digest(doc_bytes(doc).replace(_ROOT, _ROOT_PLACEHOLDER))
 
 
 def value_hash(value: Any) -> str:
     """For helper results: ``repr`` tells ``1``, ``True``, ``1.0`` and ``"1"`` apart, and keeps key order."""
-    return digest(repr(value).encode("utf-8", "surrogatepass"))
+    return digest(repr(value).encode("utf-8", "surrogatepass").replace(_ROOT, _ROOT_PLACEHOLDER))
 
 
 def clone(doc: dict[str, Any]) -> dict[str, Any]:
