@@ -9,8 +9,8 @@ reading count the same way on each side:
   (b) python -c 'for line in f: orjson.loads(line)'  (the floor of any per-line JSON decoder)
 
 It prints the wall-clock times (best of BENCH_REPEAT runs), events per second and the ratios
-vigil / orjson; the goal is a ratio of 1.0 or less for the default run. Compare ratios, not absolute times: a
-busy machine slows both sides alike.
+vigil / orjson; the goal is a ratio of 0.33 or less for the default run (3x faster). Compare
+ratios, not absolute times: a busy machine slows both sides alike.
 
 The input is ../shared/tools/gen_ecs.py --events BENCH_EVENTS --seed 1, generated once and
 cached under .bench-cache/ together with the generator's expected match count, which the
@@ -34,6 +34,8 @@ GENERATOR = ROOT.parent / "shared" / "tools" / "gen_ecs.py"
 CACHE = ROOT / ".bench-cache"
 RULE = ROOT / "examples" / "queries" / "direct_outbound_smb.eql"
 SIZE = 10_000
+# The performance issue's goal: at least 3x faster than orjson.loads of every line.
+GOAL = 1 / 3
 
 ORJSON_LOOP = """
 import sys, orjson
@@ -42,6 +44,12 @@ with open(sys.argv[1], "rb") as fh:
     for line in fh:
         loads(line)
 """
+
+
+def _matched(summary: str) -> str | None:
+    """The "N sequences matched" part of a vigil summary line."""
+    found = re.search(r"([\d,]+) sequences? matched", summary)
+    return found.group(1) if found else None
 
 
 def env_int(name: str, default: int, minimum: int = 1) -> int:
@@ -132,11 +140,13 @@ def main() -> int:
     print(f"{'vigil query --workers 1':31s}: {best_single:7.2f} s  {events / best_single:>11,.0f} events/s")
     print(f"{'orjson.loads per line':31s}: {best_orjson:7.2f} s  {events / best_orjson:>11,.0f} events/s")
     ratio = best_vigil / best_orjson
-    verdict = "met" if ratio <= 1.0 else "not met"
-    print(f"{'ratio vigil / orjson':31s}: {ratio:7.2f}   (goal <= 1.00: {verdict})")
+    verdict = "met" if ratio <= GOAL else "not met"
+    print(f"{'ratio vigil / orjson':31s}: {ratio:7.2f}   (goal <= {GOAL:.2f}, 3x faster: {verdict})")
     print(f"ratio vigil --workers 1 / orjson: {best_single / best_orjson:6.2f}")
-    if single_summary.strip().splitlines()[-1:] != summary.strip().splitlines()[-1:]:
-        print("MISMATCH between the parallel and the single-process summaries:")
+    # The answers must agree; how many lines the pre-filter passed over need not (the parallel
+    # run's key pre-pass skips more of them).
+    if _matched(single_summary) != _matched(summary):
+        print("MISMATCH between the parallel and the single-process answers:")
         print(f"  {single_summary.strip()}\n  {summary.strip()}")
 
     expected = stats.get("expected_sequence_matches")
