@@ -27,20 +27,11 @@ playwright_sync = pytest.importorskip("playwright.sync_api", reason="the playwri
 import uvicorn  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
 
+from browser_util import CHROMIUM_ARGS  # noqa: E402
 from test_console import TOKEN, build_state  # noqa: E402
 from vigil.service.console import console_routes  # noqa: E402
 from vigil.service.state import ServiceState  # noqa: E402
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SMB_HOSTS = {"ws-fin-0007", "WS-ENG-0012", "ws-it-0003", "WS-HR-0021"}
 # A readiness deadline, not an assertion on speed: generous for slow CI machines.
 STARTUP_SECONDS = 30.0

@@ -46,6 +46,7 @@ playwright_sync = pytest.importorskip("playwright.sync_api", reason="the playwri
 pytest.importorskip("elasticsearch", reason="the elasticsearch client is not installed")
 from elasticsearch import Elasticsearch, helpers  # noqa: E402
 
+from browser_util import CHROMIUM_ARGS  # noqa: E402
 from vigil.service.eventlog import EventLog  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,16 +71,6 @@ STOP_SECONDS = 60.0
 ACTION_TIMEOUT_MS = 30_000
 # Ticks to see after each restart: catch-up ticks plus fresh ones, all over the same events.
 TICKS_AFTER_RESTART = 3
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 T = TypeVar("T")
 
