@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from vigil.eql import ast, names
@@ -44,49 +42,63 @@ class _Tables:
 
 @functools.cache
 def _tables() -> _Tables:
-    """Build the LALR tables from the grammar (once per process)."""
-    from lark import Lark
-    from lark.lexer import Lexer
-    from lark.parse_tree_builder import ExpandSingleChild
-    from lark.parsers.lalr_analysis import Shift
+    """The LALR tables (see :mod:`vigil.eql.tables`: shipped as data, built by lark only when the
+    grammar has changed since), with each reduction's node maker bound to a builder."""
+    from vigil.eql import tables as shipped
 
-    class _NoLexer(Lexer):
-        """lark wants a lexer; vigil feeds tokens itself."""
-
-        __future_interface__ = 2
-
-        def __init__(self, lexer_conf: Any) -> None:
-            pass
-
-        def lex(self, lexer_state: Any, parser_state: Any) -> Iterator[Any]:  # pragma: no cover
-            raise NotImplementedError
-
-    grammar = Path(__file__).with_name("grammar.lark").read_text(encoding="utf-8")
-    lark = Lark(
-        grammar,
-        parser="lalr",
-        lexer=_NoLexer,
-        start=["statement", "expression"],
-        transformer=_Builder(),
-        maybe_placeholders=False,
-    )
-    inner = lark.parser.parser.parser
-    callbacks = inner.callbacks
-    # Encoded for a tight loop: an int is a shift (or a goto), a str is a one-child `?rule` whose
-    # child passes through unchanged (only the state changes), a tuple is any other reduction.
+    data = shipped.load_shipped() or shipped.build()
+    builder = _Builder()
+    makers: dict[tuple[str, str | None], Any] = {}
     actions: list[dict[str, Any]] = []
-    for state in range(len(inner.parse_table.states)):
-        row: dict[str, Any] = {}
-        for symbol, (action, arg) in inner.parse_table.states[state].items():
-            callback = None if action is Shift else callbacks[arg]
-            if action is Shift:
-                row[str(symbol)] = arg
-            elif len(arg.expansion) == 1 and isinstance(callback, ExpandSingleChild):
-                row[str(symbol)] = str(arg.origin.name)
+    for row in data["actions"]:
+        out: dict[str, Any] = {}
+        for symbol, entry in row.items():
+            if isinstance(entry, list):
+                size, origin, name, include = entry
+                key = (name, _include_key(include))
+                maker = makers.get(key)
+                if maker is None:
+                    maker = makers[key] = _maker(builder, name, include)
+                out[symbol] = (size, maker, origin)
             else:
-                row[str(symbol)] = (len(arg.expansion), callback, str(arg.origin.name))
-        actions.append(row)
-    return _Tables(actions, dict(inner.parse_table.start_states), dict(inner.parse_table.end_states))
+                out[symbol] = entry
+        actions.append(out)
+    return _Tables(actions, dict(data["start"]), dict(data["end"]))
+
+
+def _include_key(include: list[list[int]] | None) -> str | None:
+    """A hashable form of a reduction's child list."""
+    return None if include is None else ",".join(f"{i}:{s}" for i, s in include)
+
+
+class _Spliced:
+    """The value of a rule without a builder method (lark's ``_rule`` and ``rule*`` helpers): its
+    children, which the enclosing rule splices into its own."""
+
+    __slots__ = ("children",)
+
+    def __init__(self, children: list[Any]):
+        self.children = children
+
+
+def _maker(builder: _Builder, name: str, include: list[list[int]] | None) -> Any:
+    """The node maker of a reduction: keep the listed children (splicing helper rules' children
+    in, as lark's child filter does), then call the builder method or make a :class:`_Spliced`."""
+    make: Any = _Spliced if name.startswith("tree:") else getattr(builder, name)
+    if include is None:
+        return make
+    picks = [(int(i), bool(splice)) for i, splice in include]
+
+    def filtered(children: list[Any]) -> Any:
+        kept: list[Any] = []
+        for i, splice in picks:
+            if splice:
+                kept += children[i].children
+            else:
+                kept.append(children[i])
+        return make(kept)
+
+    return filtered
 
 
 def _drive(state: LexState, tokens: list[Token], start: str) -> Any:
