@@ -220,6 +220,16 @@ def test_runs(store: AlertStore) -> None:
     assert len(store.list_runs("other", limit=1)) == 1
 
 
+def test_runs_recorded_in_one_batch(store: AlertStore) -> None:
+    runs = [RunRecord(f"rule-{i}", f"Rule {i}", RUN, None, None, RUN, 0.01 * i, i, 0, 0, 0) for i in range(5)]
+    ids = store.record_runs(runs)
+    assert len(ids) == 5 and ids == sorted(ids) and len(set(ids)) == 5
+    assert store.record_runs([]) == []
+    stored = {r.rule_id: r for r in store.list_runs()}
+    assert set(stored) == {f"rule-{i}" for i in range(5)}
+    assert stored["rule-3"].events_scanned == 3 and stored["rule-3"].status == "succeeded"
+
+
 def test_schema_version(tmp_path: Path) -> None:
     path = tmp_path / "a.db"
     AlertStore.open(path).close()

@@ -179,6 +179,36 @@ def test_toml_fields_map_to_the_model(tmp_path: Path) -> None:
     assert rule.query == 'process where process.name == "cmd.exe"\n'
 
 
+def test_field_locations_are_found_when_asked_and_survive_pickling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pickle
+
+    from vigil.rules.loaders import toml as toml_loader
+
+    scans: list[str] = []
+    real_scan = toml_loader.scan_positions
+
+    def counting_scan(text: str) -> dict[str, object]:
+        scans.append(text)
+        return real_scan(text)  # type: ignore[return-value]
+
+    monkeypatch.setattr(toml_loader, "scan_positions", counting_scan)
+    text = _toml("r1")
+    path = tmp_path / "r.toml"
+    path.write_text(text)
+    rule = _one(path)
+    assert scans == []  # a rule without problems does not pay for the position scan
+    lines = text.splitlines()
+    for name in ("rule_id", "query", "from"):
+        loc = rule.location(name)
+        assert loc is not None and lines[loc.line - 1].lstrip().startswith(name), name
+    assert rule.location("from_") == rule.location("from")
+    assert len(scans) == 1  # scanned once, on first use
+    copy = pickle.loads(pickle.dumps(rule))
+    assert type(copy.locations) is dict and copy.locations == dict(rule.locations)
+
+
 def test_broken_files_give_located_problems_and_the_others_load(tmp_path: Path) -> None:
     (tmp_path / "good.toml").write_text(_toml("good"))
     (tmp_path / "bad_toml.toml").write_text(_toml("b1", **{"risk_score = 21": "risk_score = = 21"}))

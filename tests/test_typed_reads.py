@@ -47,3 +47,34 @@ def test_an_object_where_an_address_belongs_is_no_address() -> None:
     events = [event(1, {"a": 1}), event(2, 10), event(3, "10.0.0.1")]
     assert run('network where cidrmatch(destination.ip, "10.0.0.0/8")', events) == [3]
     assert run("network where destination.ip == null", events) == [1, 2]
+
+
+def test_readers_are_shared_by_resolved_path_and_mapping() -> None:
+    from vigil.ecs.schema import FieldSpec, FieldType, Schema
+
+    a = Schema(fields={"port": FieldSpec(FieldType.LONG)})
+    b = Schema(fields={"port": FieldSpec(FieldType.LONG)})
+    text = Schema(fields={"port": FieldSpec(FieldType.KEYWORD)})
+    alias = Schema(
+        fields={"destination.port": FieldSpec(FieldType.LONG)}, aliases={"port": "destination.port"}
+    )
+    assert make_field_reader(a, "port") is make_field_reader(b, "port")
+    assert make_field_reader(a, "port") is not make_field_reader(text, "port")
+    assert make_field_reader(alias, "port") is make_field_reader(alias, "destination.port")
+    doc = {"port": "445", "destination": {"port": 445}}
+    assert make_field_reader(a, "port")(doc) == 445
+    assert make_field_reader(text, "port")(doc) == "445"
+    assert make_field_reader(alias, "port")(doc) == 445
+    # A schema changed after a reader was made gets a reader of its new mapping.
+    a.fields["port"] = FieldSpec(FieldType.KEYWORD)
+    assert make_field_reader(a, "port")(doc) == "445"
+    # One event's memo keeps the two mappings' values apart.
+    begin_event(doc)
+    try:
+        assert make_field_reader(b, "port")(doc) == 445
+        assert make_field_reader(text, "port")(doc) == "445"
+    finally:
+        end_event()
+    # A mapping that cannot be a key (an odd null_value) still gets a working reader.
+    odd = Schema(fields={"tags": FieldSpec(FieldType.KEYWORD, null_value=["n/a"])})
+    assert make_field_reader(odd, "tags")({"tags": "x"}) == "x"

@@ -235,8 +235,19 @@ def _run(
         alert_count[0] += len(groups)
         writer.add(groups)
 
+    # Run records are written in batches: one transaction per rule would cost more than the
+    # rule itself in a hunt of a thousand rules over a small file.
+    pending_runs: list[RunOutcome] = []
+
+    def flush_runs() -> None:
+        if pending_runs:
+            store.record_runs(pending_runs)
+            pending_runs.clear()
+
     def on_run(outcome: RunOutcome) -> None:
-        store.record_run(outcome)
+        pending_runs.append(outcome)
+        if len(pending_runs) >= 500:
+            flush_runs()
         for warning in outcome.warnings:
             click.echo(
                 f"vigil: {outcome.rule_name} @ {outcome.tick.isoformat()}: warning: {warning}", err=True
@@ -281,6 +292,7 @@ def _run(
                 if progress is not None and task is not None:
                     progress.update(task, advance=1, rate=f"{alert_count[0]:,} alerts")
 
+        flush_runs()
         if profile:
             _profile(report, plans, summaries, read_seconds)
         writer.close()

@@ -362,35 +362,30 @@ class AlertStore:
 
     def record_run(self, run: RunRecord | Any) -> int:
         """Store one rule run (a :class:`RunRecord`, or the scheduler's outcome); returns its id."""
-        record = RunRecord.from_outcome(run)
+        return self.record_runs([run])[0]
 
-        def work(conn: sqlite3.Connection) -> int:
-            cursor = conn.execute(
-                "INSERT INTO runs (rule_id, rule_name, tick, window_start, window_end, started,"
-                " duration_seconds, events_scanned, hits, alerts_created, duplicates, warnings, errors,"
-                " status)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.rule_id,
-                    record.rule_name,
-                    _iso(record.tick),
-                    _iso(record.window_start),
-                    _iso(record.window_end),
-                    _iso(record.started),
-                    record.duration_seconds,
-                    record.events_scanned,
-                    record.hits,
-                    record.alerts_created,
-                    record.duplicates,
-                    orjson.dumps(list(record.warnings)).decode(),
-                    orjson.dumps(list(record.errors)).decode(),
-                    record.effective_status,
-                ),
-            )
-            return int(cursor.lastrowid or 0)
+    def record_runs(self, runs: Iterable[RunRecord | Any]) -> list[int]:
+        """Store rule runs in one transaction (a hunt of a thousand rules records a thousand runs:
+        one commit each would cost more than loading the rules); returns their ids."""
+        rows = [_run_row(RunRecord.from_outcome(run)) for run in runs]
 
-        run_id: int = self._write(work)
-        return run_id
+        def work(conn: sqlite3.Connection) -> list[int]:
+            ids = []
+            for row in rows:
+                cursor = conn.execute(
+                    "INSERT INTO runs (rule_id, rule_name, tick, window_start, window_end, started,"
+                    " duration_seconds, events_scanned, hits, alerts_created, duplicates, warnings, errors,"
+                    " status)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                ids.append(int(cursor.lastrowid or 0))
+            return ids
+
+        if not rows:
+            return []
+        run_ids: list[int] = self._write(work)
+        return run_ids
 
     def update_alert(self, document: dict[str, Any]) -> bool:
         """Replace the stored document of an alert already stored (same ``kibana.alert.uuid``),
@@ -757,4 +752,24 @@ def _alert_row(group: AlertGroup, doc: dict[str, Any]) -> tuple[Any, ...]:
         doc.get(ALERT_GROUP_INDEX),
         doc.get("kibana.alert.reason"),
         _dumps(doc),
+    )
+
+
+def _run_row(record: RunRecord) -> tuple[Any, ...]:
+    """The ``runs`` table row of a run."""
+    return (
+        record.rule_id,
+        record.rule_name,
+        _iso(record.tick),
+        _iso(record.window_start),
+        _iso(record.window_end),
+        _iso(record.started),
+        record.duration_seconds,
+        record.events_scanned,
+        record.hits,
+        record.alerts_created,
+        record.duplicates,
+        orjson.dumps(list(record.warnings)).decode(),
+        orjson.dumps(list(record.errors)).decode(),
+        record.effective_status,
     )

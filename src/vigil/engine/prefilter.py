@@ -81,7 +81,7 @@ class Clause:
 
     def weight(self) -> int:
         """Shorter worst-case needles are less selective; test selective clauses first."""
-        return min(len(n.text) + (8 if n.confirm is not None else 0) for n in self.needles)
+        return min(len(n.text) + (8 if n.confirm_source is not None else 0) for n in self.needles)
 
 
 Requirement = list[Clause]  # all clauses must hold

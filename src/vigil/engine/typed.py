@@ -209,14 +209,14 @@ class _EventMemo(threading.local):
     A hunt offers one document to many rules, and rules share fields (``host.os.type``,
     ``event.type``, ``process.name``...). Between :func:`begin_event` and the next call, readers
     built by :func:`make_field_reader` remember what they read from *that* document (by
-    identity), keyed by schema and path, so every rule after the first gets the value from a
-    dict. Any other document is read as usual. The memo is per thread: the service runs rules
-    in several threads at once, each offering its own events.
+    identity), keyed by the field's resolved path and mapping, so every rule after the first
+    gets the value from a dict. Any other document is read as usual. The memo is per thread:
+    the service runs rules in several threads at once, each offering its own events.
     """
 
     def __init__(self) -> None:
         self.doc: Any = None
-        self.values: dict[tuple[int, str], Any] = {}
+        self.values: dict[Any, Any] = {}
 
 
 _MEMO = _EventMemo()
@@ -235,11 +235,31 @@ def end_event() -> None:
     _MEMO.values.clear()
 
 
+# A reader depends only on the field's resolved path and mapping, so readers are shared by that
+# key: a thousand rules reading the same fields build each reader once, and the per-event memo
+# below reads each (path, mapping) once per event whichever rule asks.
+_READERS: dict[tuple[str, Any], Reader] = {}
+_MAX_READERS = 100_000
+
+
 def make_field_reader(schema: Schema, path: str) -> Reader:
     """A function reading ``path`` from a document with the schema's type coercion applied."""
+    key = (schema.resolve(path), schema.spec(path))
+    try:
+        found = _READERS.get(key)
+    except TypeError:  # a mapping with an unhashable null_value: not shared
+        return _new_field_reader(schema, path, (id(schema), path))
+    if found is not None:
+        return found
+    shared = _new_field_reader(schema, path, key)
+    if len(_READERS) >= _MAX_READERS:
+        _READERS.clear()  # mappings come and go in a long-running service: never grow unbounded
+    _READERS[key] = shared
+    return shared
+
+
+def _new_field_reader(schema: Schema, path: str, key: Any) -> Reader:
     reader = _make_field_reader(schema, path)
-    # The reader keeps ``schema`` alive, so its id cannot be reused while the key is in use.
-    key = (id(schema), path)
     memo = _MEMO
 
     def shared(doc: Any) -> Any:

@@ -38,6 +38,21 @@ def transform(node: Any, fn: Callable[[Any], Any]) -> Any:
     return fn(node)
 
 
+_LEAF: tuple[str, ...] = ("<leaf>",)
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(cls: type) -> tuple[str, ...]:
+    """The fields of a node class that may hold nodes (_LEAF for classes that are not nodes);
+    found once per class, as ``dataclasses.fields`` is slow enough to show in loading 1,000 rules."""
+    if not dataclasses.is_dataclass(cls) or issubclass(cls, (ast.Span, ast.TimeSpan)):
+        names = _LEAF
+    else:
+        names = tuple(f.name for f in dataclasses.fields(cls) if f.name not in ("span", "source"))
+    _CHILD_FIELDS[cls] = names
+    return names
+
+
 def iter_nodes(node: Any) -> list[Any]:
     """Every node of a tree, parents before children."""
     out: list[Any] = []
@@ -47,12 +62,14 @@ def iter_nodes(node: Any) -> list[Any]:
             for x in n:
                 walk(x)
             return
-        if not dataclasses.is_dataclass(n) or isinstance(n, (ast.Span, ast.TimeSpan)):
+        names = _CHILD_FIELDS.get(type(n))
+        if names is None:
+            names = _child_fields(type(n))
+        if names is _LEAF:
             return
         out.append(n)
-        for f in dataclasses.fields(n):
-            if f.name not in ("span", "source"):
-                walk(getattr(n, f.name))
+        for name in names:
+            walk(getattr(n, name))
 
     walk(node)
     return out

@@ -23,9 +23,11 @@ Lucene semantics.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from vigil.ecs.values import java_parse_long
 from vigil.errors import EqlSemanticError
@@ -88,6 +90,13 @@ def wildcard_matcher(patterns: Sequence[str], insensitive: bool) -> Matcher:
     return _combine(fold, exact, tuple(prefixes), tuple(suffixes), tuple(contains), regexes)
 
 
+@functools.lru_cache(maxsize=8192)
+def _dotall(source: str) -> re.Pattern[str]:
+    """A compiled DOTALL regex, shared: a thousand rules repeat patterns, and ``re``'s own cache
+    holds only 512."""
+    return re.compile(source, re.DOTALL)
+
+
 def _combine(
     fold: Callable[[str], str] | None,
     exact: set[str],
@@ -96,8 +105,18 @@ def _combine(
     contains: tuple[str, ...],
     regexes: list[str],
 ) -> Matcher:
-    full = re.compile("|".join(f"(?:{r})" for r in regexes), re.DOTALL).fullmatch if regexes else None
-    if not (prefixes or suffixes or contains or full):
+    # The alternation is compiled when first needed: many rules of a big set never see a value
+    # that the exact, prefix, suffix and substring tests leave undecided.
+    source = "|".join(f"(?:{r})" for r in regexes) if regexes else None
+    compiled: list[Callable[[str], Any]] = []
+
+    def full(value: str) -> Any:
+        if not compiled:
+            assert source is not None
+            compiled.append(_dotall(source).fullmatch)
+        return compiled[0](value)
+
+    if not (prefixes or suffixes or contains or source is not None):
         if fold is None:
             return exact.__contains__ if exact else _never
         return lambda value: fold(value) in exact
@@ -110,7 +129,7 @@ def _combine(
             or (bool(prefixes) and value.startswith(prefixes))
             or (bool(suffixes) and value.endswith(suffixes))
             or any(c in value for c in contains)
-            or (full is not None and full(value) is not None)
+            or (source is not None and full(value) is not None)
         )
 
     return match

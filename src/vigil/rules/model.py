@@ -7,6 +7,7 @@ the documentation page, and record where each value came from so problems can be
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,7 +106,7 @@ class Rule:
     enabled: bool = True
     # Bookkeeping (not Kibana fields): where the rule was read from.
     source: str = ""
-    locations: dict[str, Location] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    locations: Mapping[str, Location] = field(default_factory=dict, compare=False, hash=False, repr=False)
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property

@@ -8,7 +8,7 @@ the same words.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -84,6 +84,7 @@ class Origin:
     query_at: QueryMapper | None = None
     line: int | None = None  # fallback line (the NDJSON line, the TOML [rule] table)
     format: str = ""
+    lazy_line: Callable[[], int | None] | None = None  # the fallback line, found when needed
 
 
 @dataclass
@@ -101,7 +102,8 @@ class _Builder:
                 return found
             cut = max(probe.rfind("."), probe.rfind("["))
             probe = probe[:cut] if cut > 0 else ""
-        return self.origin.line, None
+        lazy = self.origin.lazy_line
+        return (lazy() if lazy is not None else self.origin.line), None
 
     def problem(self, path: str, message: str, severity: Severity = "error", hint: str | None = None) -> None:
         line, column = self.where(path)
@@ -110,6 +112,7 @@ class _Builder:
         self.problems.append(RuleProblem(self.origin.file, line, path, message, severity, column))
 
     def note_location(self, name: str) -> None:
+        """Remember where field ``name`` was read (see :func:`_locations`)."""
         line, column = self.where(name)
         if line is not None:
             self.locations[name] = Location(line, column or 1, file=self.origin.file, source=self.origin.text)
@@ -308,6 +311,50 @@ _DEFAULT_LANGUAGE = {"eql": "eql", "query": "kuery", "saved_query": "kuery", "th
                      "new_terms": "kuery", "threat_match": "kuery", "esql": "esql"}  # fmt: skip
 
 
+_LOCATED = ("rule_id", "name", "type", "query", "index", "interval", "from", "to", "severity",
+            "risk_score", "max_signals", "threat", "filters", "version")  # fmt: skip
+
+
+def _locations(b: _Builder, data: Mapping[str, Any]) -> dict[str, Location]:
+    """Where the rule's main fields were read (computed when first asked: it may need a scan of
+    the file that most rules never need)."""
+    for name in _LOCATED:
+        if name in data:
+            b.note_location(name)
+    if "from" in b.locations:
+        b.locations["from_"] = b.locations["from"]
+    return b.locations
+
+
+class LazyLocations(Mapping[str, Location]):
+    """A rule's field locations, computed on first use; pickled as a plain dict."""
+
+    def __init__(self, compute: Callable[[], dict[str, Location]]):
+        self._compute: Callable[[], dict[str, Location]] | None = compute
+        self._data: dict[str, Location] | None = None
+
+    def _get(self) -> dict[str, Location]:
+        if self._data is None:
+            assert self._compute is not None
+            self._data, self._compute = self._compute(), None
+        return self._data
+
+    def __getitem__(self, key: str) -> Location:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (dict(self._get()),))
+
+    def __repr__(self) -> str:
+        return repr(self._get())
+
+
 def build_rule(
     data: Mapping[str, Any], origin: Origin, *, extra: Mapping[str, Any] | None = None
 ) -> tuple[Rule | None, list[RuleProblem]]:
@@ -364,7 +411,7 @@ def build_rule(
         exceptions_list=_exception_refs(b),
         enabled=b.boolean("enabled", True),
         source=origin.file,
-        locations=b.locations,
+        locations=LazyLocations(lambda: _locations(b, data)),
         extra=rule_extra,
     )
     for issue in check_rule(rule, data):
@@ -373,12 +420,6 @@ def build_rule(
             rule_extra["unsupported"] = issue.message
     if rule.type == "eql" and rule.query and (rule.language in ("", "eql")):
         _check_query(b, rule.query)
-    for name in ("rule_id", "name", "type", "query", "index", "interval", "from", "to", "severity",
-                 "risk_score", "max_signals", "threat", "filters", "version"):  # fmt: skip
-        if name in data:
-            b.note_location(name)
-    if "from" in b.locations:
-        b.locations["from_"] = b.locations["from"]
     if any(p.severity == "error" for p in b.problems):
         return None, b.problems
     return rule, b.problems

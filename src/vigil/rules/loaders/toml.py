@@ -246,24 +246,38 @@ def load_toml(file: str, text: str) -> tuple[list[Rule], list[RuleProblem], bool
         return [], [toml_error(file, text, exc)], True
     if not is_rule_document(data):
         return [], [RuleProblem(file, None, None, "not a rule file: there is no [rule] table")], False
-    spans = scan_positions(text)
+    # Positions only serve problems: scanned on the first one (most rules have none, and the
+    # scan costs as much as the TOML parse).
+    positions: list[dict[str, Span]] = []
+
+    def spans() -> dict[str, Span]:
+        if not positions:
+            positions.append(scan_positions(text))
+        return positions[0]
+
     rule_data = data.get("rule")
     if not isinstance(rule_data, dict):
-        line = spans["metadata"].line if "metadata" in spans else None
+        line = spans()["metadata"].line if "metadata" in spans() else None
         return [], [RuleProblem(file, line, "rule", "missing: a rule file needs a [rule] table")], True
 
     def locate(path: str) -> tuple[int, int | None] | None:
-        span = spans.get(f"rule.{path}")
+        span = spans().get(f"rule.{path}")
         # Keys sit at the start of their line: the line says it all.
         return None if span is None else (span.line, None)
 
-    query_at = None
-    query_span = spans.get("rule.query")
-    if query_span is not None and query_span.value_start >= 0 and isinstance(rule_data.get("query"), str):
+    def query_at(line: int, column: int) -> tuple[int, int] | None:
+        query_span = spans().get("rule.query")
+        if query_span is None or query_span.value_start < 0 or not isinstance(rule_data.get("query"), str):
+            return None
         raw = text[query_span.value_start : query_span.value_end]
-        query_at = query_mapper(text, query_span.value_start, raw, rule_data["query"], toml_string_map)
-    rule_span = spans.get("rule")
-    origin = Origin(file, text, locate, query_at, rule_span.line if rule_span else None, "toml")
+        mapper = query_mapper(text, query_span.value_start, raw, rule_data["query"], toml_string_map)
+        return mapper(line, column)
+
+    def rule_line() -> int | None:
+        rule_span = spans().get("rule")
+        return rule_span.line if rule_span else None
+
+    origin = Origin(file, text, locate, query_at, None, "toml", rule_line)
     extra = {key: value for key, value in data.items() if key != "rule"}
     rule, problems = build_rule(rule_data, origin, extra=extra)
     return ([rule] if rule is not None else []), problems, True
