@@ -146,6 +146,7 @@ def test_lark_numbers_states_its_own_way() -> None:
     assert _built()["start"] != tables.load_shipped()["start"] or _built() != tables.load_shipped()
 
 
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
 @seed(20261129)
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(queries())
