@@ -21,9 +21,12 @@ the last answer), the p50/p99/max bulk latency, the errors, then checks that not
 acknowledged events == events the service holds (``/api/health``: stored + still in the
 write-ahead log), and again after a graceful stop (which flushes the log) from the store's
 manifest. It lists the scheduler's runs meanwhile (``/api/runs``), the CPU time the service used
-(its flush process included; a figure that depends less on other load than the rate does) and the
-verdict against the goal: 20,000 events/s sustained on 2 cores with no loss. A verdict, never a
-failure: this is a benchmark; a busy machine slows it.
+(its flush process included; a figure that depends less on other load than the rate does), the
+steady-state rate that CPU time allows (cores / CPU per stored event: how fast events can arrive
+for ever if each must also be stored, the write-ahead log absorbing nothing), and the verdict
+against the goal: 20,000 events/s sustained on 2 cores with no loss, met when both the
+acknowledged rate and the steady state reach it. A verdict, never a failure: this is a benchmark;
+a busy machine slows it.
 
 Environment: BENCH_SERVICE_EVENTS (default 200000), BENCH_SERVICE_SECONDS (cap, default 120),
 BENCH_SERVICE_BULK (documents per request, default 2000), BENCH_SERVICE_SENDERS (1 or 2, default
@@ -447,11 +450,19 @@ def run(
     verdict = "yes" if no_loss else "NO"
     print(f"  no loss          : {verdict} (acknowledged {acknowledged:,}, held {held_now:,},")
     print(f"                     stored after stop {stored:,}, failed items {failed_items})")
-    met = rate >= GOAL and no_loss and failed_requests == 0
     cores = os.cpu_count() or 1
+    # The acknowledged rate holds while the write-ahead log absorbs what the flush has not stored
+    # yet; a load that never ends can go only as fast as the cores can also store it.
+    steady = cores / (cpu / stored) if stored and cpu > 0 else 0.0
+    print(
+        f"  steady state     : {steady:,.0f} events/s acknowledged and stored indefinitely"
+        f" ({cores} cores / CPU per stored event)"
+    )
+    met = rate >= GOAL and steady >= GOAL and no_loss and failed_requests == 0
     print(
         f"  goal             : {GOAL:,} events/s sustained on 2 cores with no loss:"
-        f" {'met' if met else 'not met'} ({rate / GOAL:.2f}x of the goal on {cores} cores"
+        f" {'met' if met else 'not met'} (acknowledged {rate / GOAL:.2f}x, steady state"
+        f" {steady / GOAL:.2f}x of the goal on {cores} cores"
         f"{'' if complete else f'; stopped at the {seconds} s cap'})"
     )
     return 0
