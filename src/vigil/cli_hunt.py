@@ -481,28 +481,23 @@ def _with_common(fn: Any) -> Any:
     return fn
 
 
+def _invoke(mode: str, start: datetime | None, end: datetime | None, options: dict[str, Any]) -> None:
+    """Run ``hunt`` or ``replay`` with the command line's options (the flags turned around), and
+    turn a rule or input error into a message and the usage exit code."""
+    options = dict(options)
+    options["show_progress"] = not options.pop("no_progress")
+    options["prefilter"] = not options.pop("no_prefilter")
+    try:
+        _run(mode=mode, start=start, end=end, **options)
+    except (RuleError, VigilError) as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_USAGE)
+
+
 @click.command()
 @_with_common
 @click.argument("data", nargs=-1, required=False)
-def hunt(
-    rule_paths: tuple[str, ...],
-    data: tuple[str, ...],
-    output_format: str,
-    output: Path | None,
-    alert_db: Path | None,
-    index_opts: tuple[str, ...],
-    strict_index: bool,
-    strict: bool,
-    no_progress: bool,
-    workers: int | None,
-    no_prefilter: bool,
-    profile: bool,
-    reorder_window: int | None,
-    max_pending: int | None,
-    store_dir: Path | None,
-    input_format: str = "auto",
-    ecs_mode: str = "agent",
-) -> None:
+def hunt(**options: Any) -> None:
     """Run every enabled, supported rule over all of DATA (one run per rule, no time window).
     DATA may hold NDJSON/JSON events, Windows EVTX files, NXLog or Winlogbeat JSON.
 
@@ -510,32 +505,7 @@ def hunt(
     Example:
       vigil hunt --rules examples/rules/direct_outbound_smb.toml examples/data
     """
-    try:
-        _run(
-            mode="hunt",
-            rule_paths=rule_paths,
-            data=data,
-            start=None,
-            end=None,
-            output_format=output_format,
-            output=output,
-            alert_db=alert_db,
-            index_opts=index_opts,
-            strict_index=strict_index,
-            strict=strict,
-            show_progress=not no_progress,
-            input_format=input_format,
-            ecs_mode=ecs_mode,
-            workers=workers,
-            prefilter=not no_prefilter,
-            profile=profile,
-            reorder_window=reorder_window,
-            max_pending=max_pending,
-            store_dir=store_dir,
-        )
-    except (RuleError, VigilError) as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(EXIT_USAGE)
+    _invoke("hunt", None, None, options)
 
 
 @click.command()
@@ -543,63 +513,18 @@ def hunt(
 @click.option("--start", "start_text", required=True, help="First tick of the schedule (ISO 8601).")
 @click.option("--end", "end_text", required=True, help="Last possible tick of the schedule (ISO 8601).")
 @click.argument("data", nargs=-1, required=False)
-def replay(
-    rule_paths: tuple[str, ...],
-    data: tuple[str, ...],
-    output_format: str,
-    output: Path | None,
-    alert_db: Path | None,
-    index_opts: tuple[str, ...],
-    strict_index: bool,
-    strict: bool,
-    no_progress: bool,
-    workers: int | None,
-    no_prefilter: bool,
-    profile: bool,
-    reorder_window: int | None,
-    max_pending: int | None,
-    store_dir: Path | None,
-    start_text: str,
-    end_text: str,
-    input_format: str = "auto",
-    ecs_mode: str = "agent",
-) -> None:
+def replay(start_text: str, end_text: str, **options: Any) -> None:
     """Simulate the rule scheduler over recorded DATA: each rule runs at every tick of its interval
     from --start to --end over [tick + from, tick + to], with max_signals, deduplication across
     overlapping windows, and gaps reported.
 
     \b
     Example:
-      vigil replay --rules examples/rules \
+      vigil replay --rules examples/rules \\
           --start 2024-05-14T08:00:00Z --end 2024-05-14T09:00:00Z examples/data
     """
     start = _parse_time(start_text, "--start")
     end = _parse_time(end_text, "--end")
     if end < start:
         raise click.BadParameter("--end is before --start", param_hint="--end")
-    try:
-        _run(
-            mode="replay",
-            rule_paths=rule_paths,
-            data=data,
-            start=start,
-            end=end,
-            output_format=output_format,
-            output=output,
-            alert_db=alert_db,
-            index_opts=index_opts,
-            strict_index=strict_index,
-            strict=strict,
-            show_progress=not no_progress,
-            input_format=input_format,
-            ecs_mode=ecs_mode,
-            workers=workers,
-            prefilter=not no_prefilter,
-            profile=profile,
-            reorder_window=reorder_window,
-            max_pending=max_pending,
-            store_dir=store_dir,
-        )
-    except (RuleError, VigilError) as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(EXIT_USAGE)
+    _invoke("replay", start, end, options)
