@@ -116,3 +116,36 @@ def test_unsplittable_input_falls_back(tmp_path: Path) -> None:
         execute_parallel("any where true", QueryOptions(), [str(f)], ReadReport(), workers=1, min_bytes=0)
         is None
     )
+
+
+def test_a_filter_tuned_on_a_sample_answers_alike_and_carries_its_order() -> None:
+    lines = [
+        orjson.dumps(
+            {
+                "event": {
+                    "category": ["process" if i % 3 else "network"],
+                    "type": ["start" if i % 2 else "end"],
+                },
+                "destination": {"port": 445 if i % 5 == 0 else 80},
+                "process": {"pid": i, "entity_id": f"e{i % 7}"},
+            }
+        )
+        for i in range(300)
+    ]
+    query = (
+        'sequence by process.entity_id [process where event.type == "start"] '
+        "[network where destination.port == 445]"
+    )
+    tuned = compile_query(query).line_filter
+    untuned = compile_query(query).line_filter
+    copy = compile_query(query).line_filter
+    assert tuned is not None and untuned is not None and copy is not None
+    order = tuned.calibrate(lines[:50])  # fewer lines than a reader calibrates on: tuned anyway
+    assert order and all(sorted(o) == list(range(len(o))) for o in order)
+    copy.use_order(order)
+    assert copy.order == order
+    expected = [untuned.fast(line) for line in lines]
+    assert [tuned.fast(line) for line in lines] == expected
+    assert [copy.fast(line) for line in lines] == expected
+    assert [copy(line) for line in lines] == expected  # calibration already done: no re-tuning
+    assert copy.order == order

@@ -25,7 +25,8 @@ An exact-value test (``==``, ``in``, ``:`` without wildcards) of a plain literal
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from vigil.ecs.schema import FieldType, SchemaRegistry
@@ -288,6 +289,7 @@ class LineFilter:
         # Built on first use: compiling the tests (and their regexes) is wasted for queries run
         # under a rule-set pre-filter instead.
         self._fast: Callable[[bytes], bool] | None = None
+        self.order: list[list[int]] = []  # the tests' order in :attr:`fast`, per filter
 
     @property
     def fast(self) -> Callable[[bytes], bool]:
@@ -306,9 +308,11 @@ class LineFilter:
                 self.env.update(env)
         self.lower = any(c.insensitive for r in reqs for c in r)
         order = [sorted(range(len(t)), key=[cost for _s, _e, cost in t].__getitem__) for t in self.tests]
+        self.order = order
         self._fast = self._generate(order)
         self._seen = 0
         self._passes = [[0] * len(t) for t in self.tests]
+        self._spent = [[0] * len(t) for t in self.tests]  # nanoseconds per test while calibrating
         self._probe = [[self._compile_test(src) for src, _env, _cost in t] for t in self.tests]
 
     def _compile_test(self, src: str) -> Callable[[bytes, bytes], bool]:
@@ -335,9 +339,13 @@ class LineFilter:
         if self._seen < _CALIBRATION_LINES:
             self._seen += 1
             low = line.lower() if self.lower else line
-            for passes, probes in zip(self._passes, self._probe, strict=True):
+            clock = time.perf_counter_ns
+            for passes, spent, probes in zip(self._passes, self._spent, self._probe, strict=True):
                 for i, probe in enumerate(probes):
-                    if probe(line, low):
+                    started = clock()
+                    hit = probe(line, low)
+                    spent[i] += clock() - started
+                    if hit:
                         passes[i] += 1
             if self._seen == _CALIBRATION_LINES:
                 self._tune()
@@ -345,11 +353,39 @@ class LineFilter:
 
     def _tune(self) -> None:
         order = []
-        n = self._seen
-        for tests, passes in zip(self.tests, self._passes, strict=True):
-            # Cost per unit of rejection: tests that reject often and cheaply go first.
-            scores = [tests[i][2] / max(1e-3, 1.0 - passes[i] / n) for i in range(len(tests))]
+        n = max(1, self._seen)
+        for tests, passes, spent in zip(self.tests, self._passes, self._spent, strict=True):
+            # Cost per unit of rejection: tests that reject often and cheaply go first. The cost
+            # is the time each test took on these lines (a needle present in every line makes its
+            # confirming regex run every time; a rare one spares it), else the static estimate.
+            timed = all(spent)
+            costs = [spent[i] if timed else tests[i][2] for i in range(len(tests))]
+            scores = [costs[i] / max(1e-3, 1.0 - passes[i] / n) for i in range(len(tests))]
             order.append(sorted(range(len(tests)), key=scores.__getitem__))
+        self.order = order
+        self._fast = self._generate(order)
+
+    def calibrate(self, lines: Iterable[bytes]) -> list[list[int]]:
+        """Tune on ``lines`` (a sample of the input) now, however few they are, and return the
+        order of the tests chosen: :meth:`use_order` gives it to a copy of this filter built in
+        another process, which then starts tuned instead of calling :attr:`fast` untuned."""
+        if self._fast is None:
+            self._build()
+        for line in lines:
+            if self._seen >= _CALIBRATION_LINES:
+                break
+            self(line)
+        if self._seen < _CALIBRATION_LINES:
+            self._seen = _CALIBRATION_LINES
+            self._tune()
+        return self.order
+
+    def use_order(self, order: list[list[int]]) -> None:
+        """Test in ``order`` (from :meth:`calibrate` of the same query's filter) from now on."""
+        if self._fast is None:
+            self._build()
+        self.order = order
+        self._seen = _CALIBRATION_LINES
         self._fast = self._generate(order)
 
 

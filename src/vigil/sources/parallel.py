@@ -136,6 +136,7 @@ def _init_worker(
     prepass: Any | None = None,
     needles: Sequence[bytes] = (),
     keyset: set[tuple[Any, ...]] | None = None,
+    order: list[list[int]] | None = None,
 ) -> None:
     from vigil.engine import compile_query
     from vigil.sources.projection import make_decoder
@@ -143,6 +144,10 @@ def _init_worker(
     compiled = compile_query(query, options=options)
     _WORKER["compiled"] = compiled
     line_filter = compiled.line_filter if prefilter else None
+    if order and hasattr(line_filter, "use_order"):
+        # Tuned on the main process's sample: the second pass below calls the generated test
+        # directly and would otherwise run it in its untuned order for the whole input.
+        line_filter.use_order(order)  # type: ignore[union-attr]
     if line_filter is not None and prepass is not None:
         from vigil.engine.semijoin import needle_test
 
@@ -191,15 +196,30 @@ def _keys_chunk(chunk: _Chunk) -> set[tuple[Any, ...]]:
     return keys
 
 
-def _sample_lines(files: Sequence[str], limit: int = 4000) -> list[bytes]:
-    """The first lines of the input, to choose the pre-pass on."""
+def _sample_lines(files: Sequence[str], limit: int = 4000, spots: int = 40) -> list[bytes]:
+    """About ``limit`` lines of the input to tune the pre-filter and choose the pre-pass on, taken
+    in runs from ``spots`` places spread over the files (the head of a file is often unlike the
+    rest: a capture's first minutes, a boot)."""
+    sizes = [os.path.getsize(f) for f in files]
+    total = sum(sizes)
+    if total == 0:
+        return []
+    per_spot = max(1, limit // spots)
     out: list[bytes] = []
-    for path in files:
+    for path, size in zip(files, sizes, strict=True):
+        if not size:
+            continue
+        places = max(1, round(spots * size / total))
         with open(path, "rb") as f:
-            for line in f:
-                out.append(line)
-                if len(out) >= limit:
-                    return out
+            for k in range(places):
+                f.seek(size * k // places)
+                if k:
+                    f.readline()  # the rest of a line begun before this place
+                for _ in range(per_spot):
+                    line = f.readline()
+                    if not line:
+                        break
+                    out.append(line)
     return out
 
 
@@ -340,10 +360,13 @@ def execute_parallel(
     ctx = multiprocessing.get_context("fork")
     prepass, needles = None, None
     keys: set[tuple[Any, ...]] = set()
+    sample = _sample_lines(files) if prefilter and compiled.line_filter is not None else []
+    calibrate = getattr(compiled.line_filter, "calibrate", None)
+    order = calibrate(sample) if calibrate is not None and sample else None
     if prefilter and key_prepass and compiled.line_filter is not None:
         from vigil.engine.semijoin import MAX_KEYS, key_needles, plan_prepass
 
-        prepass = plan_prepass(compiled, _sample_lines(files))
+        prepass = plan_prepass(compiled, sample)
         if prepass is not None:
             with ProcessPoolExecutor(
                 max_workers=workers,
@@ -362,7 +385,16 @@ def execute_parallel(
         max_workers=workers,
         mp_context=ctx,
         initializer=_init_worker,
-        initargs=(query, options, prefilter, project, prepass, needles or (), keys if prepass else None),
+        initargs=(
+            query,
+            options,
+            prefilter,
+            project,
+            prepass,
+            needles or (),
+            keys if prepass else None,
+            order,
+        ),
     ) as pool:
 
         def parts() -> Iterator[Any]:
