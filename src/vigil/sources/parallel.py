@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +31,7 @@ import orjson
 
 from vigil.engine.model import Event, QueryOptions, QueryResult, QueryStats
 from vigil.engine.sequence import Candidate
-from vigil.sources.ndjson import _ID_SLOT, Malformed, ReadReport, _new_event, _Reader
+from vigil.sources.ndjson import _ID_SLOT, _WHITESPACE, Malformed, ReadReport, _new_event, _Reader
 from vigil.sources.ndjson import _expand as _expand_input
 
 # Below this much input a single process is faster than starting workers.
@@ -189,9 +189,9 @@ def _keys_chunk(chunk: _Chunk) -> set[tuple[Any, ...]]:
     compiled = _WORKER["compiled"]
     prepass = _WORKER["prepass"]
     report = ReadReport(log=lambda _text: None, max_kept=0)
-    reader = _Reader(strict=False, line_filter=prepass.step_filter, report=report, decode=_WORKER["decode"])
+    reader = _Reader(strict=False, line_filter=None, report=report, decode=_WORKER["decode"])
     keys: set[tuple[Any, ...]] = set()
-    for ev in reader._lines((line for _off, line in _lines_of(chunk)), chunk.path, 1):
+    for ev in _events_of(reader, chunk, _passing(chunk, prepass.step_filter, report)):
         keys.update(step_keys(compiled, ev, prepass.step))
     return keys
 
@@ -238,18 +238,68 @@ def _lines_of(chunk: _Chunk) -> Iterator[tuple[int, bytes]]:
             pos += len(line)
 
 
+def _passing(
+    chunk: _Chunk, line_filter: Callable[[bytes], bool], report: ReadReport
+) -> Iterator[tuple[int, int, bytes]]:
+    """(line number in the chunk, offset, line) of the lines of a chunk that pass ``line_filter``.
+
+    The pre-filter rejects most lines, so they are tested in one tight loop over the file rather
+    than through the reader's layers; the lines it rejects are counted here exactly as the reader
+    counts them (every line; the non-blank ones as passed over)."""
+    lines = filtered = 0
+    try:
+        with open(chunk.path, "rb") as f:
+            if chunk.start > 0:
+                f.seek(chunk.start - 1)
+                f.readline()  # the line running over the boundary belongs to the previous chunk
+            pos = f.tell()
+            end = chunk.end
+            for line in f:
+                if pos >= end:
+                    break
+                lines += 1
+                if line_filter(line):
+                    yield lines, pos, line
+                elif len(line) > 8 or line.strip(_WHITESPACE):
+                    filtered += 1
+                pos += len(line)
+    finally:
+        report.filtered += filtered
+        report.lines += lines
+
+
+def _events_of(reader: _Reader, chunk: _Chunk, passing: Iterator[tuple[int, int, bytes]]) -> Iterator[Event]:
+    """The events of the passing lines, decoded by ``reader`` (without a filter of its own) and
+    numbered by position. The reader counts each line it is given; :func:`_passing` has counted
+    them already."""
+    base = chunk.file_no << _POSITION_BITS
+    read = reader._lines
+    report = reader.report
+    for number, off, line in passing:
+        for ev in read((line,), chunk.path, number):
+            ev.seq = base | off
+            ev.origin = (chunk.path, off)
+            yield ev
+        report.lines -= 1
+
+
 def _run_chunk(chunk: _Chunk) -> _ChunkResult:
     compiled = _WORKER["compiled"]
     report = ReadReport(log=lambda _text: None, max_kept=1_000_000)
-    reader = _Reader(strict=False, line_filter=_WORKER["filter"], report=report, decode=_WORKER["decode"])
-    last = [0]
+    line_filter = _WORKER["filter"]
+    if line_filter is not None:
+        reader = _Reader(strict=False, line_filter=None, report=report, decode=_WORKER["decode"])
+        events = _events_of(reader, chunk, _passing(chunk, getattr(line_filter, "fast", line_filter), report))
+    else:
+        reader = _Reader(strict=False, line_filter=None, report=report, decode=_WORKER["decode"])
+        last = [0]
 
-    def lines() -> Iterator[bytes]:
-        for off, line in _lines_of(chunk):
-            last[0] = off
-            yield line
+        def lines() -> Iterator[bytes]:
+            for off, line in _lines_of(chunk):
+                last[0] = off
+                yield line
 
-    events = _positioned(reader._lines(lines(), chunk.path, 1), last, chunk)
+        events = _positioned(reader._lines(lines(), chunk.path, 1), last, chunk)
     result = _ChunkResult(parts=[])
     kind = _kind(compiled)
     append = result.parts.append
