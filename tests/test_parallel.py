@@ -149,3 +149,61 @@ def test_a_filter_tuned_on_a_sample_answers_alike_and_carries_its_order() -> Non
     assert [copy.fast(line) for line in lines] == expected
     assert [copy(line) for line in lines] == expected  # calibration already done: no re-tuning
     assert copy.order == order
+
+
+def test_odd_line_shapes_read_alike_in_parallel(tmp_path: Path) -> None:
+    # Blank and whitespace-only lines, CRLF endings, hit envelopes, a malformed line the filter
+    # passes, one it rejects, and a last line without a newline, cut into many small ranges.
+    def doc(i: int) -> dict[str, object]:
+        return {
+            "@timestamp": f"2024-05-01T00:00:{i % 60:02d}.{i % 1000:03d}Z",
+            "event": {"category": ["process" if i % 3 else "network"], "type": ["start"]},
+            "host": {"name": f"h{i % 4}"},
+            "process": {"entity_id": f"e{i % 9}", "pid": i, "name": "cmd.exe"},
+            "destination": {"port": 445 if i % 4 == 0 else 80, "ip": "10.0.0.1"},
+        }
+
+    parts: list[bytes] = []
+    for i in range(400):
+        body = orjson.dumps(doc(i))
+        if i % 17 == 0:
+            parts.append(b"\n")
+        if i % 23 == 0:
+            parts.append(b"   \t \n")
+        if i % 29 == 0:
+            body = orjson.dumps({"_index": "logs-x", "_id": f"id{i}", "_source": doc(i)})
+        if i == 101:
+            parts.append(b'{"event": {"category": ["process"], "type": ["start"]}, "host": \n')
+        if i == 202:
+            parts.append(b"{not json at all\n")
+        parts.append(body + (b"\r\n" if i % 5 == 0 else b"\n"))
+    parts.append(orjson.dumps(doc(400)))  # no newline at the end
+    path = tmp_path / "odd.ndjson"
+    path.write_bytes(b"".join(parts))
+    options = QueryOptions(size=10_000)
+    for query in (
+        'process where event.type == "start" and process.name : "cmd.exe"',
+        'sequence by process.entity_id [process where event.type == "start"] '
+        "[network where destination.port == 445]",
+    ):
+        expected, single = _single(query, path, options)
+        for prepass in (False, True):
+            report = ReadReport(log=lambda _t: None)
+            result = execute_parallel(
+                query,
+                options,
+                [str(path)],
+                report,
+                workers=2,
+                min_bytes=0,
+                chunk_bytes=3_000,
+                key_prepass=prepass,
+            )
+            assert result is not None
+            got = to_eql_response(result, 0)
+            assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), (query, prepass)
+            assert report.lines == single.lines
+            where = [(m.line, m.column) for m in single.malformed]
+            assert where and [(m.line, m.column) for m in report.malformed] == where
+            if not prepass:
+                assert (report.events, report.filtered) == (single.events, single.filtered)
