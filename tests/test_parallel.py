@@ -173,7 +173,10 @@ def test_odd_line_shapes_read_alike_in_parallel(tmp_path: Path) -> None:
         if i % 29 == 0:
             body = orjson.dumps({"_index": "logs-x", "_id": f"id{i}", "_source": doc(i)})
         if i == 101:
-            parts.append(b'{"event": {"category": ["process"], "type": ["start"]}, "host": \n')
+            parts.append(
+                b'{"event": {"category": ["process"], "type": ["start"]}, "process": {"name": "cmd.exe"}, '
+                b'"host": \n'
+            )
         if i == 202:
             parts.append(b"{not json at all\n")
         parts.append(body + (b"\r\n" if i % 5 == 0 else b"\n"))
