@@ -31,10 +31,12 @@ from vigil.sources.parallel import (
     CHUNK_BYTES,
     MIN_PARALLEL_BYTES,
     _Chunk,
+    _events_of,
     _expand,
     _kind,
     _lines_of,
     _pack,
+    _passing,
     _positioned,
     _unpack,
     plan_chunks,
@@ -79,21 +81,31 @@ def _hunt_chunk(chunk: _Chunk) -> _HuntResult:
     forced: list[str | None] = _STATE["forced"]
     kinds: list[str] = _STATE["kinds"]
     report = ReadReport(log=lambda _text: None, max_kept=1_000_000)
-    reader = _Reader(strict=False, line_filter=collector.ruleset, report=report)
+    ruleset = collector.ruleset
+    reader = _Reader(strict=False, line_filter=None, report=report)
     reader.forced_index = forced[chunk.file_no]
-    last = [0]
+    events: Iterator[Any]
+    if ruleset is not None:
+        # Lines no rule can match are passed over in one tight loop. The rule-set filter also
+        # remembers which rules its last line may concern: each line is tested right before its
+        # event reaches the collector (the generators run in step), as in the reader.
+        events = _events_of(reader, chunk, _passing(chunk, ruleset, report))
+    else:
+        last = [0]
 
-    def lines() -> Iterator[bytes]:
-        for off, line in _lines_of(chunk):
-            last[0] = off
-            yield line
+        def lines() -> Iterator[bytes]:
+            for off, line in _lines_of(chunk):
+                last[0] = off
+                yield line
+
+        events = _positioned(reader._lines(lines(), chunk.path, 1), last, chunk)
 
     for p in plans:
         # This process only gathers parts; the main process feeds them to the rules' answers.
         p.stream = None
     before = [p.events_seen for p in plans]
     clock = [p.offer_seconds for p in plans]
-    stats = collector.collect(_positioned(reader._lines(lines(), chunk.path, 1), last, chunk))
+    stats = collector.collect(events)
     result = _HuntResult(parts={}, seen={}, seconds={})
     for i, plan in enumerate(plans):
         if plan.parts:
