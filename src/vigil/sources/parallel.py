@@ -287,11 +287,10 @@ def _run_chunk(chunk: _Chunk) -> _ChunkResult:
     compiled = _WORKER["compiled"]
     report = ReadReport(log=lambda _text: None, max_kept=1_000_000)
     line_filter = _WORKER["filter"]
+    reader = _Reader(strict=False, line_filter=None, report=report, decode=_WORKER["decode"])
     if line_filter is not None:
-        reader = _Reader(strict=False, line_filter=None, report=report, decode=_WORKER["decode"])
         events = _events_of(reader, chunk, _passing(chunk, getattr(line_filter, "fast", line_filter), report))
     else:
-        reader = _Reader(strict=False, line_filter=None, report=report, decode=_WORKER["decode"])
         last = [0]
 
         def lines() -> Iterator[bytes]:
