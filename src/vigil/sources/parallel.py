@@ -8,6 +8,10 @@ order and finishes the query (ordering, sequence state machine, samples, head/ta
 the single-process answer: parts are exactly what the single-process run computes, and the
 events' positions (``seq``) are their byte offsets, so input order is kept across ranges.
 
+With a pre-filter, a worker tests its range's lines in one tight loop (:func:`_passing`) and hands
+only the lines that pass to the reader; the filter comes tuned from the main process, which
+calibrates it on lines sampled across the input.
+
 Parts travel without their documents: a result event is re-read from its file by offset when the
 query returns it (:func:`vigil.engine.model.materialize`). Malformed lines are reported with
 their true line numbers once the line counts of the earlier ranges are known.
