@@ -35,7 +35,7 @@ import orjson
 
 from vigil.engine.model import Event, QueryOptions, QueryResult, QueryStats
 from vigil.engine.sequence import Candidate
-from vigil.sources.ndjson import _ID_SLOT, _WHITESPACE, Malformed, ReadReport, _new_event, _Reader
+from vigil.sources.ndjson import _BUFFER, _ID_SLOT, _WHITESPACE, Malformed, ReadReport, _new_event, _Reader
 from vigil.sources.ndjson import _expand as _expand_input
 
 # Below this much input a single process is faster than starting workers.
@@ -229,7 +229,7 @@ def _sample_lines(files: Sequence[str], limit: int = 4000, spots: int = 40) -> l
 
 def _lines_of(chunk: _Chunk) -> Iterator[tuple[int, bytes]]:
     """(offset, line) for every line that starts inside the chunk."""
-    with open(chunk.path, "rb") as f:
+    with open(chunk.path, "rb", buffering=_BUFFER) as f:
         if chunk.start > 0:
             f.seek(chunk.start - 1)
             f.readline()  # the line running over the boundary belongs to the previous chunk
@@ -252,7 +252,7 @@ def _passing(
     counts them (every line; the non-blank ones as passed over)."""
     lines = filtered = 0
     try:
-        with open(chunk.path, "rb") as f:
+        with open(chunk.path, "rb", buffering=_BUFFER) as f:
             if chunk.start > 0:
                 f.seek(chunk.start - 1)
                 f.readline()  # the line running over the boundary belongs to the previous chunk
