@@ -119,7 +119,8 @@ def scan_payloads(path: Path) -> Iterator[tuple[int, Any, bytes]]:
     Stops at the first torn record at the end (no newline, or a bad checksum on the last line);
     a damaged record followed by good ones (disk damage, not a crash) is skipped and logged."""
     offset = 0
-    with open(path, "rb") as f:
+    # A large buffer: iterating lines through the default 8 KiB one costs ~0.7 us a record.
+    with open(path, "rb", buffering=1 << 20) as f:
         size = os.fstat(f.fileno()).st_size
         for raw in f:
             end = offset + len(raw)
