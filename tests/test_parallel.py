@@ -37,6 +37,28 @@ def _single(query: str, path: Path, options: QueryOptions) -> tuple[dict, ReadRe
     return to_eql_response(compiled.execute(events), 0), report
 
 
+def _parallel_like_single(
+    query: str, path: Path, options: QueryOptions, expected: dict, prepass: bool, chunk_bytes: int
+) -> ReadReport:
+    """Run ``query`` over ``path`` with two workers, assert it answers ``expected`` (the
+    single-process answer) and return the run's report."""
+    report = ReadReport(log=lambda _t: None)
+    result = execute_parallel(
+        query,
+        options,
+        [str(path)],
+        report,
+        workers=2,
+        min_bytes=0,
+        chunk_bytes=chunk_bytes,
+        key_prepass=prepass,
+    )
+    assert result is not None
+    got = to_eql_response(result, 0)
+    assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), (query, prepass)
+    return report
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("par") / "events.ndjson"
@@ -72,20 +94,7 @@ def test_parallel_equals_single_process(query: str, data: Path) -> None:
     options = QueryOptions(size=10_000)
     expected, single_report = _single(query, data, options)
     for prepass in (False, True):
-        report = ReadReport(log=lambda _t: None)
-        result = execute_parallel(
-            query,
-            options,
-            [str(data)],
-            report,
-            workers=2,
-            min_bytes=0,
-            chunk_bytes=200_000,
-            key_prepass=prepass,
-        )
-        assert result is not None
-        got = to_eql_response(result, 0)
-        assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
+        report = _parallel_like_single(query, data, options, expected, prepass, 200_000)
         assert (report.lines, report.skipped) == (single_report.lines, single_report.skipped)
         if not prepass:  # the key pre-pass decodes fewer lines, on purpose
             assert report.events == single_report.events
@@ -191,20 +200,7 @@ def test_odd_line_shapes_read_alike_in_parallel(tmp_path: Path) -> None:
     ):
         expected, single = _single(query, path, options)
         for prepass in (False, True):
-            report = ReadReport(log=lambda _t: None)
-            result = execute_parallel(
-                query,
-                options,
-                [str(path)],
-                report,
-                workers=2,
-                min_bytes=0,
-                chunk_bytes=3_000,
-                key_prepass=prepass,
-            )
-            assert result is not None
-            got = to_eql_response(result, 0)
-            assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), (query, prepass)
+            report = _parallel_like_single(query, path, options, expected, prepass, 3_000)
             assert report.lines == single.lines
             where = [(m.line, m.column) for m in single.malformed]
             assert where and [(m.line, m.column) for m in report.malformed] == where
