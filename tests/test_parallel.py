@@ -13,6 +13,7 @@ import pytest
 from vigil.engine import QueryOptions, compile_query
 from vigil.engine.response import to_eql_response
 from vigil.sources import ReadReport, read_events
+from vigil.sources import scan as scan_module
 from vigil.sources.parallel import execute_parallel, plan_chunks
 from vigil.sources.projection import make_decoder
 
@@ -38,7 +39,13 @@ def _single(query: str, path: Path, options: QueryOptions) -> tuple[dict, ReadRe
 
 
 def _parallel_like_single(
-    query: str, path: Path, options: QueryOptions, expected: dict, prepass: bool, chunk_bytes: int
+    query: str,
+    path: Path,
+    options: QueryOptions,
+    expected: dict,
+    prepass: bool,
+    chunk_bytes: int,
+    scan: bool = False,
 ) -> ReadReport:
     """Run ``query`` over ``path`` with two workers, assert it answers ``expected`` (the
     single-process answer) and return the run's report."""
@@ -52,11 +59,23 @@ def _parallel_like_single(
         min_bytes=0,
         chunk_bytes=chunk_bytes,
         key_prepass=prepass,
+        scan=scan,
     )
     assert result is not None
     got = to_eql_response(result, 0)
-    assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), (query, prepass)
+    assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), (query, prepass, scan)
     return report
+
+
+@pytest.fixture(params=["hyperscan", "aho-corasick"])
+def search_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Range searches with Hyperscan and with its fallback; scanning is forced wherever the
+    pre-filter has needles at all (the workers fork after this is set)."""
+    if request.param == "hyperscan" and not scan_module.hyperscan_available():
+        pytest.skip("the hyperscan package is not installed here")
+    monkeypatch.setattr(scan_module, "_NO_HYPERSCAN", request.param != "hyperscan")
+    monkeypatch.setattr(scan_module, "MAX_HIT_SHARE", 1.0)
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -90,17 +109,20 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("query", QUERIES)
-def test_parallel_equals_single_process(query: str, data: Path) -> None:
+def test_parallel_equals_single_process(query: str, data: Path, search_engine: str) -> None:
     options = QueryOptions(size=10_000)
     expected, single_report = _single(query, data, options)
+    searchable = compile_query(query, options=options).line_filter is not None
     for prepass in (False, True):
-        report = _parallel_like_single(query, data, options, expected, prepass, 200_000)
-        assert (report.lines, report.skipped) == (single_report.lines, single_report.skipped)
-        if not prepass:  # the key pre-pass decodes fewer lines, on purpose
-            assert report.events == single_report.events
-        assert [(m.line, m.column) for m in report.malformed] == [
-            (m.line, m.column) for m in single_report.malformed
-        ]
+        for scan in (False, True):
+            report = _parallel_like_single(query, data, options, expected, prepass, 200_000, scan)
+            assert (report.lines, report.skipped) == (single_report.lines, single_report.skipped)
+            if not prepass:  # the key pre-pass decodes fewer lines, on purpose
+                assert (report.events, report.filtered) == (single_report.events, single_report.filtered)
+            assert [(m.line, m.column) for m in report.malformed] == [
+                (m.line, m.column) for m in single_report.malformed
+            ]
+            assert bool(report.scanned) == (scan and searchable), (query, prepass, scan)
 
 
 def test_chunks_cover_the_file(tmp_path: Path) -> None:
@@ -160,7 +182,7 @@ def test_a_filter_tuned_on_a_sample_answers_alike_and_carries_its_order() -> Non
     assert copy.order == order
 
 
-def test_odd_line_shapes_read_alike_in_parallel(tmp_path: Path) -> None:
+def test_odd_line_shapes_read_alike_in_parallel(tmp_path: Path, search_engine: str) -> None:
     # Blank and whitespace-only lines, CRLF endings, hit envelopes, a malformed line the filter
     # passes, one it rejects, and a last line without a newline, cut into many small ranges.
     def doc(i: int) -> dict[str, object]:
@@ -195,14 +217,17 @@ def test_odd_line_shapes_read_alike_in_parallel(tmp_path: Path) -> None:
     options = QueryOptions(size=10_000)
     for query in (
         'process where event.type == "start" and process.name : "cmd.exe"',
+        'process where process.name : "CMD.exe"',  # a case-insensitive needle
         'sequence by process.entity_id [process where event.type == "start"] '
         "[network where destination.port == 445]",
     ):
         expected, single = _single(query, path, options)
         for prepass in (False, True):
-            report = _parallel_like_single(query, path, options, expected, prepass, 3_000)
-            assert report.lines == single.lines
-            where = [(m.line, m.column) for m in single.malformed]
-            assert where and [(m.line, m.column) for m in report.malformed] == where
-            if not prepass:
-                assert (report.events, report.filtered) == (single.events, single.filtered)
+            for scan in (False, True):
+                report = _parallel_like_single(query, path, options, expected, prepass, 3_000, scan)
+                assert report.lines == single.lines
+                where = [(m.line, m.column) for m in single.malformed]
+                assert where and [(m.line, m.column) for m in report.malformed] == where
+                if not prepass:
+                    assert (report.events, report.filtered) == (single.events, single.filtered)
+                assert bool(report.scanned) == scan

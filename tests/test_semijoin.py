@@ -11,8 +11,9 @@ import pytest
 
 from vigil.engine import QueryOptions, compile_query
 from vigil.engine.response import to_eql_response
-from vigil.engine.semijoin import key_needles, needle_test, plan_prepass
+from vigil.engine.semijoin import key_needles, key_test, needle_test, plan_prepass
 from vigil.sources import ReadReport, read_events
+from vigil.sources import scan as scan_module
 from vigil.sources.parallel import execute_parallel
 
 SMB = (Path(__file__).resolve().parents[1] / "examples" / "queries" / "direct_outbound_smb.eql").read_text()
@@ -63,8 +64,9 @@ def test_key_needles() -> None:
     assert test(b'{"k":"abc-1"}') and not test(b'{"k":"abc-2"}')
 
 
-def _events(rng: random.Random, n: int) -> list[bytes]:
-    keys = ["e-1", "e-2", "E-1", "e\\u00e9-3", "e/4", "e-55", "e-1x"]
+def _events(rng: random.Random, n: int, needle_free_key: bool = True) -> list[bytes]:
+    # "e/4" has no run of 3 characters to search for: with it, the second pass tests every line.
+    keys = ["e-1", "e-2", "E-1", "e\\u00e9-3", "e-55", "e-1x"] + (["e/4"] if needle_free_key else [])
     out = []
     for i in range(n):
         key = rng.choice(keys)
@@ -102,11 +104,22 @@ QUERIES = [
 ]
 
 
+@pytest.fixture(params=["hyperscan", "aho-corasick", "line by line"])
+def second_pass(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """How the second pass finds its lines: range searches with Hyperscan or with its fallback
+    (forced wherever possible), or every line tested. Returns whether ranges are searched."""
+    if request.param == "hyperscan" and not scan_module.hyperscan_available():
+        pytest.skip("the hyperscan package is not installed here")
+    monkeypatch.setattr(scan_module, "_NO_HYPERSCAN", request.param != "hyperscan")
+    monkeypatch.setattr(scan_module, "MAX_HIT_SHARE", 1.0)
+    return bool(request.param != "line by line")
+
+
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("query", QUERIES)
-def test_prepass_gives_the_same_answer(tmp_path: Path, seed: int, query: str) -> None:
+def test_prepass_gives_the_same_answer(tmp_path: Path, seed: int, query: str, second_pass: bool) -> None:
     rng = random.Random(seed)
-    lines = _events(rng, 3000)
+    lines = _events(rng, 3000, needle_free_key=seed % 2 == 1)
     # Rare network/445 events, so the pre-pass is chosen: keep most network lines on port 80.
     lines = [ln for ln in lines if b"445" not in ln or rng.random() < 0.05]
     data = tmp_path / "e.ndjson"
@@ -115,6 +128,46 @@ def test_prepass_gives_the_same_answer(tmp_path: Path, seed: int, query: str) ->
     compiled = compile_query(query, options=options)
     expected = to_eql_response(compiled.execute(read_events([str(data)], report=ReadReport())), 0)
     report = ReadReport(log=lambda _t: None)
-    got = execute_parallel(query, options, [str(data)], report, workers=2, min_bytes=0, chunk_bytes=20_000)
+    got = execute_parallel(
+        query, options, [str(data)], report, workers=2, min_bytes=0, chunk_bytes=20_000, scan=second_pass
+    )
     assert got is not None
+    assert bool(report.scanned) == second_pass
     assert json.dumps(to_eql_response(got, 0), sort_keys=True) == json.dumps(expected, sort_keys=True)
+
+
+@pytest.mark.parametrize("engine", ["hyperscan", "aho-corasick"])
+def test_needle_test_engines(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if engine == "hyperscan" and not scan_module.hyperscan_available():
+        pytest.skip("the hyperscan package is not installed here")
+    monkeypatch.setattr(scan_module, "_NO_HYPERSCAN", engine != "hyperscan")
+    test = needle_test([b"abc-1", b"{x.y}", b"zzz"])
+    assert test(b'{"k":"abc-1"}') and test(b'{"k":"a {x.y} b"}') and test(b"zzzz")
+    assert not test(b'{"k":"abc-2"}') and not test(b'{"k":"{x-y}"}') and not test(b"")
+
+
+KEYED = [
+    # one key field shared by every step (the fast path), and keys per step (the general one)
+    SMB,
+    "sequence [process where true] by process.entity_id [network where true] by process.parent.entity_id",
+]
+
+
+@pytest.mark.parametrize("query", KEYED)
+def test_key_test_reads_the_events_own_keys(query: str) -> None:
+    test = key_test(compile_query(query), {("k1",), ("k2",)})
+    assert test is not None
+    process = b'{"event":{"category":"process"},"process":{"entity_id":"%s","parent":{"entity_id":"%s"}}}'
+    assert test(process % (b"k1", b"p"))  # the key itself
+    assert test(b'{"process.entity_id":"k2"}')  # a dotted spelling
+    assert test(b'{"process":{"entity_id":["x","k2"]}}')  # one of several values
+    assert not test(process % (b"x", b"k3"))  # no step can have a key of the set
+    assert not test(b'{"process":{"name":"k1"}}')  # the key text, not as the key
+    # unsure: let the reader decode (and report) it
+    assert test(b'{"process": {"entity_id": "k1"')
+    assert test(b'{"_index":"i","_source":{"process":{"entity_id":"x"}}}')
+    assert test(b"[1, 2]")
+    if "by process.parent.entity_id" in query:
+        assert test(process % (b"x", b"k1"))  # the second step's key is the parent's
+    else:
+        assert not test(process % (b"x", b"k1"))

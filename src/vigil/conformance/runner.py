@@ -47,7 +47,9 @@ POSITIONS: tuple[Literal["head", "tail"], ...] = ("head", "tail")
 # "projection" also decodes each surviving line with the projection decoder built from the
 # fields the query reads (vigil.sources.projection), as `vigil query` does, so the engine
 # evaluates projected documents and restores full sources only for its results.
-KNOWN_PATHS = ("plain", "prefilter", "projection")
+# "scan" chooses the events as the parallel reader's workers do: byte ranges searched whole for
+# the pre-filter's needles, and the key pre-pass of keyed sequences (vigil.conformance.scan_path).
+KNOWN_PATHS = ("plain", "prefilter", "projection", "scan")
 # "store" loads each suite's data once into a temporary columnar event store (vigil.store) and
 # runs every query over the candidates its SQL push-down returns: the push-down must never lose
 # an event the evaluator needs.
@@ -207,6 +209,7 @@ class _SuiteRunner:
     _raw: dict[int, bytes] = dataclasses.field(default_factory=dict)  # id(event) -> its JSON line
     _store: Any = None  # (temporary folder, vigil.store.Store) holding every index of the suite
     _candidates: dict[tuple[str, tuple[str, ...]], list[Any]] = dataclasses.field(default_factory=dict)
+    _lines: dict[tuple[str, ...], Any] = dataclasses.field(default_factory=dict)  # scan_path.LinesFile
 
     def events(self, healthy: tuple[str, ...]) -> list[Any]:
         if healthy not in self._events:
@@ -252,6 +255,15 @@ class _SuiteRunner:
             self._store = (folder, store)
         return self._store[1]
 
+    def scanned(self, compiled: Any, healthy: tuple[str, ...]) -> list[Any]:
+        """The events the parallel reader's range searches and key pre-pass decode."""
+        from vigil.conformance.scan_path import LinesFile, scan_events
+
+        lines = self._lines.get(healthy)
+        if lines is None:
+            lines = self._lines[healthy] = LinesFile(self.events(healthy), self.raw_line)
+        return scan_events(compiled, lines)
+
     def raw_line(self, event: Any) -> bytes:
         raw = self._raw.get(id(event))
         if raw is None:
@@ -288,6 +300,8 @@ class _SuiteRunner:
                 events = [e for e in events if line_filter(self.raw_line(e))]
             if path == "projection":
                 events = self.projected(events, compiled.fields)
+            if path == "scan":
+                events = self.scanned(compiled, healthy)
             result = compiled.execute(events)
         except Exception as exc:
             return _Answer(error=_describe(exc), shard_failures=failing)

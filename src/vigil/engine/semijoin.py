@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vigil.engine.prefilter import LineFilter, _Deriver, _needle, query_requirements
+from vigil.engine.verify import iter_nodes
 from vigil.eql import ast
 
 # The rarest required step must pass at most this share of the sampled lines: a second pass over
@@ -39,9 +40,12 @@ class KeyPrepass:
     step_filter: Callable[[bytes], bool]  # the raw-line pre-check of that step alone
 
 
-def plan_prepass(compiled: Any, sample: Sequence[bytes]) -> KeyPrepass | None:
+def plan_prepass(
+    compiled: Any, sample: Sequence[bytes], max_share: float = MAX_STEP_SHARE
+) -> KeyPrepass | None:
     """The pre-pass for a compiled sequence query, chosen on ``sample`` lines; None when the
-    query is not a keyed sequence, no key position is safe, or no required step is rare."""
+    query is not a keyed sequence, no key position is safe, or no required step passes at most
+    ``max_share`` of the sample."""
     body = compiled.query.body
     if not isinstance(body, ast.SequenceQuery) or not sample:
         return None
@@ -59,7 +63,7 @@ def plan_prepass(compiled: Any, sample: Sequence[bytes]) -> KeyPrepass | None:
         passes = sum(1 for line in sample if test(line))
         if best is None or passes < best[0]:
             best = (passes, i, test)
-    if best is None or best[0] > MAX_STEP_SHARE * len(sample):
+    if best is None or best[0] > max_share * len(sample):
         return None
     return KeyPrepass(best[1], position, best[2].fast)
 
@@ -105,10 +109,48 @@ def key_needles(keys: Iterable[tuple[Any, ...]], position: int) -> list[bytes] |
     return sorted(out)
 
 
+def second_pass(
+    compiled: Any,
+    query_test: Callable[[bytes], bool],
+    prepass: KeyPrepass,
+    needles: Sequence[bytes],
+    keyset: set[tuple[Any, ...]] | None,
+) -> tuple[Callable[[bytes], bool], Callable[[bytes, int], bool]]:
+    """The line tests of the second pass: a line is decoded when it is an event of the rare step,
+    or holds one of its keys (as text, then as the event's own key for some step, when the query
+    allows reading keys from the line alone) and passes the query's pre-check ``query_test``.
+
+    Returns the test of one line, and the same test for a line a range search found
+    (:mod:`vigil.sources.scan`) with the bits of what it found there: 1 for a needle of the rare
+    step (a line without one cannot be an event of it), 2 for a key (a line without one holds no
+    key as text). Both accept exactly the same lines."""
+    step_test = prepass.step_filter
+    has_key = needle_test(needles)
+    holds_key = key_test(compiled, keyset) if keyset is not None else None
+    holds = holds_key or (lambda _line: True)
+
+    def line_filter(line: bytes) -> bool:
+        # holds_key before the text test: it rejects most lines holding a key as text (a child
+        # naming it as its parent's), and the text test is then rarely needed.
+        return step_test(line) or (holds(line) and has_key(line) and query_test(line))
+
+    def masked(line: bytes, found: int) -> bool:
+        if found & 1 and step_test(line):
+            return True
+        return bool(found & 2) and holds(line) and query_test(line)
+
+    return line_filter, masked
+
+
 def needle_test(needles: Sequence[bytes]) -> Callable[[bytes], bool]:
-    """Whether a line contains any of ``needles`` (one Aho-Corasick scan)."""
+    """Whether a line contains any of ``needles`` (one Hyperscan scan that stops at the first
+    hit where Hyperscan is installed, else one Aho-Corasick scan)."""
     if not needles:
         return lambda _line: False
+    from vigil.sources.scan import hyperscan_available
+
+    if hyperscan_available():
+        return _hyperscan_test(needles)
     import ahocorasick_rs
 
     find = ahocorasick_rs.BytesAhoCorasick(list(needles)).find_matches_as_indexes
@@ -117,3 +159,88 @@ def needle_test(needles: Sequence[bytes]) -> Callable[[bytes], bool]:
         return bool(find(line))
 
     return contains
+
+
+def _hyperscan_test(needles: Sequence[bytes]) -> Callable[[bytes], bool]:
+    import hyperscan
+
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    db.compile(
+        expressions=list(needles),
+        ids=list(range(len(needles))),
+        elements=len(needles),
+        flags=hyperscan.HS_FLAG_SINGLEMATCH,
+        literal=True,
+    )
+    scan = db.scan
+    stop = hyperscan.ScanTerminated
+
+    def first(_id: int, _start: int, _end: int, _flags: int, _context: Any) -> bool:
+        return True  # stop scanning: one hit answers
+
+    def contains(line: bytes) -> bool:
+        try:
+            scan(line, match_event_handler=first)
+        except stop:
+            return True
+        return False
+
+    return contains
+
+
+def key_test(compiled: Any, keyset: set[tuple[Any, ...]]) -> Callable[[bytes], bool] | None:
+    """Whether the event of a raw line has, for some step (or ``until``), a join key of
+    ``keyset``: the line is decoded into just its key fields and the steps' own key readers
+    read them. True when unsure (a line that does not decode, an envelope, an odd value), so
+    only lines whose events would be dropped for their keys anyway are rejected. None when the
+    query may read keys differently per index (several schemas)."""
+    from vigil.sources.projection import ProjectionDecoder
+
+    schemas = list(compiled.schemas.all())
+    if len(schemas) != 1:
+        return None
+    body = compiled.query.body
+    steps = [*body.steps, *([body.until] if body.until is not None else [])]
+    schema = schemas[0]
+    paths = {
+        schema.resolve(n.path)
+        for expr in (*body.keys, *(k for s in steps for k in s.keys))
+        for n in iter_nodes(expr)
+        if isinstance(n, ast.Field)
+    }
+    decode = ProjectionDecoder(paths).decode
+    plan = compiled.plan("")
+    readers = [*plan.steps, *([plan.until] if plan.until is not None else [])]
+    if all(not s.keys for s in steps) and len(body.keys) == 1:
+        # One key field shared by every step (``sequence by process.entity_id``): read it once.
+        read = readers[0].keys[0][0]
+        singles = {k[0] for k in keyset if len(k) == 1}
+
+        def holds_one(line: bytes) -> bool:
+            try:
+                doc = decode(line)
+                if type(doc) is not dict or "_source" in doc:
+                    return True
+                v = read(doc)
+            except Exception:
+                return True
+            if type(v) is list:
+                return any(x in singles for x in v if x is not None)
+            return v in singles
+
+        return holds_one
+
+    def holds_key(line: bytes) -> bool:
+        try:
+            doc = decode(line)
+            if type(doc) is not dict or "_source" in doc:
+                return True
+            for step in readers:
+                for key in step.key_tuples(doc):
+                    if key in keyset:
+                        return True
+        except Exception:
+            return True
+        return False
+
+    return holds_key

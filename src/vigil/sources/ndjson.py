@@ -87,7 +87,9 @@ class ReadReport:
     EVTX files), blank lines included; ``events`` the events yielded; ``skipped`` the malformed
     lines passed over; ``filtered`` the lines the pre-filter proved irrelevant, which were
     therefore not decoded; ``corrupt`` the damaged parts of EVTX files (a record, a chunk, a
-    truncated end) that were skipped, detailed in ``damaged``.
+    truncated end) that were skipped, detailed in ``damaged``. ``scanned`` counts the byte ranges
+    whose lines were found by searching the whole range for the pre-filter's needles
+    (:mod:`vigil.sources.scan`) rather than tested one by one.
     """
 
     files: int = 0
@@ -96,6 +98,7 @@ class ReadReport:
     skipped: int = 0
     filtered: int = 0
     corrupt: int = 0
+    scanned: int = 0
     malformed: list[Malformed] = field(default_factory=list)
     damaged: list[Any] = field(default_factory=list)  # vigil.sources.evtx.Damage
     max_kept: int = 100  # detail kept for this many malformed lines; the count covers all

@@ -37,6 +37,7 @@ from vigil.engine.model import Event, QueryOptions, QueryResult, QueryStats
 from vigil.engine.sequence import Candidate
 from vigil.sources.ndjson import _BUFFER, _ID_SLOT, _WHITESPACE, Malformed, ReadReport, _new_event, _Reader
 from vigil.sources.ndjson import _expand as _expand_input
+from vigil.sources.scan import plan_driver
 
 # Below this much input a single process is faster than starting workers.
 MIN_PARALLEL_BYTES = 32 * 1024 * 1024
@@ -60,6 +61,7 @@ class _ChunkResult:
     filtered: int = 0
     malformed: list[tuple[int, int, str]] = field(default_factory=list)  # (line in chunk, column, message)
     stats: QueryStats = field(default_factory=QueryStats)
+    scanned: bool = False  # the range was searched whole (vigil.sources.scan)
 
 
 def _splittable(path: str) -> bool:
@@ -141,27 +143,27 @@ def _init_worker(
     needles: Sequence[bytes] = (),
     keyset: set[tuple[Any, ...]] | None = None,
     order: list[list[int]] | None = None,
+    driver: Any | None = None,
 ) -> None:
     from vigil.engine import compile_query
     from vigil.sources.projection import make_decoder
 
     compiled = compile_query(query, options=options)
     _WORKER["compiled"] = compiled
+    _WORKER["scanner"] = _scanner(driver) if prefilter else None
+    _WORKER["masked"] = None
     line_filter = compiled.line_filter if prefilter else None
     if order and hasattr(line_filter, "use_order"):
         # Tuned on the main process's sample: the second pass below calls the generated test
         # directly and would otherwise run it in its untuned order for the whole input.
         line_filter.use_order(order)  # type: ignore[union-attr]
     if line_filter is not None and prepass is not None:
-        from vigil.engine.semijoin import needle_test
+        from vigil.engine.semijoin import second_pass
 
         # Second pass of a keyed sequence: lines of the rare step, or lines holding a key of it.
-        query_test = getattr(line_filter, "fast", line_filter)
-        step_test = prepass.step_filter
-        has_key = needle_test(needles)
-
-        def line_filter(line: bytes) -> bool:
-            return query_test(line) and (step_test(line) or has_key(line))
+        line_filter, _WORKER["masked"] = second_pass(
+            compiled, getattr(line_filter, "fast", line_filter), prepass, needles, keyset
+        )
 
     _WORKER["filter"] = line_filter
     _WORKER["keyset"] = keyset if prepass is not None else None
@@ -176,13 +178,23 @@ def _has_key(part: Candidate, keyset: set[tuple[Any, ...]]) -> bool:
     return any(key in keyset for key in part.until_keys or ())
 
 
-def _init_keys(query: str, options: QueryOptions, prepass: Any) -> None:
+def _scanner(driver: Any | None) -> Any | None:
+    if driver is None:
+        return None
+    from vigil.sources.scan import Scanner
+
+    return Scanner(driver)
+
+
+def _init_keys(query: str, options: QueryOptions, prepass: Any, driver: Any | None = None) -> None:
     from vigil.engine import compile_query
     from vigil.sources.projection import make_decoder
 
     compiled = compile_query(query, options=options)
     _WORKER["compiled"] = compiled
     _WORKER["prepass"] = prepass
+    _WORKER["scanner"] = _scanner(driver)
+    _WORKER["masked"] = None
     _WORKER["decode"] = make_decoder(compiled.fields)
 
 
@@ -195,7 +207,8 @@ def _keys_chunk(chunk: _Chunk) -> set[tuple[Any, ...]]:
     report = ReadReport(log=lambda _text: None, max_kept=0)
     reader = _Reader(strict=False, line_filter=None, report=report, decode=_WORKER["decode"])
     keys: set[tuple[Any, ...]] = set()
-    for ev in _events_of(reader, chunk, _passing(chunk, prepass.step_filter, report)):
+    # Only the keys matter here, not line numbers or counts.
+    for ev in _events_of(reader, chunk, _filtered(chunk, prepass.step_filter, report, numbered=False)):
         keys.update(step_keys(compiled, ev, prepass.step))
     return keys
 
@@ -272,6 +285,33 @@ def _passing(
         report.lines += lines
 
 
+def _filtered(
+    chunk: _Chunk, line_filter: Callable[[bytes], bool], report: ReadReport, numbered: bool = True
+) -> Iterator[tuple[int, int, bytes]]:
+    """:func:`_passing`, or the same lines found by searching the whole range for the needles
+    of the worker's scanner when it has one (:mod:`vigil.sources.scan`). ``numbered=False``:
+    the caller needs neither line numbers nor counts (a scan then skips finding every line)."""
+    scanner = _WORKER.get("scanner")
+    if scanner is None:
+        return _passing(chunk, line_filter, report)
+    test = _WORKER.get("masked") or (lambda line, _found: line_filter(line))
+    return _scanned(chunk, scanner, test, report, numbered)
+
+
+def _scanned(
+    chunk: _Chunk, scanner: Any, test: Callable[[bytes, int], bool], report: ReadReport, numbered: bool
+) -> Iterator[tuple[int, int, bytes]]:
+    from vigil.sources.scan import Counts, scan_range
+
+    counts = Counts() if numbered else None
+    try:
+        yield from scan_range(chunk.path, chunk.start, chunk.end, scanner, test, counts)
+    finally:
+        if counts is not None:
+            report.filtered += counts.filtered
+            report.lines += counts.lines
+
+
 def _events_of(reader: _Reader, chunk: _Chunk, passing: Iterator[tuple[int, int, bytes]]) -> Iterator[Event]:
     """The events of the passing lines, decoded by ``reader`` (without a filter of its own) and
     numbered by position. The reader counts each line it is given; :func:`_passing` has counted
@@ -293,7 +333,9 @@ def _run_chunk(chunk: _Chunk) -> _ChunkResult:
     line_filter = _WORKER["filter"]
     reader = _Reader(strict=False, line_filter=None, report=report, decode=_WORKER["decode"])
     if line_filter is not None:
-        events = _events_of(reader, chunk, _passing(chunk, getattr(line_filter, "fast", line_filter), report))
+        events = _events_of(
+            reader, chunk, _filtered(chunk, getattr(line_filter, "fast", line_filter), report)
+        )
     else:
         last = [0]
 
@@ -319,6 +361,7 @@ def _run_chunk(chunk: _Chunk) -> _ChunkResult:
     result.lines = report.lines
     result.events = report.events
     result.filtered = report.filtered
+    result.scanned = line_filter is not None and _WORKER.get("scanner") is not None
     result.malformed = [(m.line, m.column, m.message) for m in report.malformed]
     return result
 
@@ -380,6 +423,27 @@ def _unpack(kind: str, packed: tuple[Any, ...]) -> Any:
 
 # --------------------------------------------------------------------------- main side
 
+# A key set of the pre-pass is searched in whole ranges up to this many needles.
+MAX_SCAN_KEYS = 100_000
+
+
+def _second_pass_driver(step: Any | None, needles: Sequence[bytes], sample: Sequence[bytes]) -> Any | None:
+    """The needles of the second pass of a keyed sequence: those of its rare step, or a key.
+    None (test every line) when the keys are too many or in too many of the sample lines (a
+    sequence ``by host.id`` over few hosts)."""
+    from vigil.sources.scan import MAX_HIT_SHARE, combine, make_driver
+
+    if step is None or len(needles) > MAX_SCAN_KEYS:
+        return None
+    keys = make_driver([(n, False, None) for n in needles])
+    if needles and sample:
+        import ahocorasick_rs
+
+        find = ahocorasick_rs.BytesAhoCorasick(list(needles)).find_matches_as_indexes
+        if sum(1 for line in sample if find(line)) > MAX_HIT_SHARE * len(sample):
+            return None
+    return combine(step, keys)  # bit 1: the rare step's needles; bit 2: a key's
+
 
 def execute_parallel(
     query: str,
@@ -394,9 +458,11 @@ def execute_parallel(
     chunk_bytes: int = CHUNK_BYTES,
     input_format: str = "auto",
     key_prepass: bool = True,
+    scan: bool = True,
 ) -> QueryResult | None:
     """Run ``query`` over ``paths`` with ``workers`` processes; None when the input is not made of
-    plain NDJSON files big enough to be worth splitting (then read it in one process)."""
+    plain NDJSON files big enough to be worth splitting (then read it in one process).
+    ``scan=False`` tests every line instead of searching ranges for needles (for tests)."""
     if workers < 2:
         return None
     files = _expand(paths, input_format)
@@ -416,16 +482,19 @@ def execute_parallel(
     sample = _sample_lines(files) if prefilter and compiled.line_filter is not None else []
     calibrate = getattr(compiled.line_filter, "calibrate", None)
     order = calibrate(sample) if calibrate is not None and sample else None
+    reqs = getattr(compiled.line_filter, "reqs", None) if scan else None
+    driver = plan_driver(reqs, sample) if reqs else None
     if prefilter and key_prepass and compiled.line_filter is not None:
         from vigil.engine.semijoin import MAX_KEYS, key_needles, plan_prepass
 
         prepass = plan_prepass(compiled, sample)
         if prepass is not None:
+            step_driver = plan_driver([reqs[prepass.step]], sample) if reqs else None
             with ProcessPoolExecutor(
                 max_workers=workers,
                 mp_context=ctx,
                 initializer=_init_keys,
-                initargs=(query, options, prepass),
+                initargs=(query, options, prepass, step_driver),
             ) as pool:
                 for found in pool.map(_keys_chunk, chunks):
                     keys |= found
@@ -434,6 +503,8 @@ def execute_parallel(
             needles = key_needles(keys, prepass.position) if len(keys) <= MAX_KEYS else None
             if needles is None:
                 prepass = None
+            else:
+                driver = _second_pass_driver(step_driver, needles, sample)
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=ctx,
@@ -447,6 +518,7 @@ def execute_parallel(
             needles or (),
             keys if prepass else None,
             order,
+            driver,
         ),
     ) as pool:
 
@@ -459,6 +531,7 @@ def execute_parallel(
                 report.lines += res.lines
                 report.events += res.events
                 report.filtered += res.filtered
+                report.scanned += res.scanned
                 stats.events_read += res.stats.events_read
                 stats.events_considered += res.stats.events_considered
                 stats.events_matched += res.stats.events_matched
