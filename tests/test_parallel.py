@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -46,16 +47,18 @@ def _parallel_like_single(
     prepass: bool,
     chunk_bytes: int,
     scan: bool = False,
+    workers: int = 2,
 ) -> ReadReport:
-    """Run ``query`` over ``path`` with two workers, assert it answers ``expected`` (the
-    single-process answer) and return the run's report."""
+    """Run ``query`` over ``path`` with ``workers`` workers (1: the workers' code in this
+    process), assert it answers ``expected`` (the single-process answer) and return the run's
+    report."""
     report = ReadReport(log=lambda _t: None)
     result = execute_parallel(
         query,
         options,
         [str(path)],
         report,
-        workers=2,
+        workers=workers,
         min_bytes=0,
         chunk_bytes=chunk_bytes,
         key_prepass=prepass,
@@ -63,7 +66,12 @@ def _parallel_like_single(
     )
     assert result is not None
     got = to_eql_response(result, 0)
-    assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), (query, prepass, scan)
+    assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), (
+        query,
+        prepass,
+        scan,
+        workers,
+    )
     return report
 
 
@@ -113,16 +121,15 @@ def test_parallel_equals_single_process(query: str, data: Path, search_engine: s
     options = QueryOptions(size=10_000)
     expected, single_report = _single(query, data, options)
     searchable = compile_query(query, options=options).line_filter is not None
-    for prepass in (False, True):
-        for scan in (False, True):
-            report = _parallel_like_single(query, data, options, expected, prepass, 200_000, scan)
-            assert (report.lines, report.skipped) == (single_report.lines, single_report.skipped)
-            if not prepass:  # the key pre-pass decodes fewer lines, on purpose
-                assert (report.events, report.filtered) == (single_report.events, single_report.filtered)
-            assert [(m.line, m.column) for m in report.malformed] == [
-                (m.line, m.column) for m in single_report.malformed
-            ]
-            assert bool(report.scanned) == (scan and searchable), (query, prepass, scan)
+    for prepass, scan, workers in itertools.product((False, True), (False, True), (1, 2)):
+        report = _parallel_like_single(query, data, options, expected, prepass, 200_000, scan, workers)
+        assert (report.lines, report.skipped) == (single_report.lines, single_report.skipped)
+        if not prepass:  # the key pre-pass decodes fewer lines, on purpose
+            assert (report.events, report.filtered) == (single_report.events, single_report.filtered)
+        assert [(m.line, m.column) for m in report.malformed] == [
+            (m.line, m.column) for m in single_report.malformed
+        ]
+        assert bool(report.scanned) == (scan and searchable), (query, prepass, scan, workers)
 
 
 def test_chunks_cover_the_file(tmp_path: Path) -> None:
@@ -143,10 +150,15 @@ def test_unsplittable_input_falls_back(tmp_path: Path) -> None:
         execute_parallel("any where true", QueryOptions(), ["-"], ReadReport(), workers=2, min_bytes=0)
         is None
     )
+    # a JSON document cannot be split even for the in-process worker
     assert (
         execute_parallel("any where true", QueryOptions(), [str(f)], ReadReport(), workers=1, min_bytes=0)
         is None
     )
+    # below the size worth splitting, the line-by-line reader reads it
+    g = tmp_path / "small.ndjson"
+    g.write_text('{"a": 1}\n')
+    assert execute_parallel("any where true", QueryOptions(), [str(g)], ReadReport(), workers=1) is None
 
 
 def test_a_filter_tuned_on_a_sample_answers_alike_and_carries_its_order() -> None:

@@ -125,7 +125,15 @@ def second_pass(
     step (a line without one cannot be an event of it), 2 for a key (a line without one holds no
     key as text). Both accept exactly the same lines."""
     step_test = prepass.step_filter
-    has_key = needle_test(needles)
+    text_test: list[Callable[[bytes], bool]] = []
+
+    def has_key(line: bytes) -> bool:
+        # Built on first use: a range search answers it from what it found (``masked``), and
+        # compiling many keys costs seconds.
+        if not text_test:
+            text_test.append(needle_test(needles))
+        return text_test[0](line)
+
     holds_key = key_test(compiled, keyset) if keyset is not None else None
     holds = holds_key or (lambda _line: True)
 

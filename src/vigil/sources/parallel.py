@@ -423,8 +423,35 @@ def _unpack(kind: str, packed: tuple[Any, ...]) -> Any:
 
 # --------------------------------------------------------------------------- main side
 
-# A key set of the pre-pass is searched in whole ranges up to this many needles.
-MAX_SCAN_KEYS = 100_000
+
+class _InProcess:
+    """A pool of one worker that is this process: ``--workers 1`` runs the workers' code (range
+    searches, the key pre-pass) here, one range after another."""
+
+    def __init__(self, initializer: Callable[..., None], initargs: tuple[Any, ...]):
+        initializer(*initargs)
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
+        return map(fn, items)
+
+    def __enter__(self) -> _InProcess:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        _WORKER.clear()
+
+
+def _pool(workers: int, ctx: Any, initializer: Callable[..., None], initargs: tuple[Any, ...]) -> Any:
+    if workers < 2:
+        return _InProcess(initializer, initargs)
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=initializer, initargs=initargs
+    )
+
+
+# A key set of the pre-pass is searched in whole ranges up to this many needles (Hyperscan
+# compiles 10,000 in ~0.4 s, 100,000 in ~5 s, in every worker).
+MAX_SCAN_KEYS = 20_000
 
 
 def _second_pass_driver(step: Any | None, needles: Sequence[bytes], sample: Sequence[bytes]) -> Any | None:
@@ -460,10 +487,11 @@ def execute_parallel(
     key_prepass: bool = True,
     scan: bool = True,
 ) -> QueryResult | None:
-    """Run ``query`` over ``paths`` with ``workers`` processes; None when the input is not made of
-    plain NDJSON files big enough to be worth splitting (then read it in one process).
+    """Run ``query`` over ``paths`` with ``workers`` processes (1: the same code, range by range,
+    in this process); None when the input is not made of plain NDJSON files big enough to be
+    worth splitting (then read it line by line in one process).
     ``scan=False`` tests every line instead of searching ranges for needles (for tests)."""
-    if workers < 2:
+    if workers < 1:
         return None
     files = _expand(paths, input_format)
     if not files or sum(os.path.getsize(f) for f in files) < min_bytes:
@@ -490,12 +518,7 @@ def execute_parallel(
         prepass = plan_prepass(compiled, sample)
         if prepass is not None:
             step_driver = plan_driver([reqs[prepass.step]], sample) if reqs else None
-            with ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=ctx,
-                initializer=_init_keys,
-                initargs=(query, options, prepass, step_driver),
-            ) as pool:
+            with _pool(workers, ctx, _init_keys, (query, options, prepass, step_driver)) as pool:
                 for found in pool.map(_keys_chunk, chunks):
                     keys |= found
                     if len(keys) > MAX_KEYS:
@@ -505,11 +528,11 @@ def execute_parallel(
                 prepass = None
             else:
                 driver = _second_pass_driver(step_driver, needles, sample)
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=ctx,
-        initializer=_init_worker,
-        initargs=(
+    with _pool(
+        workers,
+        ctx,
+        _init_worker,
+        (
             query,
             options,
             prefilter,
