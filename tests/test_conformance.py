@@ -29,7 +29,8 @@ def _params() -> list[object]:
 
 
 # Every accelerator must give the plain evaluator's answers: each spec runs through the plain
-# path, behind the raw-bytes pre-filter, and behind pre-filter plus projection decoding.
+# path, behind the raw-bytes pre-filter, behind pre-filter plus projection decoding, and with its
+# events chosen by range searches and the key pre-pass as the parallel reader chooses them.
 @pytest.mark.parametrize(("suite", "spec", "path"), _params())
 def test_spec(suite: LoadedSuite, spec: Spec, path: str) -> None:
     outcome = run_spec(suite, spec, path)
