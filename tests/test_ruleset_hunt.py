@@ -257,6 +257,66 @@ def test_hunt_same_alerts_every_way(tmp_path: Path, events_file: Path) -> None:
         assert _alert_ids(streamed, None) == expected
 
 
+SMB = (Path(__file__).resolve().parents[1] / "examples" / "queries" / "direct_outbound_smb.eql").read_text()
+FEW = [
+    SMB,
+    'process where process.name : ("psexec.exe", "PsExec64.exe", "wmic.exe")',
+    'sequence by host.id with maxspan=5m [process where process.name == "cmd.exe"] [network where true]',
+]
+
+
+@pytest.mark.parametrize("engine", ["hyperscan", "aho-corasick"])
+@pytest.mark.parametrize(
+    ("queries", "searched"),
+    [
+        (FEW[:1], True),
+        (FEW[:2], True),
+        (FEW, True),
+        # a rule that concerns every line: every line is read, no key pre-pass
+        ([SMB, "any where true"], False),
+    ],
+)
+def test_a_few_rules_read_as_a_query_reads(
+    tmp_path: Path,
+    events_file: Path,
+    queries: list[str],
+    searched: bool,
+    engine: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A hunt over a handful of rules uses the key pre-pass and range searches of `vigil query`
+    # (forced here wherever they can apply): the alerts are the line-by-line hunt's.
+    from vigil.sources import scan as scan_module
+
+    if engine == "hyperscan" and not scan_module.hyperscan_available():
+        pytest.skip("the hyperscan package is not installed here")
+    monkeypatch.setattr(scan_module, "_NO_HYPERSCAN", engine != "hyperscan")
+    monkeypatch.setattr(scan_module, "MAX_HIT_SHARE", 1.0)
+    folder = _rules(tmp_path, queries)
+    plain = _plans(folder)
+    Collector(plain, use_ruleset=False).collect(read_events([str(events_file)], report=ReadReport()))
+    expected = _alert_ids(plain, None)
+    assert sum(len(x) for x in expected) > 0
+    decoded = {}
+    for scan in (False, True):
+        plans = _plans(folder)
+        for plan in plans:
+            plan.start_stream()
+        report = ReadReport()
+        stats = collect_parallel(
+            plans, [str(events_file)], report, workers=2, min_bytes=0, chunk_bytes=64 * 1024, scan=scan
+        )
+        assert stats is not None
+        assert _alert_ids(plans, None) == expected, scan
+        assert report.lines == sum(1 for _ in events_file.open("rb"))
+        decoded[scan] = report.events
+        assert bool(report.scanned) == (scan and searched)
+    if searched:
+        assert decoded[True] < decoded[False]  # the key pre-pass decodes fewer lines
+    else:
+        assert decoded[True] == decoded[False]
+
+
 def test_rule_set_filter_none_without_prechecks(tmp_path: Path) -> None:
     folder = tmp_path / "r"
     folder.mkdir()

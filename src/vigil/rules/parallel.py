@@ -38,6 +38,7 @@ from vigil.sources.parallel import (
     _pack,
     _passing,
     _positioned,
+    _scanned,
     _unpack,
     plan_chunks,
 )
@@ -53,6 +54,7 @@ class _HuntResult:
     events: int = 0
     filtered: int = 0
     unknown_index: int = 0
+    scanned: bool = False  # the range was searched whole (a few rules, see plan_scan)
     malformed: list[tuple[int, int, str]] = field(default_factory=list)
 
 
@@ -85,7 +87,15 @@ def _hunt_chunk(chunk: _Chunk) -> _HuntResult:
     reader = _Reader(strict=False, line_filter=None, report=report)
     reader.forced_index = forced[chunk.file_no]
     events: Iterator[Any]
-    if ruleset is not None:
+    scanner = _STATE.get("scanner")
+    if ruleset is not None and scanner is not None:
+        # A few rules with selective needles: the range is searched whole for them (see
+        # plan_scan); the filter sees each line found right before its event is read.
+        def test(line: bytes, _found: int) -> bool:
+            return bool(ruleset(line))
+
+        events = _events_of(reader, chunk, _scanned(chunk, scanner, test, report, True))
+    elif ruleset is not None:
         # Lines no rule can match are passed over in one tight loop. The rule-set filter also
         # remembers which rules its last line may concern: each line is tested right before its
         # event reaches the collector (the generators run in step), as in the reader.
@@ -121,6 +131,7 @@ def _hunt_chunk(chunk: _Chunk) -> _HuntResult:
     result.events = report.events
     result.filtered = report.filtered
     result.unknown_index = stats.unknown_index
+    result.scanned = ruleset is not None and scanner is not None
     result.malformed = [(m.line, m.column, m.message) for m in report.malformed]
     return result
 
@@ -139,9 +150,12 @@ def collect_parallel(
     min_bytes: int = MIN_PARALLEL_BYTES,
     chunk_bytes: int = CHUNK_BYTES,
     on_event: Callable[[int], None] | None = None,
+    scan: bool = True,
 ) -> CollectStats | None:
     """Give every rule its parts of ``paths`` using ``workers`` processes; None (nothing done)
-    when the input is not made of plain NDJSON files big enough to be worth cutting."""
+    when the input is not made of plain NDJSON files big enough to be worth cutting.
+    ``scan=False`` keeps a few rules from the range searches and key pre-pass of
+    :func:`plan_scan` (for tests)."""
     if workers < 2:
         return None
     files = _files(paths, input_format, index, index_of_path or {})
@@ -160,6 +174,8 @@ def collect_parallel(
     report.files += len(files)
     line_base: dict[int, int] = {}
     ctx = multiprocessing.get_context("fork")
+    if scan:
+        plan_scan(plans, _STATE["collector"], [f for f, _i in files], chunks, workers, ctx)
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             for chunk, res in zip(chunks, pool.map(_hunt_chunk, chunks), strict=True):
@@ -170,6 +186,7 @@ def collect_parallel(
                 report.lines += res.lines
                 report.events += res.events
                 report.filtered += res.filtered
+                report.scanned += res.scanned
                 stats.events += res.events
                 stats.unknown_index += res.unknown_index
                 for i, packed in res.parts.items():
@@ -191,3 +208,108 @@ def collect_parallel(
     finally:
         _STATE.clear()
     return stats
+
+
+# --------------------------------------------------------------------------- a few rules
+
+
+def plan_scan(
+    plans: Sequence[RulePlan],
+    collector: Collector,
+    files: Sequence[str],
+    chunks: Sequence[_Chunk],
+    workers: int,
+    ctx: Any,
+) -> None:
+    """Make a hunt over a few rules read big files as ``vigil query`` reads them.
+
+    When the rule-set pre-filter tests each rule's own pre-check (a handful of rules), a sequence
+    rule with a rare required step gets the key pre-pass of :mod:`vigil.engine.semijoin`: one
+    parallel pass collects the join keys of that step's events, and the rule's pre-check becomes
+    the second pass's test (its rare step, or a line holding one of those keys as its event's
+    key). Then, when every rule's pre-check has selective needles, the workers search their
+    ranges whole for them (:mod:`vigil.sources.scan`). Both only pass over lines whose events
+    cannot change a rule's answer; the alerts are those of the line-by-line hunt."""
+    from vigil.engine.semijoin import MAX_KEYS, key_needles, plan_prepass, second_pass
+    from vigil.sources.parallel import MAX_SCAN_KEYS, _sample_lines
+    from vigil.sources.scan import MAX_HIT_SHARE, Scanner, make_driver, plan_driver
+
+    ruleset = collector.ruleset
+    few = getattr(ruleset, "_few", None)
+    if ruleset is None or few is None or ruleset.always:
+        return
+    sample = _sample_lines(files)
+    if not sample:
+        return
+    tests: dict[int, Callable[[bytes], bool]] = dict(few)
+    # per rule, what a line it may concern holds (None: nothing selective)
+    needs: dict[int, list[tuple[bytes, bool, bytes | None]] | None] = {}
+    prepasses = []
+    for qi, test in few:
+        calibrate = getattr(test, "calibrate", None)
+        if calibrate is not None:
+            calibrate(sample)
+        reqs = getattr(test, "reqs", None)
+        driver = plan_driver(reqs, sample) if reqs else None
+        needs[qi] = driver.entries() if driver is not None else None
+        prepass = plan_prepass(plans[qi].compiled, sample)
+        step_driver = plan_driver([reqs[prepass.step]], sample) if prepass is not None and reqs else None
+        if prepass is not None and step_driver is not None:
+            prepasses.append((qi, prepass, step_driver))
+    if prepasses:
+        for (qi, prepass, step_driver), keys in zip(
+            prepasses, _hunt_keys(plans, prepasses, chunks, workers, ctx), strict=True
+        ):
+            needles = key_needles(keys, prepass.position) if len(keys) <= MAX_KEYS else None
+            if needles is None:
+                continue
+            own = getattr(tests[qi], "fast", tests[qi])
+            tests[qi], _masked = second_pass(plans[qi].compiled, own, prepass, needles, keys)
+            keyed = [*step_driver.entries(), *((n, False, None) for n in needles)]
+            needs[qi] = keyed if len(needles) <= MAX_SCAN_KEYS else None
+    ruleset._few = [(qi, tests[qi]) for qi, _test in few]
+    if any(entries is None for entries in needs.values()):
+        return  # some rule needs its lines tested one by one
+    scanner = Scanner(make_driver([e for entries in needs.values() for e in entries or ()]))
+    if sum(1 for line in sample if scanner.hits(line)) <= MAX_HIT_SHARE * len(sample):
+        _STATE["scanner"] = scanner
+
+
+def _hunt_keys(
+    plans: Sequence[RulePlan],
+    prepasses: list[tuple[int, Any, Any]],
+    chunks: Sequence[_Chunk],
+    workers: int,
+    ctx: Any,
+) -> list[set[tuple[Any, ...]]]:
+    """The join keys of each pre-pass rule's rare step, over every range (one pass for all)."""
+    from vigil.sources.scan import Scanner, make_driver
+
+    _STATE["prepasses"] = prepasses
+    _STATE["key_scanner"] = Scanner(make_driver([e for _qi, _p, d in prepasses for e in d.entries()]))
+    keysets: list[set[tuple[Any, ...]]] = [set() for _ in prepasses]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        for found in pool.map(_keys_chunk, chunks):
+            for keys, more in zip(keysets, found, strict=True):
+                keys |= more
+    return keysets
+
+
+def _keys_chunk(chunk: _Chunk) -> list[set[tuple[Any, ...]]]:
+    from vigil.engine.semijoin import step_keys
+
+    plans: Sequence[RulePlan] = _STATE["plans"]
+    prepasses = _STATE["prepasses"]
+    report = ReadReport(log=lambda _text: None, max_kept=0)
+    reader = _Reader(strict=False, line_filter=None, report=report)
+    reader.forced_index = _STATE["forced"][chunk.file_no]
+    step_tests = [p.step_filter for _qi, p, _d in prepasses]
+
+    def test(line: bytes, _found: int) -> bool:
+        return any(t(line) for t in step_tests)
+
+    out: list[set[tuple[Any, ...]]] = [set() for _ in prepasses]
+    for ev in _events_of(reader, chunk, _scanned(chunk, _STATE["key_scanner"], test, report, False)):
+        for keys, (qi, prepass, _d) in zip(out, prepasses, strict=True):
+            keys.update(step_keys(plans[qi].compiled, ev, prepass.step))
+    return out

@@ -341,20 +341,19 @@ def _scan_mapped(
     try:
         hits = scanner.hits(view)
         if counts is None:
-            passed = _unnumbered(mm, first, stop, hits, test)
+            yield from _unnumbered(mm, first, stop, hits, test)
         else:
-            passed = _numbered(view, stop - first, hits, test, counts)
-        for number, line_start, line_end in passed:
-            yield number, first + line_start, bytes(view[line_start:line_end])
+            yield from _numbered(view, first, stop - first, hits, test, counts)
     finally:
         view.release()
 
 
 def _unnumbered(
     mm: mmap.mmap, first: int, stop: int, hits: list[tuple[int, int]], test: LineTest
-) -> list[tuple[int, int, int]]:
-    """The passing lines around ``hits`` (relative to ``first``), found without numbering them."""
-    passed: list[tuple[int, int, int]] = []
+) -> Iterator[tuple[int, int, bytes]]:
+    """The passing lines around ``hits``, not numbered (number 0). Each line is tested right
+    before it is yielded: a test may remember its last line for the consumer (the rule-set
+    pre-filter does)."""
     i, n = 0, len(hits)
     while i < n:
         at = first + hits[i][0]
@@ -366,18 +365,19 @@ def _unnumbered(
         while i < n and hits[i][0] < limit:
             mask |= hits[i][1]
             i += 1
-        if test(mm[line_start:line_end], mask):
-            passed.append((0, line_start - first, limit))
-    return passed
+        line = mm[line_start:line_end]
+        if test(line, mask):
+            yield 0, line_start, line
 
 
 def _numbered(
-    view: memoryview, length: int, hits: list[tuple[int, int]], test: LineTest, counts: Counts
-) -> list[tuple[int, int, int]]:
-    """The passing lines around ``hits`` with their numbers; counts every line of the range."""
+    view: memoryview, first: int, length: int, hits: list[tuple[int, int]], test: LineTest, counts: Counts
+) -> Iterator[tuple[int, int, bytes]]:
+    """The passing lines around ``hits`` with their numbers, each tested right before it is
+    yielded; once all are, counts every line of the range."""
     newlines = [m[1] for m in _NEWLINE().find_matches_as_indexes(view)]
     lines = len(newlines) + (1 if not newlines or newlines[-1] != length - 1 else 0)
-    passed: list[tuple[int, int, int]] = []  # (number, start, end)
+    passing: set[int] = set()  # starts of the lines that passed
     i, n = 0, len(hits)
     while i < n:
         k = bisect.bisect_left(newlines, hits[i][0])
@@ -387,12 +387,13 @@ def _numbered(
         while i < n and hits[i][0] < line_end:
             mask |= hits[i][1]
             i += 1
-        if test(bytes(view[line_start:line_end]), mask):
-            passed.append((k + 1, line_start, line_end))
-    blank_rejected = _blank_lines(view, newlines, length, {s for _n, s, _e in passed})
+        line = bytes(view[line_start:line_end])
+        if test(line, mask):
+            passing.add(line_start)
+            yield k + 1, first + line_start, line
+    blank_rejected = _blank_lines(view, newlines, length, passing)
     counts.lines += lines
-    counts.filtered += lines - len(passed) - blank_rejected
-    return passed
+    counts.filtered += lines - len(passing) - blank_rejected
 
 
 def _blank_lines(view: memoryview, newlines: list[int], length: int, passing: set[int]) -> int:
