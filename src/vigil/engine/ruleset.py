@@ -142,6 +142,20 @@ class RuleSetFilter:
 
     __call__ = candidates
 
+    @property
+    def own_tests(self) -> list[tuple[int, Callable[[bytes], bool]]] | None:
+        """(query index, its own pre-check) of every query when a handful of queries are tested
+        with their own pre-checks (see :meth:`candidates`), else None."""
+        return list(self._few) if self._few is not None else None
+
+    def use_own_tests(self, tests: Sequence[tuple[int, Callable[[bytes], bool]]]) -> None:
+        """Test these queries with these pre-checks from now on: each must accept every line its
+        query's own pre-check accepts that can change the query's answer (a key pre-pass's second
+        pass does, see :func:`vigil.rules.parallel.plan_scan`)."""
+        if self._few is None or sorted(qi for qi, _t in tests) != sorted(qi for qi, _t in self._few):
+            raise ValueError("use_own_tests replaces the tests of the same queries")
+        self._few = list(tests)
+
     def _observe(self, line: bytes) -> None:
         self._seen += 1
         if self._full is not None:

@@ -235,7 +235,7 @@ def plan_scan(
     from vigil.sources.scan import MAX_HIT_SHARE, Scanner, make_driver, plan_driver
 
     ruleset = collector.ruleset
-    few = getattr(ruleset, "_few", None)
+    few = ruleset.own_tests if ruleset is not None else None
     if ruleset is None or few is None or ruleset.always:
         return
     sample = _sample_lines(files)
@@ -267,7 +267,7 @@ def plan_scan(
             tests[qi], _masked = second_pass(plans[qi].compiled, own, prepass, needles, keys)
             keyed = [*step_driver.entries(), *((n, False, None) for n in needles)]
             needs[qi] = keyed if len(needles) <= MAX_SCAN_KEYS else None
-    ruleset._few = [(qi, tests[qi]) for qi, _test in few]
+    ruleset.use_own_tests([(qi, tests[qi]) for qi, _test in few])
     if any(entries is None for entries in needs.values()):
         return  # some rule needs its lines tested one by one
     scanner = Scanner(make_driver([e for entries in needs.values() for e in entries or ()]))
