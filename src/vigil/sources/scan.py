@@ -13,6 +13,10 @@ lines pass, with the same line numbers, and the rejected lines are counted the s
 line counts as read; the non-blank ones as passed over). Needles never hold a newline, so a hit
 always lies inside the line it proves worth testing.
 
+Ranges are memory-mapped: a file cut shorter while it is being read (``copytruncate`` log
+rotation) makes the reading process fail with SIGBUS where a plain read would see the end early.
+Files that only grow are read as far as they reached when the run planned its ranges.
+
 Searching: a few case-sensitive needles each go through ``ahocorasick_rs`` on their own (a single
 needle becomes a vectorised substring search); larger or case-insensitive sets go to Hyperscan
 (the ``hyperscan`` package) where it is installed, else to one Aho-Corasick automaton (over a
