@@ -32,12 +32,11 @@ from vigil.sources.parallel import (
     MIN_PARALLEL_BYTES,
     _Chunk,
     _events_of,
+    _every_event,
     _expand,
     _kind,
-    _lines_of,
     _pack,
     _passing,
-    _positioned,
     _scanned,
     _unpack,
     plan_chunks,
@@ -101,14 +100,7 @@ def _hunt_chunk(chunk: _Chunk) -> _HuntResult:
         # event reaches the collector (the generators run in step), as in the reader.
         events = _events_of(reader, chunk, _passing(chunk, ruleset, report))
     else:
-        last = [0]
-
-        def lines() -> Iterator[bytes]:
-            for off, line in _lines_of(chunk):
-                last[0] = off
-                yield line
-
-        events = _positioned(reader._lines(lines(), chunk.path, 1), last, chunk)
+        events = _every_event(reader, chunk)
 
     for p in plans:
         # This process only gathers parts; the main process feeds them to the rules' answers.

@@ -337,14 +337,7 @@ def _run_chunk(chunk: _Chunk) -> _ChunkResult:
             reader, chunk, _filtered(chunk, getattr(line_filter, "fast", line_filter), report)
         )
     else:
-        last = [0]
-
-        def lines() -> Iterator[bytes]:
-            for off, line in _lines_of(chunk):
-                last[0] = off
-                yield line
-
-        events = _positioned(reader._lines(lines(), chunk.path, 1), last, chunk)
+        events = _every_event(reader, chunk)
     result = _ChunkResult(parts=[])
     kind = _kind(compiled)
     append = result.parts.append
@@ -364,6 +357,18 @@ def _run_chunk(chunk: _Chunk) -> _ChunkResult:
     result.scanned = line_filter is not None and _WORKER.get("scanner") is not None
     result.malformed = [(m.line, m.column, m.message) for m in report.malformed]
     return result
+
+
+def _every_event(reader: _Reader, chunk: _Chunk) -> Iterator[Event]:
+    """The events of every line of a chunk (no pre-filter), numbered by position."""
+    last = [0]
+
+    def lines() -> Iterator[bytes]:
+        for off, line in _lines_of(chunk):
+            last[0] = off
+            yield line
+
+    return _positioned(reader._lines(lines(), chunk.path, 1), last, chunk)
 
 
 def _positioned(events: Iterator[Event], last: list[int], chunk: _Chunk) -> Iterator[Event]:
