@@ -17,10 +17,12 @@ Ranges are memory-mapped: a file cut shorter while it is being read (``copytrunc
 rotation) makes the reading process fail with SIGBUS where a plain read would see the end early.
 Files that only grow are read as far as they reached when the run planned its ranges.
 
-Searching: a few case-sensitive needles each go through ``ahocorasick_rs`` on their own (a single
-needle becomes a vectorised substring search); larger or case-insensitive sets go to Hyperscan
-(the ``hyperscan`` package) where it is installed, else to one Aho-Corasick automaton (over a
-lowercased copy of the range for case-insensitive needles).
+Searching: a few plain case-sensitive needles each go through ``ahocorasick_rs`` on their own (a
+single needle becomes a vectorised substring search); needles with confirming regexes, larger and
+case-insensitive sets go to Hyperscan (the ``hyperscan`` package) where it is installed, else to
+Aho-Corasick automata over the bare needles (over a lowercased copy of the range for the
+case-insensitive ones). A regex hit is reported at the end of its match, which lies in the line
+where a match inside one line ends.
 """
 
 from __future__ import annotations
