@@ -171,3 +171,33 @@ def test_key_test_reads_the_events_own_keys(query: str) -> None:
         assert test(process % (b"x", b"k1"))  # the second step's key is the parent's
     else:
         assert not test(process % (b"x", b"k1"))
+
+
+def test_string_key_test_reads_one_field_as_the_line_spells_it() -> None:
+    from vigil.engine.semijoin import _string_key_test
+
+    holds = _string_key_test("process.entity_id", {"k", "k2"})
+    assert holds(b'{"process":{"entity_id":"k","pid":4},"x":1}')
+    assert holds(b'{"process.entity_id":["a","k2"]}')
+    assert not holds(b'{"process":{"entity_id":"x"}}')
+    assert not holds(b'{"process":{"pid":4}}') and not holds(b'{"process":null}')
+    assert not holds(b'{"process":{"entity_id":null}}') and not holds(b'{"process.entity_id":["a",null]}')
+    # unsure: two spellings, an envelope, a shape the struct cannot hold, not JSON, not strings
+    assert holds(b'{"process":{"entity_id":"a"},"process.entity_id":"b"}')
+    assert holds(b'{"_source":{"process":{"entity_id":"a"}}}')
+    assert holds(b'{"process":["x"]}')
+    assert holds(b'{"process":{"entity_id":')
+    assert holds(b'{"process":{"entity_id":7}}') and holds(b'{"process":{"entity_id":{"a":1}}}')
+    three = _string_key_test("a.b.c", {"v"})
+    assert three(b'{"a.b":{"c":"v"}}') and three(b'{"a":{"b.c":"v"}}') and three(b'{"a":{"b":{"c":"v"}}}')
+    assert not three(b'{"a":{"b":{"c":"w"}}}')
+
+
+def test_key_test_of_a_number_key_reads_as_the_reader_does() -> None:
+    # process.pid is a long: "123" is the key 123, so only the reader may judge it.
+    test = key_test(
+        compile_query("sequence by process.pid [process where true] [network where true]"), {(123,)}
+    )
+    assert test is not None
+    assert test(b'{"process":{"pid":"123"}}') and test(b'{"process":{"pid":123}}')
+    assert not test(b'{"process":{"pid":124}}')

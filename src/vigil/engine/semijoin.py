@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from vigil.ecs.schema import FieldType
 from vigil.engine.prefilter import LineFilter, _Deriver, _needle, query_requirements
 from vigil.engine.verify import iter_nodes
 from vigil.eql import ast
@@ -223,6 +224,14 @@ def key_test(compiled: Any, keyset: set[tuple[Any, ...]]) -> Callable[[bytes], b
         # One key field shared by every step (``sequence by process.entity_id``): read it once.
         read = readers[0].keys[0][0]
         singles = {k[0] for k in keyset if len(k) == 1}
+        key = body.keys[0]
+        spec = schema.spec(key.path) if isinstance(key, ast.Field) else None
+        if (
+            isinstance(key, ast.Field)
+            and (spec is None or spec.type in _AS_WRITTEN)
+            and not (spec is not None and spec.null_value is not None)
+        ):
+            return _string_key_test(schema.resolve(key.path), singles)
 
         def holds_one(line: bytes) -> bool:
             try:
@@ -252,3 +261,82 @@ def key_test(compiled: Any, keyset: set[tuple[Any, ...]]) -> Callable[[bytes], b
         return False
 
     return holds_key
+
+
+# Field types whose reader gives a JSON string as it is (or drops it): a string value of the key
+# field is the key.
+_AS_WRITTEN = frozenset({FieldType.KEYWORD, FieldType.TEXT, FieldType.UNKNOWN})
+
+
+def _string_key_test(path: str, keys: set[Any]) -> Callable[[bytes], bool]:
+    """Whether a line's value of ``path`` (a string field) may be one of ``keys``: the line is
+    decoded into a struct of that field's spellings alone. True when unsure: the line does not
+    decode as a plain object, is a search hit envelope (``_source``), spells the field two ways,
+    or holds a value other than strings (the full reader decides then)."""
+    import operator
+
+    import msgspec
+
+    from vigil.sources.projection import _spellings
+
+    spellings = list(_spellings(path))
+    trie: dict[str, Any] = {}
+    for parts in spellings:
+        node = trie
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = None  # a leaf: any JSON value
+    names: dict[tuple[str, ...], str] = {}
+    count = [0]
+
+    def struct(node: dict[str, Any], prefix: tuple[str, ...], dotted: str, root: bool) -> Any:
+        fields: list[tuple[str, Any, Any]] = []
+        rename: dict[str, str] = {}
+        for i, (part, child) in enumerate(sorted(node.items())):
+            attr = f"f{i}"
+            rename[attr] = part
+            where = f"{dotted}.{attr}" if dotted else attr
+            if child is None:
+                names[(*prefix, part)] = where
+                fields.append((attr, Any, msgspec.UNSET))
+            else:
+                inner = struct(child, (*prefix, part), where, False)
+                fields.append((attr, inner | None | msgspec.UnsetType, msgspec.UNSET))
+        if root and "_source" not in node:
+            rename["envelope"] = "_source"
+            fields.append(("envelope", msgspec.Raw | msgspec.UnsetType, msgspec.UNSET))
+        count[0] += 1
+        return msgspec.defstruct(f"KeyField{count[0]}", fields, rename=rename, gc=False)
+
+    decode = msgspec.json.Decoder(struct(trie, (), "", True)).decode
+    getters = [operator.attrgetter(names[parts]) for parts in spellings]
+    unset = msgspec.UNSET
+    errors = (msgspec.ValidationError, msgspec.DecodeError)
+
+    def holds(line: bytes) -> bool:
+        try:
+            root = decode(line)
+        except errors:
+            return True
+        if getattr(root, "envelope", unset) is not unset:
+            return True
+        value: Any = unset
+        for get in getters:
+            try:
+                found = get(root)
+            except AttributeError:  # an object on the way is missing or null
+                continue
+            if found is unset:
+                continue
+            if value is not unset:
+                return True  # two spellings: the full reader decides
+            value = found
+        if value is unset or value is None:
+            return False
+        if type(value) is str:
+            return value in keys
+        if type(value) is list and all(type(x) is str or x is None for x in value):
+            return any(x in keys for x in value if x is not None)
+        return True
+
+    return holds
