@@ -37,3 +37,15 @@ def test_spec(suite: LoadedSuite, spec: Spec, path: str) -> None:
     if outcome.skipped_reason is not None:
         pytest.skip(outcome.skipped_reason)
     assert outcome.passed, format_outcome(outcome)
+
+
+@pytest.mark.skipif(not SUITE_DIR.is_dir(), reason=ABSENT)
+def test_scan_path_without_hyperscan(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The range searches' fallback (Aho-Corasick over the bare needles) must choose the same
+    # events as Hyperscan does: the whole suite through the "scan" path, in one test.
+    from vigil.conformance.runner import run_conformance
+    from vigil.sources import scan as scan_module
+
+    monkeypatch.setattr(scan_module, "_NO_HYPERSCAN", True)
+    report = run_conformance(SUITE_DIR, paths=("scan",))
+    assert report.failed == 0 and report.passed > 400
