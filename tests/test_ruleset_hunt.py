@@ -425,3 +425,28 @@ def test_cli_warns_when_reorder_window_bites(tmp_path: Path) -> None:
     small = CliRunner().invoke(main, [*args, "--reorder-window", "1", str(data)], catch_exceptions=False)
     assert small.exit_code == 0
     assert "warning:" in small.stderr and "reorder window" in small.stderr
+
+
+def test_a_few_rules_without_the_key_pre_pass_when_keys_overflow(
+    tmp_path: Path, events_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # More keys than are worth searching for: the rule keeps its own pre-check; same alerts.
+    from vigil.engine import semijoin
+
+    monkeypatch.setattr(semijoin, "MAX_KEYS", 2)
+    folder = _rules(tmp_path, FEW[:2])
+    plain = _plans(folder)
+    Collector(plain, use_ruleset=False).collect(read_events([str(events_file)], report=ReadReport()))
+    expected = _alert_ids(plain, None)
+    decoded = {}
+    for scan in (False, True):
+        plans = _plans(folder)
+        for plan in plans:
+            plan.start_stream()
+        report = ReadReport()
+        collect_parallel(
+            plans, [str(events_file)], report, workers=2, min_bytes=0, chunk_bytes=64 * 1024, scan=scan
+        )
+        assert _alert_ids(plans, None) == expected
+        decoded[scan] = report.events
+    assert decoded[True] == decoded[False]  # no key pre-pass: the same lines are decoded

@@ -222,7 +222,7 @@ def plan_scan(
     key). Then, when every rule's pre-check has selective needles, the workers search their
     ranges whole for them (:mod:`vigil.sources.scan`). Both only pass over lines whose events
     cannot change a rule's answer; the alerts are those of the line-by-line hunt."""
-    from vigil.engine.semijoin import MAX_KEYS, key_needles, plan_prepass, second_pass
+    from vigil.engine.semijoin import key_needles, plan_prepass, second_pass
     from vigil.sources.parallel import MAX_SCAN_KEYS, _sample_lines
     from vigil.sources.scan import MAX_HIT_SHARE, Scanner, make_driver, plan_driver
 
@@ -252,7 +252,7 @@ def plan_scan(
         for (qi, prepass, step_driver), keys in zip(
             prepasses, _hunt_keys(plans, prepasses, chunks, workers, ctx), strict=True
         ):
-            needles = key_needles(keys, prepass.position) if len(keys) <= MAX_KEYS else None
+            needles = key_needles(keys, prepass.position) if keys is not None else None
             if needles is None:
                 continue
             own = getattr(tests[qi], "fast", tests[qi])
@@ -273,17 +273,24 @@ def _hunt_keys(
     chunks: Sequence[_Chunk],
     workers: int,
     ctx: Any,
-) -> list[set[tuple[Any, ...]]]:
-    """The join keys of each pre-pass rule's rare step, over every range (one pass for all)."""
+) -> list[set[tuple[Any, ...]] | None]:
+    """The join keys of each pre-pass rule's rare step, over every range (one pass for all);
+    None for a rule whose keys are more than :data:`vigil.engine.semijoin.MAX_KEYS`."""
     from vigil.sources.scan import Scanner, make_driver
 
     _STATE["prepasses"] = prepasses
     _STATE["key_scanner"] = Scanner(make_driver([e for _qi, _p, d in prepasses for e in d.entries()]))
-    keysets: list[set[tuple[Any, ...]]] = [set() for _ in prepasses]
+    from vigil.engine.semijoin import MAX_KEYS
+
+    keysets: list[set[tuple[Any, ...]] | None] = [set() for _ in prepasses]
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         for found in pool.map(_keys_chunk, chunks):
-            for keys, more in zip(keysets, found, strict=True):
-                keys |= more
+            for i, more in enumerate(found):
+                keys = keysets[i]
+                if keys is not None:
+                    keys |= more
+                    if len(keys) > MAX_KEYS:
+                        keysets[i] = None  # too many to search for: no pre-pass for this rule
     return keysets
 
 
