@@ -285,3 +285,24 @@ def test_timestamps_of_logged_events_are_the_readers(tmp_path: Path) -> None:
         assert ts(doc) == expected, value
     assert ts({}) is None
     store.close()
+
+
+def test_health_counts_an_event_once_while_a_flush_commits(tmp_path: Path) -> None:
+    # Between the store's commit and the dropping of the flushed segments, the events are in
+    # both places: the counters must still count each once.
+    log = EventLog(tmp_path)
+    log.append([("logs-a", f"id-{i}", _doc(i)) for i in range(10)])
+    log.flush()
+    log.append([("logs-a", f"id-{i}", _doc(i)) for i in range(10, 25)])
+    seen: list[dict[str, Any]] = []
+    commit = log._append
+
+    def commit_then_look(*args: Any) -> None:
+        commit(*args)
+        seen.append(log.stats())
+
+    log._append = commit_then_look  # type: ignore[method-assign]
+    assert log.flush() == 15
+    assert [(s["stored_events"], s["unflushed_events"]) for s in seen] == [(25, 0)]
+    assert (log.stats()["stored_events"], log.stats()["unflushed_events"]) == (25, 0)
+    log.close()

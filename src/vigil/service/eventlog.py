@@ -45,6 +45,7 @@ whole days go); events without a timestamp and events still in the log are kept.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import logging
 import multiprocessing
@@ -653,11 +654,19 @@ class EventLog:
                 store.close()
 
     def stats(self) -> dict[str, Any]:
-        """Counters for the health endpoint."""
-        manifest = read_manifest(self.store_dir)
+        """Counters for the health endpoint. Like :meth:`candidates`, it looks at the events in
+        memory first, then at the store, and counts as unflushed only the events the store does
+        not hold yet: a flush that commits in between (its segments not yet dropped) must not
+        count its events twice."""
         with self._write_lock:
-            unflushed = self.unflushed()
+            held = [(s.entries, len(s.entries), s.events) for s in self._segments]
             segments = len(self._segments)
+        manifest = read_manifest(self.store_dir)
+        next_seq = manifest.next_seq if manifest else 0
+        unflushed = 0
+        for entries, n, events in held:
+            stored = bisect.bisect_left(entries, next_seq, 0, n, key=itemgetter(0)) if n else 0
+            unflushed += max(0, events - stored)
         return {
             "stored_events": sum(f.rows for f in manifest.files) if manifest else 0,
             "store_files": len(manifest.files) if manifest else 0,
