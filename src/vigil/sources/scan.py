@@ -31,6 +31,7 @@ import bisect
 import contextlib
 import mmap
 import re
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -314,12 +315,16 @@ def scan_range(
 def _populate(mm: mmap.mmap, start: int, stop: int) -> None:
     """Map the range's pages in one call (Linux 5.14+): cheaper than faulting them one by one
     during the search. Older kernels refuse it; the search then faults them in."""
+    if _MADV_POPULATE_READ is None:
+        return
     begin = start - start % mmap.PAGESIZE
     with contextlib.suppress(OSError, ValueError, AttributeError):
         mm.madvise(_MADV_POPULATE_READ, begin, stop - begin)
 
 
-_MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)
+# Linux's MADV_POPULATE_READ (Python 3.11's mmap module does not name it); other systems number
+# their advice differently, so it is only ever given on Linux.
+_MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22) if sys.platform.startswith("linux") else None
 
 
 def _scan_mapped(
