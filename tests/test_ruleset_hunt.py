@@ -265,6 +265,28 @@ FEW = [
 ]
 
 
+def _line_by_line(folder: Path, events_file: Path) -> list[list[str]]:
+    """The alert ids of each rule of ``folder``, every event offered to every rule in one process."""
+    plain = _plans(folder)
+    Collector(plain, use_ruleset=False).collect(read_events([str(events_file)], report=ReadReport()))
+    return _alert_ids(plain, None)
+
+
+def _hunt_like(folder: Path, events_file: Path, expected: list[list[str]], scan: bool) -> ReadReport:
+    """Hunt ``folder``'s rules with two workers, assert the alerts are ``expected``, and return
+    the read's report."""
+    plans = _plans(folder)
+    for plan in plans:
+        plan.start_stream()
+    report = ReadReport()
+    stats = collect_parallel(
+        plans, [str(events_file)], report, workers=2, min_bytes=0, chunk_bytes=64 * 1024, scan=scan
+    )
+    assert stats is not None
+    assert _alert_ids(plans, None) == expected, scan
+    return report
+
+
 @pytest.mark.parametrize("engine", ["hyperscan", "aho-corasick"])
 @pytest.mark.parametrize(
     ("queries", "searched"),
@@ -293,21 +315,11 @@ def test_a_few_rules_read_as_a_query_reads(
     monkeypatch.setattr(scan_module, "_NO_HYPERSCAN", engine != "hyperscan")
     monkeypatch.setattr(scan_module, "MAX_HIT_SHARE", 1.0)
     folder = _rules(tmp_path, queries)
-    plain = _plans(folder)
-    Collector(plain, use_ruleset=False).collect(read_events([str(events_file)], report=ReadReport()))
-    expected = _alert_ids(plain, None)
+    expected = _line_by_line(folder, events_file)
     assert sum(len(x) for x in expected) > 0
     decoded = {}
     for scan in (False, True):
-        plans = _plans(folder)
-        for plan in plans:
-            plan.start_stream()
-        report = ReadReport()
-        stats = collect_parallel(
-            plans, [str(events_file)], report, workers=2, min_bytes=0, chunk_bytes=64 * 1024, scan=scan
-        )
-        assert stats is not None
-        assert _alert_ids(plans, None) == expected, scan
+        report = _hunt_like(folder, events_file, expected, scan)
         assert report.lines == sum(1 for _ in events_file.open("rb"))
         decoded[scan] = report.events
         assert bool(report.scanned) == (scan and searched)
@@ -435,18 +447,6 @@ def test_a_few_rules_without_the_key_pre_pass_when_keys_overflow(
 
     monkeypatch.setattr(semijoin, "MAX_KEYS", 2)
     folder = _rules(tmp_path, FEW[:2])
-    plain = _plans(folder)
-    Collector(plain, use_ruleset=False).collect(read_events([str(events_file)], report=ReadReport()))
-    expected = _alert_ids(plain, None)
-    decoded = {}
-    for scan in (False, True):
-        plans = _plans(folder)
-        for plan in plans:
-            plan.start_stream()
-        report = ReadReport()
-        collect_parallel(
-            plans, [str(events_file)], report, workers=2, min_bytes=0, chunk_bytes=64 * 1024, scan=scan
-        )
-        assert _alert_ids(plans, None) == expected
-        decoded[scan] = report.events
+    expected = _line_by_line(folder, events_file)
+    decoded = {scan: _hunt_like(folder, events_file, expected, scan).events for scan in (False, True)}
     assert decoded[True] == decoded[False]  # no key pre-pass: the same lines are decoded
