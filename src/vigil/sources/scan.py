@@ -305,7 +305,27 @@ def scan_range(
             return
         mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     try:
-        yield from _scan_mapped(mm, size, start, end, scanner, test, counts)
+        # The range's first line: a line running over ``start`` belongs to the range before.
+        if start > 0:
+            nl = mm.find(b"\n", start - 1)
+            first = size if nl < 0 else nl + 1
+        else:
+            first = 0
+        if first >= min(end, size):
+            return
+        # Its last line is the last one starting before ``end``: it runs to its newline or the end.
+        nl = mm.find(b"\n", end - 1) if end < size else -1
+        stop = size if nl < 0 else nl + 1
+        _populate(mm, first, stop)
+        view = memoryview(mm)[first:stop]
+        try:
+            hits = scanner.hits(view)
+            if counts is None:
+                yield from _unnumbered(mm, first, stop, hits, test)
+            else:
+                yield from _numbered(view, first, stop - first, hits, test, counts)
+        finally:
+            view.release()
     finally:
         # BufferError: a caller still holds a view (only while unwinding an error)
         with contextlib.suppress(BufferError):
@@ -325,38 +345,6 @@ def _populate(mm: mmap.mmap, start: int, stop: int) -> None:
 # Linux's MADV_POPULATE_READ (Python 3.11's mmap module does not name it); other systems number
 # their advice differently, so it is only ever given on Linux.
 _MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22) if sys.platform.startswith("linux") else None
-
-
-def _scan_mapped(
-    mm: mmap.mmap,
-    size: int,
-    start: int,
-    end: int,
-    scanner: Scanner,
-    test: LineTest,
-    counts: Counts | None,
-) -> Iterator[tuple[int, int, bytes]]:
-    # The range's first line: a line running over ``start`` belongs to the range before.
-    if start > 0:
-        nl = mm.find(b"\n", start - 1)
-        first = size if nl < 0 else nl + 1
-    else:
-        first = 0
-    if first >= min(end, size):
-        return
-    # Its last line is the last one starting before ``end``: it runs to its newline or the end.
-    nl = mm.find(b"\n", end - 1) if end < size else -1
-    stop = size if nl < 0 else nl + 1
-    _populate(mm, first, stop)
-    view = memoryview(mm)[first:stop]
-    try:
-        hits = scanner.hits(view)
-        if counts is None:
-            yield from _unnumbered(mm, first, stop, hits, test)
-        else:
-            yield from _numbered(view, first, stop - first, hits, test, counts)
-    finally:
-        view.release()
 
 
 def _unnumbered(
