@@ -48,6 +48,7 @@ def _parallel_like_single(
     chunk_bytes: int,
     scan: bool = False,
     workers: int = 2,
+    one_pass: bool | None = None,
 ) -> ReadReport:
     """Run ``query`` over ``path`` with ``workers`` workers (1: the workers' code in this
     process), assert it answers ``expected`` (the single-process answer) and return the run's
@@ -63,6 +64,7 @@ def _parallel_like_single(
         chunk_bytes=chunk_bytes,
         key_prepass=prepass,
         scan=scan,
+        one_pass=one_pass,
     )
     assert result is not None
     got = to_eql_response(result, 0)
@@ -71,6 +73,7 @@ def _parallel_like_single(
         prepass,
         scan,
         workers,
+        one_pass,
     )
     return report
 
@@ -121,9 +124,17 @@ def test_parallel_equals_single_process(query: str, data: Path, search_engine: s
     options = QueryOptions(size=10_000)
     expected, single_report = _single(query, data, options)
     searchable = compile_query(query, options=options).line_filter is not None
-    for prepass, scan, workers in itertools.product((False, True), (False, True), (1, 2)):
-        report = _parallel_like_single(query, data, options, expected, prepass, 200_000, scan, workers)
+    # The key pre-pass in one reading (lines recorded by key) and in two.
+    ways = [(False, None), (True, False), (True, True)]
+    for (prepass, one_pass), scan, workers in itertools.product(ways, (False, True), (1, 2)):
+        report = _parallel_like_single(
+            query, data, options, expected, prepass, 200_000, scan, workers, one_pass
+        )
         assert (report.lines, report.skipped) == (single_report.lines, single_report.skipped)
+        # Every non-blank line is decoded, passed over or malformed, once.
+        assert report.events + report.filtered + report.skipped == (
+            single_report.events + single_report.filtered + single_report.skipped
+        )
         if not prepass:  # the key pre-pass decodes fewer lines, on purpose
             assert (report.events, report.filtered) == (single_report.events, single_report.filtered)
         assert [(m.line, m.column) for m in report.malformed] == [
@@ -234,12 +245,17 @@ def test_odd_line_shapes_read_alike_in_parallel(tmp_path: Path, search_engine: s
         "[network where destination.port == 445]",
     ):
         expected, single = _single(query, path, options)
-        for prepass in (False, True):
+        for prepass, one_pass in ((False, None), (True, False), (True, True)):
             for scan in (False, True):
-                report = _parallel_like_single(query, path, options, expected, prepass, 3_000, scan)
+                report = _parallel_like_single(
+                    query, path, options, expected, prepass, 3_000, scan, one_pass=one_pass
+                )
                 assert report.lines == single.lines
                 where = [(m.line, m.column) for m in single.malformed]
                 assert where and [(m.line, m.column) for m in report.malformed] == where
+                assert report.events + report.filtered + report.skipped == (
+                    single.events + single.filtered + single.skipped
+                )
                 if not prepass:
                     assert (report.events, report.filtered) == (single.events, single.filtered)
                 assert bool(report.scanned) == scan

@@ -115,9 +115,12 @@ def second_pass(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     return bool(request.param != "line by line")
 
 
+@pytest.mark.parametrize("one_pass", [False, True], ids=["two readings", "one reading"])
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("query", QUERIES)
-def test_prepass_gives_the_same_answer(tmp_path: Path, seed: int, query: str, second_pass: bool) -> None:
+def test_prepass_gives_the_same_answer(
+    tmp_path: Path, seed: int, query: str, second_pass: bool, one_pass: bool
+) -> None:
     rng = random.Random(seed)
     lines = _events(rng, 3000, needle_free_key=seed % 2 == 1)
     # Rare network/445 events, so the pre-pass is chosen: keep most network lines on port 80.
@@ -129,10 +132,19 @@ def test_prepass_gives_the_same_answer(tmp_path: Path, seed: int, query: str, se
     expected = to_eql_response(compiled.execute(read_events([str(data)], report=ReadReport())), 0)
     report = ReadReport(log=lambda _t: None)
     got = execute_parallel(
-        query, options, [str(data)], report, workers=2, min_bytes=0, chunk_bytes=20_000, scan=second_pass
+        query,
+        options,
+        [str(data)],
+        report,
+        workers=2,
+        min_bytes=0,
+        chunk_bytes=20_000,
+        scan=second_pass,
+        one_pass=one_pass,
     )
     assert got is not None
     assert bool(report.scanned) == second_pass
+    assert report.lines == len(lines)
     assert json.dumps(to_eql_response(got, 0), sort_keys=True) == json.dumps(expected, sort_keys=True)
 
 

@@ -49,7 +49,8 @@ POSITIONS: tuple[Literal["head", "tail"], ...] = ("head", "tail")
 # evaluates projected documents and restores full sources only for its results.
 # "scan" chooses the events as the parallel reader's workers do: byte ranges searched whole for
 # the pre-filter's needles, and the key pre-pass of keyed sequences (vigil.conformance.scan_path).
-KNOWN_PATHS = ("plain", "prefilter", "projection", "scan")
+# "record" runs that key pre-pass in one reading, recording lines by key (vigil.sources.keypass).
+KNOWN_PATHS = ("plain", "prefilter", "projection", "scan", "record")
 # "store" loads each suite's data once into a temporary columnar event store (vigil.store) and
 # runs every query over the candidates its SQL push-down returns: the push-down must never lose
 # an event the evaluator needs.
@@ -255,14 +256,15 @@ class _SuiteRunner:
             self._store = (folder, store)
         return self._store[1]
 
-    def scanned(self, compiled: Any, healthy: tuple[str, ...]) -> list[Any]:
-        """The events the parallel reader's range searches and key pre-pass decode."""
-        from vigil.conformance.scan_path import LinesFile, scan_events
+    def scanned(self, compiled: Any, healthy: tuple[str, ...], path: str) -> list[Any]:
+        """The events the parallel reader's range searches and key pre-pass decode (``path``
+        "record": the pre-pass in one reading)."""
+        from vigil.conformance.scan_path import LinesFile, record_events, scan_events
 
         lines = self._lines.get(healthy)
         if lines is None:
             lines = self._lines[healthy] = LinesFile(self.events(healthy), self.raw_line)
-        return scan_events(compiled, lines)
+        return record_events(compiled, lines) if path == "record" else scan_events(compiled, lines)
 
     def raw_line(self, event: Any) -> bytes:
         raw = self._raw.get(id(event))
@@ -300,8 +302,8 @@ class _SuiteRunner:
                 events = [e for e in events if line_filter(self.raw_line(e))]
             if path == "projection":
                 events = self.projected(events, compiled.fields)
-            if path == "scan":
-                events = self.scanned(compiled, healthy)
+            if path in ("scan", "record"):
+                events = self.scanned(compiled, healthy, path)
             result = compiled.execute(events)
         except Exception as exc:
             return _Answer(error=_describe(exc), shard_failures=failing)

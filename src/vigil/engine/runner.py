@@ -78,6 +78,13 @@ class CompiledQuery:
             self._plans[index] = plan
         return plan
 
+    def plan_of_schema(self, schema: Any) -> IndexPlan:
+        """The compiled plan for events read under ``schema`` (one of :attr:`schemas`)."""
+        plan = self._by_schema.get(id(schema))
+        if plan is None:
+            plan = self._by_schema[id(schema)] = build_plan(self.query, schema, self.options)
+        return plan
+
     @property
     def fields(self) -> list[str]:
         """Every document field the query reads (as stored: aliases resolved), including the

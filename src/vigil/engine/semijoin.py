@@ -197,20 +197,74 @@ def _hyperscan_test(needles: Sequence[bytes]) -> Callable[[bytes], bool]:
     return contains
 
 
-def key_test(compiled: Any, keyset: set[tuple[Any, ...]]) -> Callable[[bytes], bool] | None:
+def key_test(compiled: Any, keyset: set[tuple[Any, ...]]) -> Callable[[bytes], bool]:
     """Whether the event of a raw line has, for some step (or ``until``), a join key of
     ``keyset``: the line is decoded into just its key fields and the steps' own key readers
     read them. True when unsure (a line that does not decode, an envelope, an odd value), so
-    only lines whose events would be dropped for their keys anyway are rejected. None when the
-    query may read keys differently per index (several schemas)."""
+    only lines whose events would be dropped for their keys anyway are rejected."""
+    reader = key_reader(compiled)
+    read = reader.read
+    probes = reader.probes(keyset)
+
+    def holds(line: bytes) -> bool:
+        found = read(line)
+        if found is None:
+            return True
+        return any(key in probes for key in found)
+
+    return holds
+
+
+@dataclass(frozen=True)
+class KeyReader:
+    """Reads the join keys of the event of a raw line, decoding only its key fields.
+
+    ``read(line)`` gives the keys the event has for some step (or ``until``), or None when
+    unsure (a line that does not decode, an envelope, a value only the full reader can judge).
+    With ``single`` the keys are the values of the one key field every step shares, else whole
+    key tuples; :meth:`probes` turns a set of key tuples into what ``read`` gives."""
+
+    read: Callable[[bytes], list[Any] | None]
+    single: bool
+
+    def probes(self, keyset: set[tuple[Any, ...]]) -> set[Any]:
+        """The key set in the shape ``read`` gives keys."""
+        if self.single:
+            return {k[0] for k in keyset if len(k) == 1}
+        return set(keyset)
+
+
+def key_reader(compiled: Any) -> KeyReader:
+    """The :class:`KeyReader` of a keyed sequence query. With several schemas (indices whose
+    mappings differ) a line's index is not known before it is decoded, so the keys read under
+    every schema are given: a superset of the event's own."""
+    schemas = list(compiled.schemas.all())
+    readers = [_schema_key_reader(compiled, schema, False) for schema in schemas]
+    if len(readers) == 1:
+        return readers[0]
+    if not all(r.single for r in readers):
+        readers = [_schema_key_reader(compiled, schema, True) for schema in schemas]
+    reads = [r.read for r in readers]
+
+    def read_all(line: bytes) -> list[Any] | None:
+        out: list[Any] = []
+        for read in reads:
+            found = read(line)
+            if found is None:
+                return None
+            out.extend(found)
+        return out
+
+    return KeyReader(read_all, readers[0].single)
+
+
+def _schema_key_reader(compiled: Any, schema: Any, tuples: bool) -> KeyReader:
+    """The key reader of events read under ``schema``; ``tuples``: whole key tuples even when
+    one field gives every key."""
     from vigil.sources.projection import ProjectionDecoder
 
-    schemas = list(compiled.schemas.all())
-    if len(schemas) != 1:
-        return None
     body = compiled.query.body
     steps = [*body.steps, *([body.until] if body.until is not None else [])]
-    schema = schemas[0]
     paths = {
         schema.resolve(n.path)
         for expr in (*body.keys, *(k for s in steps for k in s.keys))
@@ -218,12 +272,11 @@ def key_test(compiled: Any, keyset: set[tuple[Any, ...]]) -> Callable[[bytes], b
         if isinstance(n, ast.Field)
     }
     decode = ProjectionDecoder(paths).decode
-    plan = compiled.plan("")
+    plan = compiled.plan_of_schema(schema)
     readers = [*plan.steps, *([plan.until] if plan.until is not None else [])]
-    if all(not s.keys for s in steps) and len(body.keys) == 1:
+    if all(not s.keys for s in steps) and len(body.keys) == 1 and not tuples:
         # One key field shared by every step (``sequence by process.entity_id``): read it once.
-        read = readers[0].keys[0][0]
-        singles = {k[0] for k in keyset if len(k) == 1}
+        read_key = readers[0].keys[0][0]
         key = body.keys[0]
         spec = schema.spec(key.path) if isinstance(key, ast.Field) else None
         if (
@@ -231,36 +284,39 @@ def key_test(compiled: Any, keyset: set[tuple[Any, ...]]) -> Callable[[bytes], b
             and (spec is None or spec.type in _AS_WRITTEN)
             and not (spec is not None and spec.null_value is not None)
         ):
-            return _string_key_test(schema.resolve(key.path), singles)
+            return KeyReader(_string_key_reader(schema.resolve(key.path)), True)
 
-        def holds_one(line: bytes) -> bool:
+        def read_one(line: bytes) -> list[Any] | None:
             try:
                 doc = decode(line)
                 if type(doc) is not dict or "_source" in doc:
-                    return True
-                v = read(doc)
+                    return None
+                v = read_key(doc)
             except Exception:
-                return True
-            if type(v) is list:
-                return any(x in singles for x in v if x is not None)
-            return v in singles
+                return None
+            values = v if type(v) is list else [v]
+            if not all(type(x) in _HASHABLE for x in values):
+                return None
+            return [x for x in values if x is not None]
 
-        return holds_one
+        return KeyReader(read_one, True)
 
-    def holds_key(line: bytes) -> bool:
+    def read_tuples(line: bytes) -> list[Any] | None:
         try:
             doc = decode(line)
             if type(doc) is not dict or "_source" in doc:
-                return True
-            for step in readers:
-                for key in step.key_tuples(doc):
-                    if key in keyset:
-                        return True
+                return None
+            found = [key for step in readers for key in step.key_tuples(doc)]
+            hash(tuple(found))
         except Exception:
-            return True
-        return False
+            return None
+        return found
 
-    return holds_key
+    return KeyReader(read_tuples, False)
+
+
+# Key values a set can hold as they are (anything else: unsure, the full reader decides).
+_HASHABLE = frozenset({str, int, float, bool, type(None)})
 
 
 # Field types whose reader gives a JSON string as it is (or drops it): a string value of the key
@@ -269,10 +325,24 @@ _AS_WRITTEN = frozenset({FieldType.KEYWORD, FieldType.TEXT, FieldType.UNKNOWN})
 
 
 def _string_key_test(path: str, keys: set[Any]) -> Callable[[bytes], bool]:
-    """Whether a line's value of ``path`` (a string field) may be one of ``keys``: the line is
-    decoded into a struct of that field's spellings alone. True when unsure: the line does not
-    decode as a plain object, is a search hit envelope (``_source``), spells the field two ways,
-    or holds a value other than strings (the full reader decides then)."""
+    """Whether a line's value of ``path`` (a string field) may be one of ``keys`` (see
+    :func:`_string_key_reader`); True when unsure."""
+    read = _string_key_reader(path)
+
+    def holds(line: bytes) -> bool:
+        found = read(line)
+        if found is None:
+            return True
+        return any(value in keys for value in found)
+
+    return holds
+
+
+def _string_key_reader(path: str) -> Callable[[bytes], list[Any] | None]:
+    """The string values of ``path`` in a line (a string field): the line is decoded into a
+    struct of that field's spellings alone. None when unsure: the line does not decode as a
+    plain object, is a search hit envelope (``_source``), spells the field two ways, or holds a
+    value other than strings (the full reader decides then)."""
     import operator
 
     import msgspec
@@ -313,13 +383,13 @@ def _string_key_test(path: str, keys: set[Any]) -> Callable[[bytes], bool]:
     unset = msgspec.UNSET
     errors = (msgspec.ValidationError, msgspec.DecodeError)
 
-    def holds(line: bytes) -> bool:
+    def read(line: bytes) -> list[Any] | None:
         try:
             root = decode(line)
         except errors:
-            return True
+            return None
         if getattr(root, "envelope", unset) is not unset:
-            return True
+            return None
         value: Any = unset
         for get in getters:
             try:
@@ -329,14 +399,14 @@ def _string_key_test(path: str, keys: set[Any]) -> Callable[[bytes], bool]:
             if found is unset:
                 continue
             if value is not unset:
-                return True  # two spellings: the full reader decides
+                return None  # two spellings: the full reader decides
             value = found
         if value is unset or value is None:
-            return False
+            return []
         if type(value) is str:
-            return value in keys
+            return [value]
         if type(value) is list and all(type(x) is str or x is None for x in value):
-            return any(x in keys for x in value if x is not None)
-        return True
+            return [x for x in value if x is not None]
+        return None
 
-    return holds
+    return read

@@ -23,6 +23,7 @@ mapped to ECS on the way in) go through the single-process reader.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -34,10 +35,12 @@ from typing import Any
 import orjson
 
 from vigil.engine.model import Event, QueryOptions, QueryResult, QueryStats
+from vigil.engine.semijoin import MAX_KEYS, key_needles, key_reader, plan_prepass
 from vigil.engine.sequence import Candidate
+from vigil.sources import keypass
 from vigil.sources.ndjson import _BUFFER, _ID_SLOT, _WHITESPACE, Malformed, ReadReport, _new_event, _Reader
 from vigil.sources.ndjson import _expand as _expand_input
-from vigil.sources.scan import plan_driver
+from vigil.sources.scan import combine, plan_driver
 
 # Below this much input a single process is faster than starting workers.
 MIN_PARALLEL_BYTES = 32 * 1024 * 1024
@@ -491,11 +494,15 @@ def execute_parallel(
     input_format: str = "auto",
     key_prepass: bool = True,
     scan: bool = True,
+    one_pass: bool | None = None,
 ) -> QueryResult | None:
     """Run ``query`` over ``paths`` with ``workers`` processes (1: the same code, range by range,
     in this process); None when the input is not made of plain NDJSON files big enough to be
     worth splitting (then read it line by line in one process).
-    ``scan=False`` tests every line instead of searching ranges for needles (for tests)."""
+    ``scan=False`` tests every line instead of searching ranges for needles. A keyed sequence's
+    key pre-pass reads the input once, recording lines (:mod:`vigil.sources.keypass`), when few
+    enough lines pass the pre-check, else twice; ``one_pass`` True or False forces either (for
+    tests)."""
     if workers < 1:
         return None
     files = _expand(paths, input_format)
@@ -517,41 +524,55 @@ def execute_parallel(
     order = calibrate(sample) if calibrate is not None and sample else None
     reqs = getattr(compiled.line_filter, "reqs", None) if scan else None
     driver = plan_driver(reqs, sample) if reqs else None
-    if prefilter and key_prepass and compiled.line_filter is not None:
-        from vigil.engine.semijoin import MAX_KEYS, key_needles, plan_prepass
-
-        prepass = plan_prepass(compiled, sample)
+    results: Iterator[_ChunkResult] | None = None
+    with contextlib.ExitStack() as pools:
+        if prefilter and key_prepass and compiled.line_filter is not None:
+            prepass = plan_prepass(compiled, sample)
         if prepass is not None:
             step_driver = plan_driver([reqs[prepass.step]], sample) if reqs else None
-            with _pool(workers, ctx, _init_keys, (query, options, prepass, step_driver)) as pool:
-                for found in pool.map(_keys_chunk, chunks):
-                    keys |= found
-                    if len(keys) > MAX_KEYS:
-                        break
-            needles = key_needles(keys, prepass.position) if len(keys) <= MAX_KEYS else None
-            if needles is None:
-                prepass = None
+            reader = key_reader(compiled) if one_pass is not False else None
+            query_test: Any = getattr(compiled.line_filter, "fast", compiled.line_filter)
+            if reader is not None and (
+                one_pass or keypass.record_share(query_test, sample) <= keypass.MAX_RECORD_SHARE
+            ):
+                # One reading: the rare step's lines decoded, the others recorded by key.
+                both = combine(step_driver, driver) if step_driver and driver else None
+                setup = (query, options, prepass, both, order, project)
+                pool = pools.enter_context(_pool(workers, ctx, keypass.init_worker, setup))
+                keys, records = keypass.record_pass(pool, chunks, MAX_KEYS)
+                if records is not None:
+                    results = keypass.read_recorded(pool, chunks, records, keys, reader.probes(keys))
+                else:
+                    pools.close()  # too much recorded: the second reading below
             else:
-                driver = _second_pass_driver(step_driver, needles, sample)
-    with _pool(
-        workers,
-        ctx,
-        _init_worker,
-        (
-            query,
-            options,
-            prefilter,
-            project,
-            prepass,
-            needles or (),
-            keys if prepass else None,
-            order,
-            driver,
-        ),
-    ) as pool:
+                with _pool(workers, ctx, _init_keys, (query, options, prepass, step_driver)) as pool:
+                    for found in pool.map(_keys_chunk, chunks):
+                        keys |= found
+                        if len(keys) > MAX_KEYS:
+                            break
+            if results is None:
+                needles = key_needles(keys, prepass.position) if len(keys) <= MAX_KEYS else None
+                if needles is None:
+                    prepass = None
+                else:
+                    driver = _second_pass_driver(step_driver, needles, sample)
+        if results is None:
+            args = (
+                query,
+                options,
+                prefilter,
+                project,
+                prepass,
+                needles or (),
+                keys if prepass else None,
+                order,
+                driver,
+            )
+            pool = pools.enter_context(_pool(workers, ctx, _init_worker, args))
+            results = pool.map(_run_chunk, chunks)
 
         def parts() -> Iterator[Any]:
-            for chunk, res in zip(chunks, pool.map(_run_chunk, chunks), strict=True):
+            for chunk, res in zip(chunks, results, strict=True):
                 first_line = line_base.get(chunk.file_no, 0)
                 for line, column, message in res.malformed:
                     report.add_malformed(Malformed(chunk.path, first_line + line, column, message))

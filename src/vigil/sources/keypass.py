@@ -1,0 +1,302 @@
+"""The key pre-pass of a keyed sequence in one reading of the input, keys recorded on the way.
+
+The two-pass way (:mod:`vigil.engine.semijoin`, :func:`vigil.sources.parallel.execute_parallel`)
+first collects the keys of the sequence's rare step, then reads the whole input again for the
+lines of that step or holding one of its keys. The second reading costs a search of every byte
+for a thousand or more keys: more than anything else the run does.
+
+When the lines that pass the query's pre-check are few enough (a sixth of the lines for the SMB
+rule: its first step is every process start), one reading can do both: each worker searches its
+range for the query's needles and, for every line that passes the pre-check, either
+
+- collects the keys of the event (a line of the rare step: it is decoded, as in the first pass),
+- or *records* the line's position and the keys it holds, reading its key fields alone
+  (:class:`vigil.engine.semijoin.KeyReader`), without decoding the line.
+
+Once every range is read the rare step's keys are known; the main process keeps the recorded
+lines whose keys are among them (and the lines whose keys it could not read), and the workers
+read just those lines again by offset, decode them and compute the parts as usual. The lines
+decoded are the rare step's and those whose event has a key of it: a subset of what the
+two-pass way decodes, and the events no sequence can use are the only ones left out.
+
+Recorded keys travel as their hashes (64-bit integers in arrays: a few bytes a line, whatever
+the keys). A hash collision only keeps a line that is then decoded and dropped for its keys, so
+the answer never depends on hashes. Hashes of strings differ between Python processes unless
+they are forked from one another; these pools always fork (``execute_parallel``) or run here.
+
+Memory: the main process holds ~24 bytes per recorded line. Past :data:`MAX_RECORDED` recorded
+lines (about 100 MB) the recording stops and the run goes on the two-pass way with the keys the
+reading collected.
+"""
+
+from __future__ import annotations
+
+import heapq
+from array import array
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vigil.engine.model import QueryOptions, QueryStats
+from vigil.sources.ndjson import ReadReport, _Reader
+
+# Record the lines passing the query's pre-check when at most this share of the sampled lines
+# does: reading a line's key fields (~3-5 µs) must cost less than a second search of the whole
+# input, about 2 µs a line.
+MAX_RECORD_SHARE = 0.35
+# Recorded lines held at once by the main process before it falls back to two passes.
+MAX_RECORDED = 4_000_000
+
+
+@dataclass
+class Recorded:
+    """What the one reading found in one range."""
+
+    keys: set[tuple[Any, ...]]  # the rare step's keys
+    parts: list[Any]  # the packed parts of the rare step's lines (decoded here), in input order
+    unsure: list[tuple[int, int]]  # recorded lines whose keys could not be read
+    hashes: array = field(default_factory=lambda: array("q"))  # a key's hash, per recorded key
+    numbers: array = field(default_factory=lambda: array("q"))  # its line's number in the range
+    offsets: array = field(default_factory=lambda: array("q"))  # its line's offset
+    recorded: int = 0  # lines recorded (found for the query's needles, not of the rare step)
+    lines: int = 0
+    filtered: int = 0
+    events: int = 0  # events decoded (the rare step's lines)
+    malformed: list[tuple[int, int, str]] = field(default_factory=list)  # of the rare step's lines
+    stats: QueryStats = field(default_factory=QueryStats)
+    scanned: bool = False
+
+
+def record_share(query_test: Callable[[bytes], bool], sample: Sequence[bytes]) -> float:
+    """The share of ``sample`` lines passing the query's pre-check."""
+    if not sample:
+        return 1.0
+    return sum(1 for line in sample if query_test(line)) / len(sample)
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+class KeyPass:
+    """What a worker needs for both readings of one query (also used as it is by the
+    conformance suite's "record" path, :mod:`vigil.conformance.scan_path`).
+
+    ``driver``: the rare step's needles (group 0) combined with the query's (group 1), or None
+    to test every line; ``project``: decode only the fields the query reads; ``index``: the
+    index of every event read (else each event's own, as the reader finds it)."""
+
+    def __init__(
+        self, compiled: Any, prepass: Any, driver: Any | None, project: bool, index: str | None = None
+    ):
+        from vigil.engine.semijoin import key_reader
+        from vigil.sources.parallel import _kind, _scanner
+        from vigil.sources.projection import make_decoder
+
+        reader = key_reader(compiled)
+        line_filter = compiled.line_filter
+        self.compiled = compiled
+        self.step = prepass.step
+        self.step_test = prepass.step_filter
+        self.query_test = getattr(line_filter, "fast", line_filter)
+        self.read_keys = reader.read
+        self.scanner = _scanner(driver)
+        self.decode = make_decoder(compiled.fields) if project else None
+        self.kind = _kind(compiled)
+        self.index = index
+
+    def reader(self, report: ReadReport) -> _Reader:
+        """A reader of lines into events, without a filter of its own."""
+        reader = _Reader(strict=False, line_filter=None, report=report, decode=self.decode)
+        reader.forced_index = self.index
+        return reader
+
+    def record(self, chunk: Any) -> Recorded:
+        """One range: the rare step's lines decoded (their parts and the step's keys), the
+        other lines holding the query's needles recorded."""
+        from vigil.sources.parallel import _events_of, _pack, _passing, _scanned
+
+        compiled, step, step_test, query_test = self.compiled, self.step, self.step_test, self.query_test
+        read_keys, scanner, kind = self.read_keys, self.scanner, self.kind
+        report = ReadReport(log=lambda _text: None, max_kept=1_000_000)
+        reader = self.reader(report)
+        out = Recorded(keys=set(), parts=[], unsure=[], scanned=scanner is not None)
+        rare = [False]  # what the test found about the line it passed last
+
+        # A line found for the query's needles is recorded without the query's pre-check:
+        # reading its keys costs less than the check, and the few lines chosen are checked later.
+        def masked(line: bytes, found: int) -> bool:
+            rare[0] = bool(found & 1) and step_test(line)
+            return rare[0] or bool(found & 2)
+
+        def plain(line: bytes) -> bool:
+            rare[0] = step_test(line)
+            return rare[0] or query_test(line)
+
+        counts = ReadReport(log=lambda _text: None, max_kept=0)
+        passing: Iterator[tuple[int, int, bytes]] = (
+            _scanned(chunk, scanner, masked, counts, True)
+            if scanner is not None
+            else _passing(chunk, plain, counts)
+        )
+        hashes, numbers, offsets = out.hashes.append, out.numbers.append, out.offsets.append
+        for number, off, line in passing:
+            if rare[0]:
+                # Decoded once, here: its part is kept (dropped later if none of its keys is the
+                # rare step's), and its keys for the rare step are collected.
+                events = _events_of(reader, chunk, iter(((number, off, line),)))
+                for part in compiled.parts(events, out.stats):
+                    out.keys.update(part.step_keys.get(step, ()))
+                    out.parts.append(_pack(kind, part))
+                continue
+            out.recorded += 1
+            found = read_keys(line)
+            if found is None:
+                out.unsure.append((number, off))
+                continue
+            for key in found:
+                hashes(hash(key))
+                numbers(number)
+                offsets(off)
+        out.lines = counts.lines
+        out.filtered = counts.filtered
+        out.events = report.events
+        out.malformed = [(m.line, m.column, m.message) for m in report.malformed]
+        return out
+
+    def read(self, chunk: Any, picks: Sequence[tuple[int, int]], keyset: set[tuple[Any, ...]]) -> Any:
+        """The parts of the chosen lines of one range (line number in the range, offset), read
+        by offset and pre-checked, as :func:`vigil.sources.parallel._run_chunk` would give them;
+        its line counts are left to the reading that chose the lines, but for the chosen lines
+        the pre-check passed over (``filtered``). ``keyset``: the rare step's keys."""
+        from vigil.sources.parallel import _ChunkResult, _events_of, _has_key, _pack
+
+        compiled, query_test, kind = self.compiled, self.query_test, self.kind
+        report = ReadReport(log=lambda _text: None, max_kept=1_000_000)
+        reader = self.reader(report)
+        result = _ChunkResult(parts=[])
+        with open(chunk.path, "rb") as f:
+
+            def lines() -> Iterator[tuple[int, int, bytes]]:
+                for number, off in picks:
+                    f.seek(off)
+                    line = f.readline()
+                    # The two-pass way's line filter (the rare step's lines were read before).
+                    if query_test(line):
+                        yield number, off, line
+                    else:
+                        result.filtered += 1
+
+            for part in compiled.parts(_events_of(reader, chunk, lines()), result.stats):
+                if _has_key(part, keyset):
+                    result.parts.append(_pack(kind, part))
+        result.events = report.events
+        result.malformed = [(m.line, m.column, m.message) for m in report.malformed]
+        return result
+
+
+def init_worker(
+    query: str,
+    options: QueryOptions,
+    prepass: Any,
+    driver: Any | None,
+    order: list[list[int]] | None,
+    project: bool,
+) -> None:
+    """Set a worker of the pool up with a :class:`KeyPass` for :func:`record_chunk` and
+    :func:`read_chunk` (``order``: the pre-check's tuning from the main process)."""
+    from vigil.engine import compile_query
+    from vigil.sources.parallel import _WORKER
+
+    compiled = compile_query(query, options=options)
+    use_order = getattr(compiled.line_filter, "use_order", None)
+    if order and use_order is not None:
+        use_order(order)
+    _WORKER["keypass"] = KeyPass(compiled, prepass, driver, project)
+
+
+def record_chunk(chunk: Any) -> Recorded:
+    """:meth:`KeyPass.record` in a worker."""
+    from vigil.sources.parallel import _WORKER
+
+    return _WORKER["keypass"].record(chunk)
+
+
+def read_chunk(job: tuple[Any, list[tuple[int, int]], set[tuple[Any, ...]]]) -> Any:
+    """:meth:`KeyPass.read` in a worker."""
+    from vigil.sources.parallel import _WORKER
+
+    return _WORKER["keypass"].read(*job)
+
+
+# --------------------------------------------------------------------------- main side
+
+
+def chosen_lines(rec: Recorded, probes: set[int]) -> list[tuple[int, int]]:
+    """The recorded lines of a range to decode: those holding a key whose hash is in
+    ``probes``, and those whose keys could not be read; in input order."""
+    chosen = set(rec.unsure)
+    for h, number, off in zip(rec.hashes, rec.numbers, rec.offsets, strict=True):
+        if h in probes:
+            chosen.add((number, off))
+    return sorted(chosen)
+
+
+def record_pass(
+    pool: Any, chunks: Sequence[Any], max_keys: int
+) -> tuple[set[tuple[Any, ...]], list[Recorded] | None]:
+    """Read every range once (:func:`record_chunk` in ``pool``): the rare step's keys, and what
+    each range recorded; None for the records when the keys outgrow ``max_keys`` (the keys
+    are then incomplete) or the records :data:`MAX_RECORDED`."""
+    keys: set[tuple[Any, ...]] = set()
+    records: list[Recorded] | None = []
+    held = 0
+    for rec in pool.map(record_chunk, chunks):
+        keys |= rec.keys
+        if len(keys) > max_keys:
+            return keys, None
+        if records is not None:
+            held += len(rec.hashes) + len(rec.unsure) + len(rec.parts)
+            if held > MAX_RECORDED:
+                records = None
+            else:
+                records.append(rec)
+    return keys, records
+
+
+def read_recorded(
+    pool: Any,
+    chunks: Sequence[Any],
+    records: Sequence[Recorded],
+    keyset: set[tuple[Any, ...]],
+    probes: set[Any],
+) -> Iterator[Any]:
+    """The results of the ranges, in order, as :func:`vigil.sources.parallel._run_chunk` gives
+    them: the chosen lines of each (``probes``: the rare step's keys ``keyset`` as the key
+    reader gives them) decoded in ``pool`` (:func:`read_chunk`), with the counts of the
+    reading."""
+    hashes = {hash(p) for p in probes}
+    jobs = [(chunk, chosen_lines(rec, hashes), keyset) for chunk, rec in zip(chunks, records, strict=True)]
+    for (_chunk, picks, _keys), rec, res in zip(jobs, records, pool.map(read_chunk, jobs), strict=True):
+        res.lines = rec.lines
+        # Recorded lines left out were passed over for their keys: counted as the pre-check's.
+        res.filtered += rec.filtered + rec.recorded - len(picks)
+        res.events += rec.events
+        res.malformed = sorted(res.malformed + rec.malformed)
+        for name in ("events_read", "events_considered", "events_matched"):
+            setattr(res.stats, name, getattr(res.stats, name) + getattr(rec.stats, name))
+        rare = [p for p in rec.parts if _keyed(p, keyset)]
+        res.parts = list(heapq.merge(rare, res.parts, key=_position)) if rare else res.parts
+        res.scanned = rec.scanned
+        yield res
+
+
+def _keyed(packed: tuple[Any, ...], keyset: set[tuple[Any, ...]]) -> bool:
+    """Whether a packed sequence candidate has a key of ``keyset`` for some step or ``until``."""
+    _ordinal, _event, step_keys, until_keys = packed
+    return any(key in keyset for keys in step_keys.values() for key in keys) or any(
+        key in keyset for key in until_keys or ()
+    )
+
+
+def _position(packed: tuple[Any, ...]) -> int:
+    return int(packed[1][2])  # the packed event's seq: its place in the input
