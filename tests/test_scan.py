@@ -13,7 +13,16 @@ from vigil.engine import compile_query
 from vigil.sources import ReadReport
 from vigil.sources import scan as scan_module
 from vigil.sources.parallel import _Chunk, _passing, plan_chunks
-from vigil.sources.scan import Counts, Driver, Scanner, combine, make_driver, plan_driver, scan_range
+from vigil.sources.scan import (
+    Counts,
+    Driver,
+    Scanner,
+    combine,
+    make_driver,
+    plan_driver,
+    scan_range,
+    visit_range,
+)
 
 
 @pytest.fixture(params=["hyperscan", "aho-corasick"])
@@ -96,6 +105,21 @@ def test_scanning_finds_the_lines_the_loop_passes(tmp_path: Path, seed: int, eng
             assert (counts.lines, counts.filtered) == (report.lines, report.filtered), (query, chunk)
             unnumbered = list(scan_range(chunk.path, chunk.start, chunk.end, scanner, both, None))
             assert [(o, ln) for _n, o, ln in unnumbered] == [(o, ln) for _n, o, ln in expected]
+            # The same lines and counts when every line found is visited (views, not copies).
+            visited: list[tuple[int, int, bytes]] = []
+
+            def visit(
+                line: memoryview, _found: int, number: int, off: int, test=test, visited=visited
+            ) -> bool:  # type: ignore[no-untyped-def]
+                if test(bytes(line)):
+                    visited.append((number, off, bytes(line)))
+                    return True
+                return False
+
+            counts = Counts()
+            visit_range(chunk.path, chunk.start, chunk.end, scanner, visit, counts)
+            assert visited == expected, (query, chunk)
+            assert (counts.lines, counts.filtered) == (report.lines, report.filtered), (query, chunk)
     assert passing or len(sample) < 10  # the data must give the searches something to find
 
 
@@ -105,6 +129,8 @@ def test_an_empty_file_and_empty_ranges(tmp_path: Path, engine: str) -> None:
     scanner = Scanner(make_driver([(b"abc", False, None)]))
     counts = Counts()
     assert list(scan_range(str(path), 0, 0, scanner, lambda _ln, _m: True, counts)) == []
+    assert (counts.lines, counts.filtered) == (0, 0)
+    visit_range(str(path), 0, 0, scanner, lambda *_a: True, counts)
     assert (counts.lines, counts.filtered) == (0, 0)
     path.write_bytes(b"abc\nabc\n")
     # a range holding no line start (the first line runs over it)

@@ -113,62 +113,68 @@ class KeyPass:
     def record(self, chunk: Any) -> Recorded:
         """One range: the rare step's lines decoded (their parts and the step's keys), the
         other lines holding the query's needles recorded."""
-        from vigil.sources.parallel import _events_of, _pack, _passing, _scanned
+        from vigil.sources.parallel import _events_of, _pack, _passing
+        from vigil.sources.scan import visit_range
 
         compiled, step, step_test, query_test = self.compiled, self.step, self.step_test, self.query_test
         read_keys, scanner, kind = self.read_keys, self.scanner, self.kind
         report = ReadReport(log=lambda _text: None, max_kept=1_000_000)
         reader = self.reader(report)
         out = Recorded(keys=set(), parts=[], unsure=[], scanned=scanner is not None)
-        rare = [False]  # what the test found about the line it passed last
+        hashes, numbers, offsets = out.hashes.append, out.numbers.append, out.offsets.append
+        unsure, parts, keys = out.unsure.append, out.parts.append, out.keys.update
 
         # A line found for the query's needles is recorded without the query's pre-check:
         # reading its keys costs less than the check, and the few lines chosen are checked later.
-        def masked(line: bytes, found: int) -> bool:
-            rare[0] = bool(found & 1) and step_test(line)
-            return rare[0] or bool(found & 2)
-
-        def plain(line: bytes) -> bool:
-            rare[0] = step_test(line)
-            return rare[0] or query_test(line)
+        def visit(line: Any, found: int, number: int, off: int) -> bool:
+            if found & 1:
+                raw = bytes(line)
+                if step_test(raw):
+                    # Decoded once, here: its part is kept (dropped later if none of its keys
+                    # is the rare step's), and its keys for the rare step are collected.
+                    events = _events_of(reader, chunk, iter(((number, off, raw),)))
+                    for part in compiled.parts(events, out.stats):
+                        keys(part.step_keys.get(step, ()))
+                        parts(_pack(kind, part))
+                    return True
+            if not found & 2:
+                return False
+            out.recorded += 1
+            held = read_keys(line)
+            if held is None:
+                unsure((number, off))
+            else:
+                for key in held:
+                    hashes(hash(key))
+                    numbers(number)
+                    offsets(off)
+            return True
 
         counts = ReadReport(log=lambda _text: None, max_kept=0)
-        passing: Iterator[tuple[int, int, bytes]] = (
-            _scanned(chunk, scanner, masked, counts, True)
-            if scanner is not None
-            else _passing(chunk, plain, counts)
-        )
-        hashes, numbers, offsets = out.hashes.append, out.numbers.append, out.offsets.append
-        for number, off, line in passing:
-            if rare[0]:
-                # Decoded once, here: its part is kept (dropped later if none of its keys is the
-                # rare step's), and its keys for the rare step are collected.
-                events = _events_of(reader, chunk, iter(((number, off, line),)))
-                for part in compiled.parts(events, out.stats):
-                    out.keys.update(part.step_keys.get(step, ()))
-                    out.parts.append(_pack(kind, part))
-                continue
-            out.recorded += 1
-            found = read_keys(line)
-            if found is None:
-                out.unsure.append((number, off))
-                continue
-            for key in found:
-                hashes(hash(key))
-                numbers(number)
-                offsets(off)
+        if scanner is not None:
+            visit_range(chunk.path, chunk.start, chunk.end, scanner, visit, counts)  # type: ignore[arg-type]
+        else:
+            rare = [False]
+
+            def plain(line: bytes) -> bool:
+                rare[0] = step_test(line)
+                return rare[0] or query_test(line)
+
+            for number, off, line in _passing(chunk, plain, counts):
+                visit(line, 1 if rare[0] else 2, number, off)
         out.lines = counts.lines
         out.filtered = counts.filtered
         out.events = report.events
         out.malformed = [(m.line, m.column, m.message) for m in report.malformed]
         return out
 
-    def read(self, chunk: Any, picks: Sequence[tuple[int, int]], keyset: set[tuple[Any, ...]]) -> Any:
+    def read(self, chunk: Any, picks: Sequence[tuple[int, int]]) -> Any:
         """The parts of the chosen lines of one range (line number in the range, offset), read
-        by offset and pre-checked, as :func:`vigil.sources.parallel._run_chunk` would give them;
-        its line counts are left to the reading that chose the lines, but for the chosen lines
-        the pre-check passed over (``filtered``). ``keyset``: the rare step's keys."""
-        from vigil.sources.parallel import _ChunkResult, _events_of, _has_key, _pack
+        by offset and pre-checked, as :func:`vigil.sources.parallel._run_chunk` would give them
+        but for the key test (:func:`read_recorded` makes it); its line counts are left to the
+        reading that chose the lines, but for the chosen lines the pre-check passed over
+        (``filtered``)."""
+        from vigil.sources.parallel import _ChunkResult, _events_of, _pack
 
         compiled, query_test, kind = self.compiled, self.query_test, self.kind
         report = ReadReport(log=lambda _text: None, max_kept=1_000_000)
@@ -187,8 +193,7 @@ class KeyPass:
                         result.filtered += 1
 
             for part in compiled.parts(_events_of(reader, chunk, lines()), result.stats):
-                if _has_key(part, keyset):
-                    result.parts.append(_pack(kind, part))
+                result.parts.append(_pack(kind, part))
         result.events = report.events
         result.malformed = [(m.line, m.column, m.message) for m in report.malformed]
         return result
@@ -221,7 +226,7 @@ def record_chunk(chunk: Any) -> Recorded:
     return _WORKER["keypass"].record(chunk)
 
 
-def read_chunk(job: tuple[Any, list[tuple[int, int]], set[tuple[Any, ...]]]) -> Any:
+def read_chunk(job: tuple[Any, list[tuple[int, int]]]) -> Any:
     """:meth:`KeyPass.read` in a worker."""
     from vigil.sources.parallel import _WORKER
 
@@ -275,8 +280,8 @@ def read_recorded(
     reader gives them) decoded in ``pool`` (:func:`read_chunk`), with the counts of the
     reading."""
     hashes = {hash(p) for p in probes}
-    jobs = [(chunk, chosen_lines(rec, hashes), keyset) for chunk, rec in zip(chunks, records, strict=True)]
-    for (_chunk, picks, _keys), rec, res in zip(jobs, records, pool.map(read_chunk, jobs), strict=True):
+    jobs = [(chunk, chosen_lines(rec, hashes)) for chunk, rec in zip(chunks, records, strict=True)]
+    for (_chunk, picks), rec, res in zip(jobs, records, pool.map(read_chunk, jobs), strict=True):
         res.lines = rec.lines
         # Recorded lines left out were passed over for their keys: counted as the pre-check's.
         res.filtered += rec.filtered + rec.recorded - len(picks)
@@ -284,8 +289,10 @@ def read_recorded(
         res.malformed = sorted(res.malformed + rec.malformed)
         for name in ("events_read", "events_considered", "events_matched"):
             setattr(res.stats, name, getattr(res.stats, name) + getattr(rec.stats, name))
+        # A candidate none of whose keys the rare step has can never be part of a sequence.
         rare = [p for p in rec.parts if _keyed(p, keyset)]
-        res.parts = list(heapq.merge(rare, res.parts, key=_position)) if rare else res.parts
+        read = [p for p in res.parts if _keyed(p, keyset)]
+        res.parts = list(heapq.merge(rare, read, key=_position)) if rare else read
         res.scanned = rec.scanned
         yield res
 

@@ -115,7 +115,8 @@ def plan_driver(
     if not reqs or not sample:
         return None
     regexes = hyperscan_available()
-    lowered = [line.lower() for line in sample]
+    caseless = any(c.insensitive for req in reqs for c in req)
+    lowered = [line.lower() for line in sample] if caseless else sample
     chosen: list[tuple[bytes, bool, bytes | None]] = []
     for req in reqs:
         best: tuple[int, int, int] | None = None
@@ -160,8 +161,13 @@ class Scanner:
         import ahocorasick_rs
 
         self.driver = driver
-        entries = driver.entries()
-        self._bits = driver.bits()
+        # An entry of several groups (a needle of two combined drivers) is searched once, for
+        # all of its groups.
+        merged: dict[Entry, int] = {}
+        for entry, bit in zip(driver.entries(), driver.bits(), strict=True):
+            merged[entry] = merged.get(entry, 0) | bit
+        entries = list(merged)
+        self._bits = list(merged.values())
         plain = all(not c and r is None for _n, c, r in entries)
         self._singles: list[tuple[Any, int]] = []
         self._automaton: Any = None
@@ -299,9 +305,74 @@ def scan_range(
     are those :func:`vigil.sources.parallel._passing` reads, and ``counts`` gets the same totals.
     With ``counts`` None, lines are not counted and every line number is 0 (a caller that only
     wants the passing lines skips the search for every newline)."""
+    with _mapped(path, start, end) as mapped:
+        if mapped is None:
+            return
+        mm, first, stop = mapped
+        view = memoryview(mm)[first:stop]
+        try:
+            hits = scanner.hits(view)
+            if counts is None:
+                yield from _unnumbered(mm, first, stop, hits, test)
+            else:
+                yield from _numbered(view, first, stop - first, hits, test, counts)
+        finally:
+            view.release()
+
+
+LineVisit = Callable[[memoryview, int, int, int], bool]  # (line, bits found, number, offset) -> passes
+
+
+def visit_range(path: str, start: int, end: int, scanner: Scanner, visit: LineVisit, counts: Counts) -> None:
+    """Call ``visit(line, bits, number, offset)`` for each line of the range (as
+    :func:`scan_range` reads it) that holds a hit of ``scanner``, in order: ``line`` is a view of
+    the mapped file, valid only during the call; ``bits`` the groups found in it. ``visit``
+    says whether the line passes; ``counts`` gets the totals :func:`scan_range` would give.
+    For callers that look at every such line: cheaper than :func:`scan_range`, as no line is
+    copied unless ``visit`` copies it."""
+    with _mapped(path, start, end) as mapped:
+        if mapped is None:
+            return
+        mm, first, stop = mapped
+        view = memoryview(mm)[first:stop]
+        line: memoryview | None = None
+        try:
+            length = stop - first
+            hits = scanner.hits(view)
+            newlines = [m[1] for m in _NEWLINE().find_matches_as_indexes(view)]
+            last = len(newlines)
+            passing: set[int] = set()
+            find = bisect.bisect_left
+            i, n = 0, len(hits)
+            while i < n:
+                k = find(newlines, hits[i][0])
+                line_start = newlines[k - 1] + 1 if k else 0
+                line_end = newlines[k] + 1 if k < last else length
+                mask = 0
+                while i < n and hits[i][0] < line_end:
+                    mask |= hits[i][1]
+                    i += 1
+                line = view[line_start:line_end]
+                if visit(line, mask, k + 1, first + line_start):
+                    passing.add(line_start)
+                line.release()
+            lines = last + (1 if not newlines or newlines[-1] != length - 1 else 0)
+            counts.lines += lines
+            counts.filtered += lines - len(passing) - _blank_lines(view, newlines, length, passing)
+        finally:
+            if line is not None:
+                line.release()
+            view.release()
+
+
+@contextlib.contextmanager
+def _mapped(path: str, start: int, end: int) -> Iterator[tuple[mmap.mmap, int, int] | None]:
+    """The file mapped, with the span of the lines starting in ``[start, end)`` (None when
+    there are none), its pages populated."""
     with open(path, "rb") as f:
         size = f.seek(0, 2)
         if size == 0:
+            yield None
             return
         mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     try:
@@ -312,20 +383,13 @@ def scan_range(
         else:
             first = 0
         if first >= min(end, size):
+            yield None
             return
         # Its last line is the last one starting before ``end``: it runs to its newline or the end.
         nl = mm.find(b"\n", end - 1) if end < size else -1
         stop = size if nl < 0 else nl + 1
         _populate(mm, first, stop)
-        view = memoryview(mm)[first:stop]
-        try:
-            hits = scanner.hits(view)
-            if counts is None:
-                yield from _unnumbered(mm, first, stop, hits, test)
-            else:
-                yield from _numbered(view, first, stop - first, hits, test, counts)
-        finally:
-            view.release()
+        yield mm, first, stop
     finally:
         # BufferError: a caller still holds a view (only while unwinding an error)
         with contextlib.suppress(BufferError):
