@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import random
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
@@ -500,29 +497,3 @@ def test_prepare_source_copies_event_fields() -> None:
         "kibana.alert.original_event.outcome": "success",
     }
     assert removed == ["kibana.a"]
-
-
-@pytest.mark.parametrize("seed", range(40))
-def test_pair_intersection_of_nested_documents_equals_kibanas_walk(seed: int) -> None:
-    # Without dotted keys the intersection skips flattening to paths: same fields, same order.
-    from vigil.alerts.js import _intersect_by_paths
-
-    rng = random.Random(seed)
-    leaves: list[Any] = [1, 2, "x", "y", True, None, [1, 2], ["x", 3], 2.5]
-
-    def doc(depth: int) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for _ in range(rng.randint(0, 6)):
-            key = rng.choice("abcdefg")
-            out[key] = doc(depth + 1) if depth < 3 and rng.random() < 0.4 else rng.choice(leaves)
-        return out
-
-    for _ in range(20):
-        a, b, c = doc(0), doc(0), doc(0)
-        got = object_pair_intersection(a, b)
-        want = _intersect_by_paths(a, b)
-        assert json.dumps(got) == json.dumps(want), (a, b)
-        # a sequence of three events: the first two's intersection meets the third
-        got3 = object_pair_intersection(got, c)
-        want3 = _intersect_by_paths(want, c) if want is not None else None
-        assert json.dumps(got3) == json.dumps(want3), (a, b, c)

@@ -340,60 +340,12 @@ def object_pair_intersection(a: dict[str, Any] | None, b: dict[str, Any] | None)
     path is written dotted when both inputs wrote it dotted, nested otherwise."""
     if a is None or b is None:
         return None
-    a_nested, b_nested = _renest(a), _renest(b)
-    if a_nested is not None and b_nested is not None:
-        # No dotted key on either side (the usual case): no path needs splitting or choosing.
-        shared = _intersect(a_nested, b_nested)
-        return None if shared is None else _renest(shared)
-    return _intersect_by_paths(a, b)
-
-
-def _intersect_by_paths(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
-    """:func:`object_pair_intersection` done as Kibana does it: both sides flattened to paths
-    (dotted keys split) and rebuilt, intersected, then written back."""
     a_values, a_dots = _flatten_with_notation(a)
     b_values, b_dots = _flatten_with_notation(b)
-    result = _intersect(_unflatten(a_values), _unflatten(b_values))
-    if result is None:
-        return None
-    out: dict[str, Any] = {}
-    for path, value in _flatten_with_notation(result)[0]:
-        text = ".".join(path)
-        if text in a_dots and text in b_dots:
-            out[text] = value
-        else:
-            _set_path(out, path, value)
-    return out
-
-
-def _renest(obj: dict[str, Any]) -> dict[str, Any] | None:
-    """``_unflatten(_flatten_with_notation(obj)[0])`` for an object without dotted keys, built in
-    one walk (None when some key is dotted): the same fields in the same order, which is the
-    flattening stack's (an object's own values first, then its objects, last first, each
-    whole); objects holding no value disappear."""
-    out: dict[str, Any] = {}
-    nested: list[tuple[str, dict[str, Any]]] = []
-    for key, value in obj.items():
-        if "." in key:
-            return None
-        if isinstance(value, dict):
-            nested.append((key, value))
-        else:
-            out[key] = value
-    for key, value in reversed(nested):
-        inner = _renest(value)
-        if inner is None:
-            return None
-        if inner:
-            out[key] = inner
-    return out
-
-
-def _intersect(a_obj: dict[str, Any], b_obj: dict[str, Any]) -> dict[str, Any] | None:
-    """The fields two nested objects share, pruned (see :func:`object_pair_intersection`);
-    None when nothing is shared."""
     result: dict[str, Any] = {}
-    stack: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = [(result, a_obj, b_obj)]
+    stack: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = [
+        (result, _unflatten(a_values), _unflatten(b_values))
+    ]
     while stack:
         target, a_obj, b_obj = stack.pop()
         for key, a_val in a_obj.items():
@@ -414,7 +366,14 @@ def _intersect(a_obj: dict[str, Any], b_obj: dict[str, Any]) -> dict[str, Any] |
     _prune(result)
     if not any(_defined(v) for v in result.values()):
         return None
-    return result
+    out: dict[str, Any] = {}
+    for path, value in _flatten_with_notation(result)[0]:
+        text = ".".join(path)
+        if text in a_dots and text in b_dots:
+            out[text] = value
+        else:
+            _set_path(out, path, value)
+    return out
 
 
 def object_array_intersection(objects: list[dict[str, Any]]) -> dict[str, Any] | None:
