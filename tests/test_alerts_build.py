@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import random
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -497,3 +500,41 @@ def test_prepare_source_copies_event_fields() -> None:
         "kibana.alert.original_event.outcome": "success",
     }
     assert removed == ["kibana.a"]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_renesting_in_one_walk_equals_flattening_and_rebuilding(seed: int) -> None:
+    # The intersection rebuilds documents in one walk; it must give what Kibana's path walk
+    # gives (same fields, same order, same lost values), dotted keys, collisions and arrays on
+    # the way included, and write the shared dotted paths back the same way.
+    from vigil.alerts.js import _flatten_with_notation, _renest, _set_path, _unflatten
+
+    rng = random.Random(seed)
+    leaves: list[Any] = [1, "x", True, None, [1, 2], [], 2.5, {"deep": 1}]
+    keys = ["a", "b", "c", "a.b", "b.c", "a.b.c", "c.a"]
+
+    def doc(depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for _ in range(rng.randint(0, 5)):
+            key = rng.choice(keys)
+            out[key] = doc(depth + 1) if depth < 3 and rng.random() < 0.45 else rng.choice(leaves)
+        return out
+
+    # A place found with an array on the way, the array then replaced by a value, then a value
+    # set below it: the array must be forgotten.
+    crafted = {"x": {"p.a": 5, "p": {"a.d": 7}}, "x.p": {"a": [1], "a.b": 1}}
+    for d in [crafted, *(doc(0) for _ in range(25))]:
+        values, dots = _flatten_with_notation(d)
+        got, got_dots = _renest(d)
+        assert json.dumps(got) == json.dumps(_unflatten(values)), d
+        assert got_dots == dots
+        chosen = set(rng.sample(sorted(dots), len(dots) // 2)) if dots else set()
+        nested = _unflatten(values)
+        want: dict[str, Any] = {}
+        for path, value in _flatten_with_notation(nested)[0]:
+            text = ".".join(path)
+            if text in chosen:
+                want[text] = value
+            else:
+                _set_path(want, path, value)
+        assert json.dumps(_renest(nested, chosen)[0]) == json.dumps(want), (d, chosen)

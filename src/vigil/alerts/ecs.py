@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from datetime import date
 from functools import cache
 from importlib import resources
@@ -74,6 +75,7 @@ class EcsMap:
         self.objects = frozenset(objects)
         self.nested = frozenset(name for name, t in types.items() if t == "nested")
         self._dotted_ok: dict[str, bool] = {}
+        self._checks: dict[str, Callable[[Any], bool]] = {}  # is_ecs_compliant's test per path
 
     def is_field(self, path: str) -> bool:
         """The path is in the ECS mapping (a field or an object holding fields)."""
@@ -289,28 +291,58 @@ def _dotted_path_ok(ecs: EcsMap, path: str) -> bool:
 def is_ecs_compliant(value: Any, path: str, ecs: EcsMap | None = None) -> bool:
     """Whether ``value`` may stay at ``path`` in an alert (Kibana's ``computeIsEcsCompliant``)."""
     ecs = ecs or ecs_map()
+    check = ecs._checks.get(path)
+    if check is None:
+        check = _checker(path, ecs)
+        if len(ecs._checks) < 100_000:
+            ecs._checks[path] = check
+    return check(value)
+
+
+def _checker(path: str, ecs: EcsMap) -> Callable[[Any], bool]:
+    """The compliance test of values at ``path`` (what depends on the path alone, decided once)."""
     if "." in path and not _dotted_path_ok(ecs, path):
-        return False
+        return _never
     if path in ecs.nested:
-        if isinstance(value, list):
-            return all(isinstance(item, dict) for item in value)
-        return isinstance(value, dict)
+        return _nested_ok
     if not ecs.is_field(path):
-        return True
+        return _always
     ftype = ecs.fields.get(path)
     if ftype == "geo_point":
-        return True
+        return _always
     if ftype == "long":
-        return is_valid_long(value)
+        return is_valid_long
     if ftype in ("float", "scaled_float"):
-        return is_valid_numeric(value)
+        return is_valid_numeric
     if ftype == "ip":
-        return is_valid_ip(value)
+        return is_valid_ip
     if ftype == "date":
-        return is_valid_date(value)
+        return is_valid_date
     if ftype == "boolean":
-        return is_valid_boolean(value)
-    return isinstance(value, dict) if ecs.is_object(path) else not isinstance(value, dict)
+        return is_valid_boolean
+    return _is_dict if ecs.is_object(path) else _not_dict
+
+
+def _never(_value: Any) -> bool:
+    return False
+
+
+def _always(_value: Any) -> bool:
+    return True
+
+
+def _nested_ok(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(isinstance(item, dict) for item in value)
+    return isinstance(value, dict)
+
+
+def _is_dict(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+def _not_dict(value: Any) -> bool:
+    return not isinstance(value, dict)
 
 
 def prepare_source(document: dict[str, Any], ecs: EcsMap | None = None) -> tuple[dict[str, Any], list[str]]:

@@ -340,12 +340,10 @@ def object_pair_intersection(a: dict[str, Any] | None, b: dict[str, Any] | None)
     path is written dotted when both inputs wrote it dotted, nested otherwise."""
     if a is None or b is None:
         return None
-    a_values, a_dots = _flatten_with_notation(a)
-    b_values, b_dots = _flatten_with_notation(b)
+    a_nested, a_dots = _renest(a)
+    b_nested, b_dots = _renest(b)
     result: dict[str, Any] = {}
-    stack: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = [
-        (result, _unflatten(a_values), _unflatten(b_values))
-    ]
+    stack: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = [(result, a_nested, b_nested)]
     while stack:
         target, a_obj, b_obj = stack.pop()
         for key, a_val in a_obj.items():
@@ -366,14 +364,70 @@ def object_pair_intersection(a: dict[str, Any] | None, b: dict[str, Any] | None)
     _prune(result)
     if not any(_defined(v) for v in result.values()):
         return None
+    return _renest(result, a_dots & b_dots)[0]
+
+
+def _renest(obj: dict[str, Any], dotted: set[str] | None = None) -> tuple[dict[str, Any], set[str]]:
+    """``_unflatten(_flatten_with_notation(obj)[0])`` and the dotted paths, in one walk: the
+    same stack, the same values set in the same order, but the object each value goes into
+    found once per path prefix rather than from the root for every value. A path of ``dotted``
+    is written as one dotted key at the top instead (the write-back of
+    :func:`object_pair_intersection`).
+
+    A prefix's object stays the one :func:`_set_path` would reach until a value replaces an
+    object or an array (which may lie on some prefix's way): the places found are then
+    forgotten."""
     out: dict[str, Any] = {}
-    for path, value in _flatten_with_notation(result)[0]:
-        text = ".".join(path)
-        if text in a_dots and text in b_dots:
-            out[text] = value
-        else:
-            _set_path(out, path, value)
-    return out
+    dot_paths: set[str] = set()
+    places: dict[tuple[str, ...], dict[str, Any] | None] = {}
+    stack: list[tuple[dict[str, Any], tuple[str, ...]]] = [(obj, ())]
+    while stack:
+        current, prefix = stack.pop()
+        for key, value in current.items():
+            if "." in key:
+                parts = key.split(".")
+                if isinstance(value, dict):
+                    stack.append((value, (*prefix, *parts)))
+                    continue
+                where: tuple[str, ...] = (*prefix, *parts[:-1])
+                last = parts[-1]
+                text = ".".join(where) + "." + last if where else last
+                dot_paths.add(text)
+            elif isinstance(value, dict):
+                stack.append((value, (*prefix, key)))
+                continue
+            else:
+                where, last = prefix, key
+                text = ".".join(prefix) + "." + key if dotted and prefix else key
+            if dotted and text in dotted:
+                out[text] = value
+                continue
+            target = places.get(where, _UNPLACED)
+            if target is _UNPLACED:
+                target = places[where] = _place(out, where)
+            if target is None:
+                continue  # an array on the way: the value is lost
+            if isinstance(target.get(last), dict | list):
+                places.clear()
+            target[last] = value
+    return out, dot_paths
+
+
+_UNPLACED: Any = object()
+
+
+def _place(out: dict[str, Any], prefix: tuple[str, ...]) -> dict[str, Any] | None:
+    """The object at ``prefix`` in ``out``, made as :func:`_set_path` makes it; None when an
+    array is on the way (values set there are lost)."""
+    target = out
+    for part in prefix:
+        nxt = target.get(part)
+        if isinstance(nxt, list):
+            return None
+        if not isinstance(nxt, dict):
+            nxt = target[part] = {}
+        target = nxt
+    return target
 
 
 def object_array_intersection(objects: list[dict[str, Any]]) -> dict[str, Any] | None:
