@@ -450,3 +450,52 @@ def test_a_few_rules_without_the_key_pre_pass_when_keys_overflow(
     expected = _line_by_line(folder, events_file)
     decoded = {scan: _hunt_like(folder, events_file, expected, scan).events for scan in (False, True)}
     assert decoded[True] == decoded[False]  # no key pre-pass: the same lines are decoded
+
+
+KEYED = [
+    SMB,
+    'sequence by process.entity_id with maxspan=1h [process where event.type == "start"] '
+    '[network where destination.port == 445 and destination.ip == "10.0.0.1"]',
+]
+
+
+@pytest.mark.parametrize("queries", [KEYED[:1], KEYED], ids=["one rule", "two rules"])
+def test_keyed_sequence_rules_read_in_one_reading(
+    tmp_path: Path, events_file: Path, queries: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every rule a keyed sequence with a rare step: their keys are collected in one reading that
+    # records the lines by key, and only the chosen lines are read again; the alerts are the
+    # line-by-line hunt's, and every line is counted once.
+    from vigil.rules import parallel as rules_parallel
+    from vigil.sources import keypass
+
+    calls: list[bool] = []
+    one_reading = rules_parallel._one_reading
+
+    def spy(*args: object) -> bool:
+        calls.append(one_reading(*args))  # type: ignore[arg-type]
+        return calls[-1]
+
+    monkeypatch.setattr(rules_parallel, "_one_reading", spy)
+    # blank and whitespace lines here and there: counted as lines, neither read nor passed over
+    lines = events_file.read_bytes().splitlines(keepends=True)
+    for at in range(0, len(lines), 97):
+        lines.insert(at, b"\n" if at % 2 else b"  \t\n")
+    events_file = tmp_path / "events.ndjson"
+    events_file.write_bytes(b"".join(lines))
+    folder = _rules(tmp_path, queries)
+    expected = _line_by_line(folder, events_file)
+    assert sum(len(x) for x in expected) > 0
+    single = ReadReport()
+    list(read_events([str(events_file)], report=single))
+    report = _hunt_like(folder, events_file, expected, True)
+    assert calls == [True] and report.scanned
+    assert report.lines == single.lines
+    assert report.events + report.filtered + report.skipped == single.events + single.skipped
+    assert report.events < single.events / 2
+
+    # Too much recorded: the reading is abandoned for the two-readings way; the same alerts.
+    monkeypatch.setattr(keypass, "MAX_RECORDED", 10)
+    calls.clear()
+    report = _hunt_like(folder, events_file, expected, True)
+    assert calls == [False] and report.lines == single.lines

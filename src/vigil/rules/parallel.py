@@ -87,7 +87,14 @@ def _hunt_chunk(chunk: _Chunk) -> _HuntResult:
     reader.forced_index = forced[chunk.file_no]
     events: Iterator[Any]
     scanner = _STATE.get("scanner")
-    if ruleset is not None and scanner is not None:
+    picks = _STATE.get("picks")
+    if ruleset is not None and picks is not None:
+        # Keyed sequence rules whose keys were collected in one reading: only the lines that
+        # reading chose are read (see plan_scan); the counts are that reading's.
+        chosen, lines, blank = picks[(chunk.file_no, chunk.start)]
+        passed = [0]
+        events = _events_of(reader, chunk, _picked(chunk, chosen, ruleset, passed))
+    elif ruleset is not None and scanner is not None:
         # A few rules with selective needles: the range is searched whole for them (see
         # plan_scan); the filter sees each line found right before its event is read.
         def test(line: bytes, _found: int) -> bool:
@@ -122,10 +129,27 @@ def _hunt_chunk(chunk: _Chunk) -> _HuntResult:
     result.lines = report.lines
     result.events = report.events
     result.filtered = report.filtered
+    if ruleset is not None and picks is not None:
+        result.lines = lines
+        result.filtered = lines - blank - passed[0]  # every other non-blank line was passed over
     result.unknown_index = stats.unknown_index
-    result.scanned = ruleset is not None and scanner is not None
+    result.scanned = ruleset is not None and (scanner is not None or picks is not None)
     result.malformed = [(m.line, m.column, m.message) for m in report.malformed]
     return result
+
+
+def _picked(
+    chunk: _Chunk, chosen: Sequence[tuple[int, int]], test: Callable[[bytes], bool], passed: list[int]
+) -> Iterator[tuple[int, int, bytes]]:
+    """(line number in the chunk, offset, line) of the ``chosen`` lines that pass ``test``, read
+    by offset, each tested right before its event is read; ``passed[0]`` counts them."""
+    with open(chunk.path, "rb") as f:
+        for number, off in chosen:
+            f.seek(off)
+            line = f.readline()
+            if test(line):
+                passed[0] += 1
+                yield number, off, line
 
 
 def collect_parallel(
@@ -220,8 +244,11 @@ def plan_scan(
     parallel pass collects the join keys of that step's events, and the rule's pre-check becomes
     the second pass's test (its rare step, or a line holding one of those keys as its event's
     key). Then, when every rule's pre-check has selective needles, the workers search their
-    ranges whole for them (:mod:`vigil.sources.scan`). Both only pass over lines whose events
-    cannot change a rule's answer; the alerts are those of the line-by-line hunt."""
+    ranges whole for them (:mod:`vigil.sources.scan`). When every rule is such a sequence and few
+    lines pass their pre-checks, the keys are collected in one reading that records lines by key
+    instead (:func:`_one_reading`), and the hunt's pass reads only the lines it chose. All of
+    these only pass over lines whose events cannot change a rule's answer; the alerts are those
+    of the line-by-line hunt."""
     from vigil.engine.semijoin import key_needles, plan_prepass, second_pass
     from vigil.sources.parallel import MAX_SCAN_KEYS, _sample_lines
     from vigil.sources.scan import MAX_HIT_SHARE, Scanner, make_driver, plan_driver
@@ -248,6 +275,12 @@ def plan_scan(
         step_driver = plan_driver([reqs[prepass.step]], sample) if prepass is not None and reqs else None
         if prepass is not None and step_driver is not None:
             prepasses.append((qi, prepass, step_driver))
+    if (
+        prepasses
+        and len(prepasses) == len(few)
+        and _one_reading(plans, prepasses, tests, sample, chunks, workers, ctx)
+    ):
+        return
     if prepasses:
         for (qi, prepass, step_driver), keys in zip(
             prepasses, _hunt_keys(plans, prepasses, chunks, workers, ctx), strict=True
@@ -311,4 +344,70 @@ def _keys_chunk(chunk: _Chunk) -> list[set[tuple[Any, ...]]]:
     for ev in _events_of(reader, chunk, _scanned(chunk, _STATE["key_scanner"], test, report, False)):
         for keys, (qi, prepass, _d) in zip(out, prepasses, strict=True):
             keys.update(step_keys(plans[qi].compiled, ev, prepass.step))
+    return out
+
+
+def _one_reading(
+    plans: Sequence[RulePlan],
+    prepasses: list[tuple[int, Any, Any]],
+    tests: dict[int, Callable[[bytes], bool]],
+    sample: Sequence[bytes],
+    chunks: Sequence[_Chunk],
+    workers: int,
+    ctx: Any,
+) -> bool:
+    """When every rule is a keyed sequence with a rare step and few lines pass its pre-check,
+    collect the rules' keys in one reading that also records the lines holding their needles
+    with the keys read from them (:mod:`vigil.sources.keypass`); the hunt's pass then reads just
+    the rare steps' lines and the recorded lines holding a key of their rule (``_STATE["picks"]``).
+    False (nothing done) when it does not apply or the keys or records grow too many."""
+    from vigil.engine.semijoin import MAX_KEYS, key_reader
+    from vigil.sources import keypass
+    from vigil.sources.scan import combine, plan_driver
+
+    passes = []
+    for qi, prepass, step_driver in prepasses:
+        query_test = getattr(tests[qi], "fast", tests[qi])
+        if keypass.record_share(query_test, sample) > keypass.MAX_RECORD_SHARE:
+            return False
+        reqs = getattr(tests[qi], "reqs", None)
+        driver = plan_driver(reqs, sample) if reqs else None
+        both = combine(step_driver, driver) if driver is not None else None
+        passes.append(keypass.KeyPass(plans[qi].compiled, prepass, both, project=True))
+    _STATE["keypasses"] = passes
+    keys: list[set[tuple[Any, ...]]] = [set() for _ in passes]
+    records: list[list[Any]] = []
+    held = 0
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        for found in pool.map(_record_chunk, chunks):
+            for k, rec in zip(keys, found, strict=True):
+                k |= rec.keys
+            held += sum(len(rec.hashes) + len(rec.unsure) + len(rec.rare) for rec in found)
+            if any(len(k) > MAX_KEYS for k in keys) or held > keypass.MAX_RECORDED:
+                return False
+            records.append(found)
+    probes = [
+        {hash(p) for p in key_reader(plans[qi].compiled).probes(k)}
+        for (qi, _p, _d), k in zip(prepasses, keys, strict=True)
+    ]
+    picks: dict[tuple[int, int], tuple[list[tuple[int, int]], int, int]] = {}
+    for chunk, found in zip(chunks, records, strict=True):
+        chosen: set[tuple[int, int]] = set()
+        for rec, hashes in zip(found, probes, strict=True):
+            chosen.update(rec.rare)
+            chosen.update(keypass.chosen_lines(rec, hashes))
+        picks[(chunk.file_no, chunk.start)] = (sorted(chosen), found[0].lines, found[0].blank())
+    _STATE["picks"] = picks
+    return True
+
+
+def _record_chunk(chunk: _Chunk) -> list[Any]:
+    """:meth:`vigil.sources.keypass.KeyPass.record` of every rule over one range (without the
+    parts: the hunt's pass reads the lines again)."""
+    out = []
+    for kp in _STATE["keypasses"]:
+        kp.index = _STATE["forced"][chunk.file_no]
+        rec = kp.record(chunk)
+        rec.parts = []
+        out.append(rec)
     return out

@@ -54,6 +54,7 @@ class Recorded:
 
     keys: set[tuple[Any, ...]]  # the rare step's keys
     parts: list[Any]  # the packed parts of the rare step's lines (decoded here), in input order
+    rare: list[tuple[int, int]]  # (line number in the range, offset) of the rare step's lines
     unsure: list[tuple[int, int]]  # recorded lines whose keys could not be read
     hashes: array = field(default_factory=lambda: array("q"))  # a key's hash, per recorded key
     numbers: array = field(default_factory=lambda: array("q"))  # its line's number in the range
@@ -65,6 +66,10 @@ class Recorded:
     malformed: list[tuple[int, int, str]] = field(default_factory=list)  # of the rare step's lines
     stats: QueryStats = field(default_factory=QueryStats)
     scanned: bool = False
+
+    def blank(self) -> int:
+        """The blank lines of the range (counted neither as passed over nor as passing)."""
+        return self.lines - self.filtered - self.recorded - len(self.rare)
 
 
 def record_share(query_test: Callable[[bytes], bool], sample: Sequence[bytes]) -> float:
@@ -120,7 +125,7 @@ class KeyPass:
         read_keys, scanner, kind = self.read_keys, self.scanner, self.kind
         report = ReadReport(log=lambda _text: None, max_kept=1_000_000)
         reader = self.reader(report)
-        out = Recorded(keys=set(), parts=[], unsure=[], scanned=scanner is not None)
+        out = Recorded(keys=set(), parts=[], rare=[], unsure=[], scanned=scanner is not None)
         hashes, numbers, offsets = out.hashes.append, out.numbers.append, out.offsets.append
         unsure, parts, keys = out.unsure.append, out.parts.append, out.keys.update
 
@@ -132,6 +137,7 @@ class KeyPass:
                 if step_test(raw):
                     # Decoded once, here: its part is kept (dropped later if none of its keys
                     # is the rare step's), and its keys for the rare step are collected.
+                    out.rare.append((number, off))
                     events = _events_of(reader, chunk, iter(((number, off, raw),)))
                     for part in compiled.parts(events, out.stats):
                         keys(part.step_keys.get(step, ()))
