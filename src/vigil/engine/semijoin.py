@@ -203,8 +203,11 @@ def key_test(compiled: Any, keyset: set[tuple[Any, ...]]) -> Callable[[bytes], b
     read them. True when unsure (a line that does not decode, an envelope, an odd value), so
     only lines whose events would be dropped for their keys anyway are rejected."""
     reader = key_reader(compiled)
-    read = reader.read
-    probes = reader.probes(keyset)
+    return _holds(reader.read, reader.probes(keyset))
+
+
+def _holds(read: Callable[[bytes], list[Any] | None], probes: set[Any]) -> Callable[[bytes], bool]:
+    """Whether ``read`` finds one of ``probes`` in a line; True when it cannot tell."""
 
     def holds(line: bytes) -> bool:
         found = read(line)
@@ -327,15 +330,7 @@ _AS_WRITTEN = frozenset({FieldType.KEYWORD, FieldType.TEXT, FieldType.UNKNOWN})
 def _string_key_test(path: str, keys: set[Any]) -> Callable[[bytes], bool]:
     """Whether a line's value of ``path`` (a string field) may be one of ``keys`` (see
     :func:`_string_key_reader`); True when unsure."""
-    read = _string_key_reader(path)
-
-    def holds(line: bytes) -> bool:
-        found = read(line)
-        if found is None:
-            return True
-        return any(value in keys for value in found)
-
-    return holds
+    return _holds(_string_key_reader(path), keys)
 
 
 def _string_key_reader(path: str) -> Callable[[bytes], list[Any] | None]:
