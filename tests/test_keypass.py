@@ -111,8 +111,12 @@ def test_one_reading_is_chosen_when_few_lines_pass_and_answers_alike(
     )
     assert report.events < single.events / 2  # only the lines that can matter were decoded
 
-    # More lines passing than MAX_RECORD_SHARE: two readings, the same answer.
+    # Ranges not searched (every line would be tested in Python): two readings, the same answer.
     spy.calls = 0
+    assert _run(path, options, workers=workers, scan=False)[0] == expected
+    assert spy.calls == 0
+
+    # More lines passing than MAX_RECORD_SHARE: two readings, the same answer.
     monkeypatch.setattr(keypass, "MAX_RECORD_SHARE", 0.05)
     assert _run(path, options, workers=workers)[0] == expected
     assert spy.calls == 0

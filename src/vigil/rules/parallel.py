@@ -372,7 +372,9 @@ def _one_reading(
             return False
         reqs = getattr(tests[qi], "reqs", None)
         driver = plan_driver(reqs, sample) if reqs else None
-        both = combine(step_driver, driver) if driver is not None else None
+        if driver is None:
+            return False  # the ranges could not be searched: every line would be tested here
+        both = combine(step_driver, driver)
         passes.append(keypass.KeyPass(plans[qi].compiled, prepass, both, project=True))
     _STATE["keypasses"] = passes
     keys: list[set[tuple[Any, ...]]] = [set() for _ in passes]

@@ -532,11 +532,14 @@ def execute_parallel(
             step_driver = plan_driver([reqs[prepass.step]], sample) if reqs else None
             reader = key_reader(compiled) if one_pass is not False else None
             query_test: Any = getattr(compiled.line_filter, "fast", compiled.line_filter)
+            both = combine(step_driver, driver) if step_driver and driver else None
+            # One reading pays when its ranges can be searched (else every line is tested in
+            # Python) and few lines pass the pre-check (each is read for its keys).
             if reader is not None and (
-                one_pass or keypass.record_share(query_test, sample) <= keypass.MAX_RECORD_SHARE
+                one_pass
+                or (both is not None and keypass.record_share(query_test, sample) <= keypass.MAX_RECORD_SHARE)
             ):
                 # One reading: the rare step's lines decoded, the others recorded by key.
-                both = combine(step_driver, driver) if step_driver and driver else None
                 setup = (query, options, prepass, both, order, project)
                 pool = pools.enter_context(_pool(workers, ctx, keypass.init_worker, setup))
                 keys, records = keypass.record_pass(pool, chunks, MAX_KEYS)
