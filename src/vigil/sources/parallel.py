@@ -216,7 +216,7 @@ def _keys_chunk(chunk: _Chunk) -> set[tuple[Any, ...]]:
     return keys
 
 
-def _sample_lines(files: Sequence[str], limit: int = 4000, spots: int = 40) -> list[bytes]:
+def _sample_lines(files: Sequence[str], limit: int = 2000, spots: int = 40) -> list[bytes]:
     """About ``limit`` lines of the input to tune the pre-filter and choose the pre-pass on, taken
     in runs from ``spots`` places spread over the files (the head of a file is often unlike the
     rest: a capture's first minutes, a boot)."""
