@@ -5,28 +5,31 @@ first collects the keys of the sequence's rare step, then reads the whole input 
 lines of that step or holding one of its keys. The second reading costs a search of every byte
 for a thousand or more keys: more than anything else the run does.
 
-When the lines that pass the query's pre-check are few enough (a sixth of the lines for the SMB
-rule: its first step is every process start), one reading can do both: each worker searches its
-range for the query's needles and, for every line that passes the pre-check, either
+When few lines pass the query's pre-check (a sixth for the SMB rule: its first step is every
+process start) and its needles can be searched for, one reading can do both: each worker
+searches its range for the rare step's needles and the query's (:func:`vigil.sources.scan.
+visit_range`) and, for every line found,
 
-- collects the keys of the event (a line of the rare step: it is decoded, as in the first pass),
-- or *records* the line's position and the keys it holds, reading its key fields alone
-  (:class:`vigil.engine.semijoin.KeyReader`), without decoding the line.
+- decodes it if it is a line of the rare step (its pre-check passes): its part is kept and its
+  keys for that step collected;
+- else *records* the line's position and the keys read from its key fields alone
+  (:class:`vigil.engine.semijoin.KeyReader`), without decoding the line or pre-checking it
+  (reading the keys costs less than the check, and the few lines chosen are checked later).
 
 Once every range is read the rare step's keys are known; the main process keeps the recorded
-lines whose keys are among them (and the lines whose keys it could not read), and the workers
-read just those lines again by offset, decode them and compute the parts as usual. The lines
-decoded are the rare step's and those whose event has a key of it: a subset of what the
-two-pass way decodes, and the events no sequence can use are the only ones left out.
+lines holding one of them (and the lines whose keys could not be read), the workers read just
+those lines again by offset, pre-check and decode them, and the main process drops the
+candidates none of whose keys is the rare step's. The events left out are only ones no sequence
+can use: an event of another key can only touch sequences of its own key, which never complete.
 
-Recorded keys travel as their hashes (64-bit integers in arrays: a few bytes a line, whatever
-the keys). A hash collision only keeps a line that is then decoded and dropped for its keys, so
-the answer never depends on hashes. Hashes of strings differ between Python processes unless
-they are forked from one another; these pools always fork (``execute_parallel``) or run here.
+Recorded keys travel as their hashes (64-bit integers in arrays: 24 bytes a recorded key,
+whatever the keys). A hash collision only keeps a line that is then decoded and dropped for its
+keys, so the answer never depends on hashes. Hashes of strings differ between Python processes
+unless they are forked from one another: the pools that use this (``execute_parallel``,
+:mod:`vigil.rules.parallel`) always fork, or run here.
 
-Memory: the main process holds ~24 bytes per recorded line. Past :data:`MAX_RECORDED` recorded
-lines (about 100 MB) the recording stops and the run goes on the two-pass way with the keys the
-reading collected.
+Memory: past :data:`MAX_RECORDED` recorded keys (about 100 MB in the main process) the run goes on
+the two-pass way with the keys the reading collected.
 """
 
 from __future__ import annotations
@@ -40,11 +43,11 @@ from typing import Any
 from vigil.engine.model import QueryOptions, QueryStats
 from vigil.sources.ndjson import ReadReport, _Reader
 
-# Record the lines passing the query's pre-check when at most this share of the sampled lines
-# does: reading a line's key fields (~3-5 µs) must cost less than a second search of the whole
-# input, about 2 µs a line.
+# Record lines when at most this share of the sampled lines passes the query's pre-check: reading
+# a line's key fields (~2.5 µs) must cost less than a second search of the whole input, about
+# 2 µs a line.
 MAX_RECORD_SHARE = 0.35
-# Recorded lines held at once by the main process before it falls back to two passes.
+# Recorded keys held at once by the main process before it falls back to two readings.
 MAX_RECORDED = 4_000_000
 
 
