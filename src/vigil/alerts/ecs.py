@@ -352,7 +352,7 @@ def prepare_source(document: dict[str, Any], ecs: EcsMap | None = None) -> tuple
     ecs = ecs or ecs_map()
     removed: list[str] = []
     to_add: list[tuple[str, Any]] = []
-    _walk(document, [], True, removed, to_add, ecs)
+    _walk(document, "", True, removed, to_add, ecs)
     for key, value in to_add:
         document[key] = value
     return document, removed
@@ -360,16 +360,16 @@ def prepare_source(document: dict[str, Any], ecs: EcsMap | None = None) -> tuple
 
 def _walk(
     doc: dict[str, Any],
-    path: list[str],
+    prefix: str,
     top: bool,
     removed: list[str],
     to_add: list[tuple[str, Any]],
     ecs: EcsMap,
 ) -> None:
+    # ``prefix``: the dotted path of ``doc`` with a trailing dot ("" at the top).
     for key in list(doc):
         value = doc[key]
-        full = [*path, key]
-        full_path = ".".join(full)
+        full_path = prefix + key
         deleted = False
         if top and key.split(".")[0] in _BANNED_TOP_LEVEL:
             del doc[key]
@@ -377,7 +377,7 @@ def _walk(
             deleted = True
         if not deleted:
             if isinstance(value, list):
-                kept = _walk_array(value, full, removed, to_add, ecs)
+                kept = _walk_array(value, full_path, removed, to_add, ecs)
                 if kept:
                     doc[key] = kept
                 else:
@@ -388,7 +388,7 @@ def _walk(
                 removed.append(full_path)
                 deleted = True
             elif isinstance(value, dict):
-                _walk(value, full, False, removed, to_add, ecs)
+                _walk(value, full_path + ".", False, removed, to_add, ecs)
                 if not value:
                     del doc[key]
                     deleted = True
@@ -404,12 +404,11 @@ def _walk(
 
 
 def _walk_array(
-    array: list[Any], path: list[str], removed: list[str], to_add: list[tuple[str, Any]], ecs: EcsMap
+    array: list[Any], path_text: str, removed: list[str], to_add: list[tuple[str, Any]], ecs: EcsMap
 ) -> list[Any]:
-    path_text = ".".join(path)
     for i, value in enumerate(array):
         if isinstance(value, list):
-            array[i] = _walk_array(value, path, removed, to_add, ecs)
+            array[i] = _walk_array(value, path_text, removed, to_add, ecs)
     kept: list[Any] = []
     for value in array:
         if isinstance(value, list):
@@ -418,7 +417,7 @@ def _walk_array(
         elif not is_ecs_compliant(value, path_text, ecs):
             removed.append(path_text)
         elif isinstance(value, dict):
-            _walk(value, path, False, removed, to_add, ecs)
+            _walk(value, path_text + ".", False, removed, to_add, ecs)
             if value:
                 kept.append(value)
         else:
