@@ -58,6 +58,33 @@ def test_hunt_over_the_store(tmp_path: Path, data: Path, store: Path) -> None:
     assert ids(files_out) and ids(files_out) == ids(store_out)
 
 
+def test_many_rules_over_the_store(tmp_path: Path, data: Path, store: Path) -> None:
+    """A generated rule set (event rules of every category, sequences by entity and host): one
+    read of the store, each rule offered only the events its SQL chose, gives the alerts of the
+    hunt over the file."""
+    rules = tmp_path / "rules"
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "gen_rules.py"),
+            "--rules",
+            "400",
+            "--seed",
+            "3",
+            "--out",
+            str(rules),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    common = ["hunt", "--rules", str(rules), "--format", "ndjson"]
+    code, files_out, err = run(*common, "--alert-db", str(tmp_path / "a.db"), str(data))
+    assert code == 0, err
+    code, store_out, err = run(*common, "--alert-db", str(tmp_path / "b.db"), "--store", str(store))
+    assert code == 0, err
+    assert len(ids(files_out)) > 10 and ids(files_out) == ids(store_out)
+
+
 def test_replay_over_the_store(tmp_path: Path, data: Path, store: Path) -> None:
     first = json.loads(data.read_text().splitlines()[0] if data.is_file() else "{}").get("@timestamp")
     start = first or "2024-05-14T08:00:00Z"

@@ -255,6 +255,40 @@ def test_several_queries_are_one_union(store: Store) -> None:
     assert [e.id for e in only_other] == ["e4", "e5"]
 
 
+def test_tagged_candidates_name_each_query(store: Store) -> None:
+    """One tagged read of many queries: each event once, in input order, tagged with exactly the
+    queries whose own candidates it is (so a rule offered only its tagged events sees what it
+    would see alone)."""
+    texts = [q for q, _e in CASES] + [q for q, _e in SEQUENCES]
+    compiled = [compile_query(q, options=QueryOptions(size=1000)) for q in texts]
+    # Some queries see only another index: their candidates, and tags, are none.
+    items: list[Any] = [
+        (c, (lambda ix: ix == "elsewhere") if n % 7 == 3 else None) for n, c in enumerate(compiled)
+    ]
+    tagged = list(store.tagged_candidates(items))
+    seqs = [e.seq for e, _t in tagged]
+    assert seqs == sorted(set(seqs))
+    assert [e.id for e, _t in tagged] == [e.id for e in store.candidates(items)]
+    for n, item in enumerate(items):
+        alone = {e.id for e in store.candidates([item])}
+        assert {e.id for e, tags in tagged if n in tags} == alone, texts[n]
+    assert all(list(tags) == sorted(set(tags)) and tags for _e, tags in tagged)
+
+
+def test_tagged_candidates_within_a_time_range(store: Store) -> None:
+    second = 1_000_000_000
+    base = 1_714_521_600 * second
+    items = [
+        compile_query(q, options=QueryOptions(size=1000)) for q in ("any where true", "network where true")
+    ]
+    tagged = [
+        (e.id, tags)
+        for e, tags in store.tagged_candidates(items, start=base + 2 * second, end=base + 4 * second)
+    ]
+    assert tagged == [("e2", (0, 1)), ("e3", (0, 1)), ("e4", (0, 1))]
+    assert list(store.tagged_candidates([compile_query('process where process.name == "none"')])) == []
+
+
 def test_time_range(store: Store) -> None:
     q = compile_query("any where true")
     second = 1_000_000_000

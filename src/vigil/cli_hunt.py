@@ -343,8 +343,9 @@ def _collect_store(
     on_event: Any,
     profile: bool,
 ) -> Any:
-    """Offer the rules the events of the store that their filters may match (pushed down to
-    SQL per rule, with the rule's index patterns); a replay reads only the time its windows
+    """Offer each rule the events of the store that its filter may match (pushed down to SQL
+    per rule, with the rule's index patterns; one scan for all the rules, each event offered
+    only to the rules whose condition chose it); a replay reads only the time its windows
     cover, unless some rule places events by ``timestamp_override`` (not stored as a column)."""
     from vigil.rules.datemath import parse_date_math
     from vigil.rules.scheduler import Collector, to_nanos
@@ -359,8 +360,8 @@ def _collect_store(
     with open_store(store_dir, create=False) as store:
         info = store.info()
         report.files += info.files
-        events = store.candidates([(p.compiled, p.sees_index) for p in plans], start=lo, end=hi)
-        seen = Collector(plans, use_ruleset=False, profile=profile).collect(events, on_event)
+        tagged = store.tagged_candidates([(p.compiled, p.sees_index) for p in plans], start=lo, end=hi)
+        seen = Collector(plans, use_ruleset=False, profile=profile).collect_tagged(tagged, on_event)
     report.events += seen.events
     # What the push-down kept out of the store's rows: it read them as column values only.
     report.filtered += max(0, info.rows - seen.events)

@@ -452,11 +452,16 @@ class Translator:
 
     def filter_sql(self, query: ast.EventQuery, category_field: str) -> str:
         """The may-true condition of one filter: its category test and its condition."""
+        return _and(*self.filter_parts(query, category_field))
+
+    def filter_parts(self, query: ast.EventQuery, category_field: str) -> tuple[str, str]:
+        """The may-true conditions of one filter's category test (TRUE for ``any``) and of its
+        condition: many filters of one category can share one test of it."""
         cond = self.pred(query.condition).may_true
         if query.category is None:
-            return cond
+            return TRUE, cond
         cat = ast.Comparison("==", ast.Field(category_field), ast.Literal(query.category))
-        return _and(self.pred(cat).may_true, cond)
+        return self.pred(cat).may_true, cond
 
 
 def _is_null(e: ast.Expr) -> bool:
