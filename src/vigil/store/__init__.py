@@ -50,7 +50,7 @@ from vigil.store.manifest import (
     read_manifest,
     writer_lock,
 )
-from vigil.store.reader import QueryItem, candidates_sql, events_sql, run_candidates, run_tagged_candidates
+from vigil.store.reader import QueryItem, candidates_sql, events_sql, run_candidates
 from vigil.store.writer import BATCH_ROWS, AppendReport, append_events
 
 __all__ = [
@@ -159,10 +159,12 @@ class Store:
     ) -> Iterator[tuple[Event, tuple[int, ...]]]:
         """The events any of ``queries`` may need, in input order, each with the positions in
         ``queries`` of the queries that may need it: many rules read the store once, and each
-        is offered only its own candidates (one SQL condition per rule, tested once a row)."""
+        is offered only its own candidates (see :mod:`vigil.store.tagged`)."""
+        from vigil.store.tagged import run_tagged, tagged_sql
+
         manifest = self.manifest()
-        sql = candidates_sql(self.root, manifest, queries, start=start, end=end, index=index, tagged=True)
-        return run_tagged_candidates(self._connection(), self.root, manifest, sql)
+        plan = tagged_sql(self.root, manifest, queries, start=start, end=end, index=index)
+        return run_tagged(self._connection(), self.root, manifest, plan)
 
     def candidates_sql(
         self,

@@ -111,6 +111,7 @@ class ColumnRef:
     sql: str  # the quoted column
     flag: str  # SQL: the row's value did not fit the column
     only: frozenset[str] | None  # indices where the column is usable; None = every index in scope
+    flag_bit: tuple[str, int] | None = None  # (flag column, mask) that ``flag`` tests; None: FALSE
 
     def scoped(self, pred: Pred) -> Pred:
         """``pred`` for the usable indices, unknown for the others."""
@@ -209,9 +210,10 @@ class Translator:
         flag_name, mask = flag_column(number)
         only = None if len(usable) == len(set(self.indices)) else frozenset(usable)
         flag = f"(({ident(flag_name)} & {mask}) <> 0)"
+        bit: tuple[str, int] | None = (flag_name, mask)
         if self.irregular is not None and hot.path not in self.irregular:
-            flag = FALSE  # no row of these files holds an irregular value of the field
-        return ColumnRef(hot, ident(hot.column), flag, only)
+            flag, bit = FALSE, None  # no row of these files holds an irregular value of the field
+        return ColumnRef(hot, ident(hot.column), flag, only, bit)
 
     def _any(self, ref: ColumnRef, elem: ElemFn, *, false_when_missing: bool = False) -> Pred:
         """A test true when any value of the field passes ``elem`` and false when every value

@@ -35,7 +35,7 @@ from vigil.eql import ast
 from vigil.store.columns import DOC, ID, HotField
 from vigil.store.errors import StoreError
 from vigil.store.manifest import FileEntry, Manifest
-from vigil.store.pushdown import FALSE, TRUE, Translator, _and, _lambda, _or, sql_string
+from vigil.store.pushdown import FALSE, TRUE, Translator, _and, _or, sql_string
 from vigil.store.writer import read_doc_index
 
 IndexFilter = Callable[[str], bool]
@@ -53,6 +53,8 @@ class StagePlan:
     required: bool  # every match needs an event of this filter
     category: str = TRUE  # the part of ``where`` that tests the category
     rest: str = TRUE  # the rest of ``where``: ``where`` is ``category AND rest``
+    key_columns: tuple[str, ...] = ()  # the columns ``keys`` reads, in order
+    key_flag_bits: tuple[tuple[str, int], ...] = ()  # (flag column, mask) ``key_flags`` tests
 
 
 @dataclass(frozen=True)
@@ -131,10 +133,15 @@ def plan_query(
             for p, ref in enumerate(row)
             if ref is not None and ref.only is None and not _optional(exprs[p])
         ]
-        keys = tuple(ref.sql for p, ref in enumerate(row) if p in used and ref is not None)
-        flags = _or(*(ref.flag for p, ref in enumerate(row) if p in used and ref is not None))
+        key_refs = [ref for p, ref in enumerate(row) if p in used and ref is not None]
+        keys = tuple(ref.sql for ref in key_refs)
+        flags = _or(*(ref.flag for ref in key_refs))
         rest = _and(cond, *present)
-        stages.append(StagePlan(_and(category, rest), keys, flags, required, category, rest))
+        key_columns = tuple(ref.hot.column for ref in key_refs)
+        bits = tuple(ref.flag_bit for ref in key_refs if ref.flag_bit is not None)
+        stages.append(
+            StagePlan(_and(category, rest), keys, flags, required, category, rest, key_columns, bits)
+        )
     return QueryPlan(tuple(files), tuple(stages), keyed, optional, frozenset(scope))
 
 
@@ -205,15 +212,10 @@ def _time_sql(start: int | None, end: int | None) -> str:
 class CandidateSQL:
     """A statement listing candidate rows as (``__seq``, ``__src``, ``file_index``,
     ``file_row_number``) in ``__seq`` order: ``sources[__src][file_index]`` is the row's file.
-    A row may be listed more than once (by several sources). With ``tagged``, each row also has
-    ``__q``: the numbers of the queries it is a candidate of."""
+    A row may be listed more than once (by several sources)."""
 
     sql: str
     sources: tuple[tuple[FileEntry, ...], ...]
-    tagged: bool = False
-    # What runs: ``sql``, or (tagged) the event queries' scan and the keyed queries' statement
-    # apart, their rows merged by ``__seq`` (DuckDB runs the two apart in about half the time).
-    statements: tuple[str, ...] = ()
 
 
 _LOCATOR = "__seq, file_index, file_row_number"
@@ -227,11 +229,9 @@ def candidates_sql(
     start: int | None = None,
     end: int | None = None,
     index: IndexFilter | None = None,
-    tagged: bool = False,
 ) -> CandidateSQL | None:
     """One SQL statement listing the candidate rows of every query (see :class:`CandidateSQL`);
-    None when no file can hold one. ``tagged`` adds which queries each row is a candidate of,
-    so that many rules read once can each be offered only their own candidates."""
+    None when no file can hold one (:mod:`vigil.store.tagged` reads many queries apart)."""
     time_where = _time_sql(start, end)
     ctes: list[str] = []
     selects: list[str] = []
@@ -247,9 +247,7 @@ def candidates_sql(
             continue
         plan = plan_query(compiled, manifest, chosen)
         sources.append(plan.files)
-        tag = f", [{n}] AS __q" if tagged else ""
-        _keyed_sql(f"q{n}", plan, root, len(sources) - 1, time_where, ctes, selects, tag)
-    keyed_selects = list(selects)
+        _keyed_sql(f"q{n}", plan, root, len(sources) - 1, time_where, ctes, selects)
     if simple:
         files = sorted({f.path: f for _n, _c, fs in simple for f in fs}.values(), key=lambda f: f.path)
         every = frozenset(f.index for f in files)
@@ -265,42 +263,15 @@ def candidates_sql(
                 terms.append((n, stage.category, rest))
         if terms and _and(time_where, _or(*(_and(c, r) for _n, c, r in terms))) != FALSE:
             sources.append(tuple(files))
-            select = f"SELECT {_LOCATOR}, {len(sources) - 1} AS __src"
-            scan = _source(root, files)
-            if tagged:
-                selects.append(
-                    f"SELECT * FROM ({select}, {_tags_sql(terms)} AS __q "
-                    f"FROM {scan} WHERE {time_where}) WHERE len(__q) > 0"
-                )
-            else:
-                where = _and(time_where, _or(*(_and(c, r) for _n, c, r in terms)))
-                selects.append(f"{select} FROM {scan} WHERE {where}")
+            where = _and(time_where, _or(*(_and(c, r) for _n, c, r in terms)))
+            selects.append(
+                f"SELECT {_LOCATOR}, {len(sources) - 1} AS __src FROM {_source(root, files)} WHERE {where}"
+            )
     if not selects:
         return None
     with_ = ("WITH " + ",\n".join(ctes) + "\n") if ctes else ""
     union = "\nUNION ALL\n".join(selects)
-    sql = f"{with_}SELECT * FROM (\n{union}\n) ORDER BY __seq"
-    statements: tuple[str, ...] = (sql,)
-    if tagged and ctes and len(selects) > len(keyed_selects):
-        keyed = "\nUNION ALL\n".join(keyed_selects)
-        statements = (f"{with_}SELECT * FROM (\n{keyed}\n) ORDER BY __seq", selects[-1] + " ORDER BY __seq")
-    return CandidateSQL(sql, tuple(sources), tagged, statements)
-
-
-def _tags_sql(terms: Sequence[tuple[int, str, str]]) -> str:
-    """SQL of the list of the query numbers whose condition holds on a row. Each condition is
-    tested once a row, and only on the rows of its category: one test of a category serves
-    every query of that category (DuckDB evaluates a ``CASE`` branch on its rows alone)."""
-    by_category: dict[str, list[tuple[int, str]]] = {}
-    for n, category, rest in terms:
-        by_category.setdefault(category, []).append((n, rest))
-    keep = _lambda("x", "x IS NOT NULL")
-    groups = []
-    for category, members in by_category.items():
-        cases = ", ".join(f"CASE WHEN {rest} THEN {n} END" for n, rest in members)
-        listed = f"list_filter([{cases}], {keep})"
-        groups.append(listed if category == TRUE else f"CASE WHEN {category} THEN {listed} ELSE [] END")
-    return groups[0] if len(groups) == 1 else f"flatten([{', '.join(groups)}])"
+    return CandidateSQL(f"{with_}SELECT * FROM (\n{union}\n) ORDER BY __seq", tuple(sources))
 
 
 def events_sql(
@@ -317,7 +288,7 @@ def events_sql(
         return None
     where = _time_sql(start, end)
     sql = f"SELECT {_LOCATOR}, 0 AS __src FROM {_source(root, files)} WHERE {where} ORDER BY __seq"
-    return CandidateSQL(sql, (files,), statements=(sql,))
+    return CandidateSQL(sql, (files,))
 
 
 def _both(a: IndexFilter | None, b: IndexFilter | None) -> IndexFilter | None:
@@ -334,10 +305,8 @@ def _keyed_sql(
     time_where: str,
     ctes: list[str],
     selects: list[str],
-    tag: str = "",
 ) -> None:
-    """CTEs of a sequence's or sample's steps, and the narrowed selects of each (``tag``: the
-    SQL of the ``__q`` column, in a tagged statement)."""
+    """CTEs of a sequence's or sample's steps, and the narrowed selects of each."""
     source = _source(root, plan.files)
     for i, st in enumerate(plan.stages):
         keys = "".join(f", {k} AS __k{p}" for p, k in enumerate(st.keys))
@@ -366,7 +335,7 @@ def _keyed_sql(
                 )
             )
         where = _or("a.__kf", _and(*conds)) if conds else TRUE
-        selects.append(f"SELECT {_LOCATOR}, {src} AS __src{tag} FROM {name}_{i} a WHERE {where}")
+        selects.append(f"SELECT {_LOCATOR}, {src} AS __src FROM {name}_{i} a WHERE {where}")
 
 
 class DocumentReader:
@@ -440,31 +409,22 @@ class DocumentReader:
         self._open.clear()
 
 
-def _candidate_rows(con: duckdb.DuckDBPyConnection, root: Path, plan: CandidateSQL) -> tuple[list[Any], ...]:
-    """The columns of a candidates statement's result, as lists."""
-    names = ["__seq", "__src", "file_index", "file_row_number"] + (["__q"] if plan.tagged else [])
-    columns: list[list[Any]] = [[] for _n in names]
-    for statement in plan.statements or (plan.sql,):
-        try:
-            rel = con.sql(statement)
-            table = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
-        except duckdb.Error as exc:
-            raise StoreError(f"{root}: the store's files cannot be read: {exc}") from exc
-        for out, name in zip(columns, names, strict=True):
-            out.extend(table.column(name).to_pylist())
-    if len(plan.statements) > 1:  # each is in __seq order: merge them
-        order = sorted(range(len(columns[0])), key=columns[0].__getitem__)
-        columns = [[c[i] for i in order] for c in columns]
-    return tuple(columns)
-
-
 def run_candidates(
     con: duckdb.DuckDBPyConnection, root: Path, manifest: Manifest, plan: CandidateSQL | None
 ) -> Iterator[Event]:
     """Run a candidates statement and yield its events in ``__seq`` order, each once."""
     if plan is None:
         return
-    seqs, srcs, files, rows, *_tags = _candidate_rows(con, root, plan)
+    try:
+        rel = con.sql(plan.sql)
+        table = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+    except duckdb.Error as exc:
+        raise StoreError(f"{root}: the store's files cannot be read: {exc}") from exc
+    seqs = table.column("__seq").to_pylist()
+    srcs = table.column("__src").to_pylist()
+    files = table.column("file_index").to_pylist()
+    rows = table.column("file_row_number").to_pylist()
+    del table
     sources = plan.sources
     reader = DocumentReader(root, manifest)
     event = reader.event
@@ -475,37 +435,5 @@ def run_candidates(
                 continue  # the same row found by another query or source
             last = seq
             yield event(sources[src][file_no], row, seq)
-    finally:
-        reader.close()
-
-
-def run_tagged_candidates(
-    con: duckdb.DuckDBPyConnection, root: Path, manifest: Manifest, plan: CandidateSQL | None
-) -> Iterator[tuple[Event, tuple[int, ...]]]:
-    """Run a tagged candidates statement and yield, in ``__seq`` order, each event once with
-    the numbers of every query it is a candidate of (merged over the rows that list it)."""
-    if plan is None:
-        return
-    if not plan.tagged:
-        raise ValueError("run_tagged_candidates needs a statement made with tagged=True")
-    seqs, srcs, files, rows, tags = _candidate_rows(con, root, plan)
-    sources = plan.sources
-    reader = DocumentReader(root, manifest)
-    event = reader.event
-    try:
-        i, n = 0, len(seqs)
-        while i < n:
-            seq = seqs[i]
-            j = i + 1
-            while j < n and seqs[j] == seq:
-                j += 1
-            # Rows of one event are adjacent (ordered by __seq); most events have one row.
-            wanted = (
-                tuple(sorted(tags[i]))
-                if j == i + 1
-                else tuple(sorted({q for k in range(i, j) for q in tags[k]}))
-            )
-            yield event(sources[srcs[i]][files[i]], rows[i], seq), wanted
-            i = j
     finally:
         reader.close()
