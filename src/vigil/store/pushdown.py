@@ -176,13 +176,31 @@ class Translator:
         registry: SchemaRegistry,
         indices: Sequence[str],
         irregular: frozenset[str] | None = None,
+        derived: dict[str, str] | None = None,
     ):
         """``irregular``: the hot fields whose value did not fit the column in some row of the
-        files read (their flag bits are tested); None: any field may be."""
+        files read (their flag bits are tested); None: any field may be. ``derived``: when
+        given, a column's lowercased value and its non-ASCII test are named columns instead of
+        expressions (alias -> SQL, added to it), for a statement that computes each once a row
+        however many conditions use it."""
         self.columns = columns
         self.registry = registry
         self.indices = tuple(indices)
         self.irregular = irregular
+        self.derived = derived
+
+    def _derive(self, kind: str, x: str, sql: str) -> str:
+        if self.derived is None or not x.startswith('"'):
+            return sql  # an element of a list (a lambda's variable), or no derived columns
+        alias = ident(f"__{kind}:{x[1:-1]}")
+        self.derived[alias] = sql
+        return alias
+
+    def _lower(self, x: str) -> str:
+        return self._derive("lower", x, f"lower({x})")
+
+    def _wide(self, x: str) -> str:
+        return self._derive("wide", x, _non_ascii(x))
 
     # ------------------------------------------------------------------ fields
 
@@ -337,9 +355,9 @@ class Translator:
         def elem(x: str) -> tuple[str, str]:
             if not members:
                 return FALSE, (FALSE if has_null else TRUE)
-            subject = f"lower({x})" if node.insensitive else x
+            subject = self._lower(x) if node.insensitive else x
             hit = f"{subject} IN ({listed})"
-            guard = _non_ascii(x) if node.insensitive else FALSE
+            guard = self._wide(x) if node.insensitive else FALSE
             return _or(hit, guard), (FALSE if has_null else _or(f"NOT ({hit})", guard))
 
         if ref.hot.many and not node.insensitive and members:
@@ -373,8 +391,9 @@ class Translator:
             conditions.append(cond)
 
         def elem(x: str) -> tuple[str, str]:
-            hit = _or(*(c.format(x=x) for c in conditions))
-            guard = _non_ascii(x) if insensitive else FALSE
+            low = self._lower(x) if insensitive else x
+            hit = _or(*(c.format(x=x, low=low) for c in conditions))
+            guard = self._wide(x) if insensitive else FALSE
             miss = FALSE if hit == TRUE else f"NOT {hit}" if hit != FALSE else TRUE
             return _or(hit, guard), _or(miss, guard)
 
@@ -405,9 +424,9 @@ class Translator:
             insensitive = node.insensitive
 
             def elem(x: str) -> tuple[str, str]:
-                subject = f"lower({x})" if insensitive else x
+                subject = self._lower(x) if insensitive else x
                 hit = f"{fn}({subject}, {lit})"
-                guard = _non_ascii(x) if insensitive else FALSE
+                guard = self._wide(x) if insensitive else FALSE
                 return _or(hit, guard), _or(f"NOT {hit}", guard)
 
             return self._any(ref, elem, false_when_missing=True)
@@ -472,8 +491,9 @@ def _is_null(e: ast.Expr) -> bool:
 
 def _wildcard_sql(pattern: str, insensitive: bool) -> str | None:
     """A condition template over ``{x}`` matching the whole value against an EQL wildcard pattern
-    (``*`` any run, ``?`` one code point); lowercased subject when ``insensitive``."""
-    subject = "lower({x})" if insensitive else "{x}"
+    (``*`` any run, ``?`` one code point); the subject ``{low}`` (lowercased) when
+    ``insensitive``."""
+    subject = "{low}" if insensitive else "{x}"
     if "*" not in pattern and "?" not in pattern:
         lit = sql_string(pattern)
         return None if lit is None else f"({subject} = {_braces(lit)})"

@@ -103,13 +103,15 @@ def plan_query(
     files: Sequence[FileEntry],
     *,
     read: Sequence[FileEntry] | None = None,
+    derived: dict[str, str] | None = None,
 ) -> QueryPlan:
     """The SQL conditions one compiled query needs over ``files`` (see the module docstring).
     ``read``: every file the statement scans (default ``files``), whose irregular fields decide
-    which flag bits the conditions test."""
+    which flag bits the conditions test; ``derived``: see :class:`Translator`."""
     columns = _columns(manifest)
     scope = sorted({f.index for f in files})
-    tr = Translator(columns, compiled.schemas, scope, _irregular(read if read is not None else files))
+    irregular = _irregular(read if read is not None else files)
+    tr = Translator(columns, compiled.schemas, scope, irregular, derived)
     body = compiled.query.body
     cat_field = compiled.options.event_category_field
     filters = _filters(body)

@@ -90,8 +90,9 @@ def tagged_sql(
     keyed: list[QueryPlan] = []
     terms: list[tuple[int, str, str]] = []  # (stage number, category test, the rest)
     columns: set[str] = set()
+    derived: dict[str, str] = {}
     for n, compiled, chosen in chosen_of:
-        plan = plan_query(compiled, manifest, chosen, read=files)
+        plan = plan_query(compiled, manifest, chosen, read=files, derived=derived)
         scope = TRUE
         if plan.scope != every:
             listed = ", ".join(s for s in (sql_string(i) for i in sorted(plan.scope)) if s)
@@ -112,9 +113,14 @@ def tagged_sql(
         return None
     names = tuple(sorted(columns))
     picked = "".join(f", {ident(c)}" for c in names)
+    scan = _source(root, files)
+    if derived:
+        # Each lowercased value and non-ASCII test once a row, however many rules use it.
+        made = ", ".join(f"{expr} AS {alias}" for alias, expr in sorted(derived.items()))
+        scan = f"(SELECT *, file_index, file_row_number, {made} FROM {scan} WHERE {time_where})"
     sql = (
         f"SELECT * FROM (SELECT __seq, file_index, file_row_number{picked}, {tags_sql(terms)} AS __t "
-        f"FROM {_source(root, files)} WHERE {time_where}) WHERE len(__t) > 0 ORDER BY __seq"
+        f"FROM {scan} WHERE {time_where}) WHERE len(__t) > 0 ORDER BY __seq"
     )
     return TaggedPlan(sql, files, tuple(stages), tuple(keyed), names)
 
