@@ -369,3 +369,45 @@ def test_store_path_is_a_file(tmp_path: Path) -> None:
     f.write_text("")
     with pytest.raises(StoreError):
         open_store(f)
+
+
+# ---------------------------------------------------------------------------- key narrowing
+
+
+def _narrowing(optional: tuple[bool, ...], required: tuple[bool, ...]) -> Any:
+    from vigil.store.reader import QueryPlan, StagePlan
+    from vigil.store.tagged import KeyedNarrowing
+
+    stages = tuple(StagePlan("TRUE", (), "FALSE", r) for r in required)
+    return KeyedNarrowing(QueryPlan((), stages, True, optional, frozenset()))
+
+
+NARROWING = [
+    # (optional, required, rows added per stage, the row asked (stage, key, flagged), kept)
+    ((False,), (True, True), [[("a",)], [("a",)]], (0, ("a",), False), True),
+    ((False,), (True, True), [[("a",)], [("b",)]], (0, ("a",), False), False),
+    ((False,), (True, True), [[(None,)], [(None,)]], (0, (None,), False), False),  # null never joins
+    ((True,), (True, True), [[(None,)], [(None,)]], (0, (None,), False), True),  # ?field: nulls join
+    ((False,), (True, True), [[("a",)], []], (0, ("a",), True), True),  # its own key flagged
+    ((False,), (True, True), [[("a",)], [("x", True)]], (0, ("a",), False), True),  # other flagged
+    ((False,), (True, False), [[("a",)], [("b",)]], (1, ("b",), False), False),  # until: narrowed
+    ((False,), (True, False), [[("a",)], []], (0, ("a",), False), True),  # ... but never narrows
+    ((False, False), (True, True), [[("a", 1)], [("a", 2)]], (0, ("a", 1), False), False),
+    ((False,), (True, True), [[(1.0,)], [(float("nan"),)]], (0, (1.0,), False), True),  # NaN: as flagged
+    ((), (True, True), [[()], [()]], (0, (), False), True),  # no usable key: any partner
+    ((), (True, True), [[()], []], (0, (), False), False),  # ... and none: nothing
+]
+
+
+@pytest.mark.parametrize(("optional", "required", "rows", "asked", "kept"), NARROWING)
+def test_key_narrowing(
+    optional: tuple[bool, ...], required: tuple[bool, ...], rows: list[list[Any]], asked: Any, kept: bool
+) -> None:
+    n = _narrowing(optional, required)
+    for step, stage_rows in enumerate(rows):
+        for row in stage_rows:
+            flagged = len(row) > len(optional) and row[-1] is True and len(optional) == 1
+            key = row[:-1] if flagged else row
+            n.add(step, key, flagged)
+    step, key, flagged = asked
+    assert n.keeps(step, key, flagged) is kept

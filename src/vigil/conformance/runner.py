@@ -232,13 +232,21 @@ class _SuiteRunner:
     def store_candidates(self, query: str, compiled: Any, healthy: tuple[str, ...]) -> list[Any]:
         """The events the store's push-down returns for a query over the healthy indices (the
         suite's data is loaded once, into a store whose hot columns include every field the
-        suite's mappings type)."""
+        suite's mappings type). They are read both ways, the query's own statement and the
+        many-rule scan (:meth:`vigil.store.Store.tagged_candidates`), which must agree; the
+        spec runs over the latter."""
         key = (query, healthy)
         found = self._candidates.get(key)
         if found is None:
             store = self.store()
             wanted = frozenset(healthy)
-            found = list(store.candidates([compiled], index=wanted.__contains__))
+            alone = [e.id for e in store.candidates([compiled], index=wanted.__contains__)]
+            found = [e for e, _tags in store.tagged_candidates([compiled], index=wanted.__contains__)]
+            if [e.id for e in found] != alone:
+                raise RuntimeError(
+                    f"the store's many-rule scan gave {len(found)} candidates where the query's own "
+                    f"statement gave {len(alone)}"
+                )
             self._candidates[key] = found
         return found
 
