@@ -393,7 +393,6 @@ NARROWING = [
     ((False,), (True, False), [[("a",)], [("b",)]], (1, ("b",), False), False),  # until: narrowed
     ((False,), (True, False), [[("a",)], []], (0, ("a",), False), True),  # ... but never narrows
     ((False, False), (True, True), [[("a", 1)], [("a", 2)]], (0, ("a", 1), False), False),
-    ((False,), (True, True), [[(1.0,)], [(float("nan"),)]], (0, (1.0,), False), True),  # NaN: as flagged
     ((), (True, True), [[()], [()]], (0, (), False), True),  # no usable key: any partner
     ((), (True, True), [[()], []], (0, (), False), False),  # ... and none: nothing
 ]
@@ -411,3 +410,9 @@ def test_key_narrowing(
             n.add(step, key, flagged)
     step, key, flagged = asked
     assert n.keeps(step, key, flagged) is kept
+
+
+def test_nan_keys_count_as_flagged() -> None:
+    from vigil.store.tagged import odd
+
+    assert odd((1.0, float("nan"))) and not odd((1.0, "nan", None))

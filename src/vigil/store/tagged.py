@@ -28,6 +28,7 @@ import duckdb
 from vigil.engine.model import Event
 from vigil.engine.runner import CompiledQuery
 from vigil.eql import ast
+from vigil.store.columns import Storage
 from vigil.store.errors import StoreError
 from vigil.store.manifest import FileEntry, Manifest
 from vigil.store.pushdown import FALSE, TRUE, _and, _lambda, ident, sql_string
@@ -153,21 +154,26 @@ class KeyedNarrowing:
         self.required = [i for i, st in enumerate(plan.stages) if st.required]
         self.keys: list[set[tuple[Any, ...]]] = [set() for _st in plan.stages]
         self.flagged = [False] * len(plan.stages)
+        # A null joins only at a ``?field`` position (SQL: IS NOT DISTINCT FROM, else =).
+        self._mixed = any(plan.optional) and not all(plan.optional)
+        self._nulls_join = all(plan.optional)
 
     def _joinable(self, key: tuple[Any, ...]) -> bool:
-        # A null joins only at a ``?field`` position (SQL: IS NOT DISTINCT FROM, else =).
-        return all(v is not None or opt for v, opt in zip(key, self.optional, strict=True))
+        if self._mixed:
+            return all(v is not None or opt for v, opt in zip(key, self.optional, strict=True))
+        return self._nulls_join or None not in key
 
     def add(self, step: int, key: tuple[Any, ...], flagged: bool) -> None:
-        """A row of stage ``step`` with key ``key`` (``flagged``: a key value did not fit)."""
-        if flagged or _odd(key):
+        """A row of stage ``step`` with key ``key`` (``flagged``: a key value did not fit, or is
+        one SQL and Python compare differently, see :func:`odd`)."""
+        if flagged:
             self.flagged[step] = True
         if self._joinable(key):
             self.keys[step].add(key)
 
     def keeps(self, step: int, key: tuple[Any, ...], flagged: bool) -> bool:
         """Whether the row of stage ``step`` may be part of a match (after every :meth:`add`)."""
-        if flagged or _odd(key):
+        if flagged:
             return True
         joinable = self._joinable(key)
         for r in self.required:
@@ -176,7 +182,7 @@ class KeyedNarrowing:
         return True
 
 
-def _odd(key: tuple[Any, ...]) -> bool:
+def odd(key: tuple[Any, ...]) -> bool:
     """A key SQL and Python compare differently (a NaN: DuckDB finds it equal to itself): such a
     row is treated as flagged, kept and matching every row."""
     return any(type(v) is float and math.isnan(v) for v in key)
@@ -198,7 +204,9 @@ def run_tagged(
     narrowings = [KeyedNarrowing(p) for p in plan.keyed]
     # Per stage: where its key values and flag bits are in a row of :func:`_rows`.
     position = {name: 3 + i for i, name in enumerate(plan.columns)}
-    reads: list[tuple[tuple[int, ...], tuple[tuple[int, int], ...]] | None] = []
+    doubles = {f.column for f in manifest.hot_fields if f.storage is Storage.DOUBLE}
+    Read = tuple[tuple[int, ...], tuple[tuple[int, int], ...], bool]
+    reads: list[Read | None] = []
     for st in stages:
         if st.keyed is None:
             reads.append(None)
@@ -208,13 +216,15 @@ def run_tagged(
             (
                 tuple(position[c] for c in sp.key_columns),
                 tuple((position[name], mask) for name, mask in sp.key_flag_bits),
+                any(c in doubles for c in sp.key_columns),
             )
         )
 
-    def key_of(row: tuple[Any, ...], read: tuple[tuple[int, ...], tuple[tuple[int, int], ...]]) -> Any:
-        cols, bits = read
-        key = tuple(row[c] for c in cols)
-        return key, any((row[c] or 0) & mask for c, mask in bits)
+    def key_of(row: tuple[Any, ...], read: Read) -> tuple[tuple[Any, ...], bool]:
+        cols, bits, floats = read
+        key = tuple([row[c] for c in cols])
+        flagged = any((row[c] or 0) & mask for c, mask in bits) if bits else False
+        return key, flagged or (floats and odd(key))
 
     if narrowings:
         for row in _rows(table, plan.columns):
