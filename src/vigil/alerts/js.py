@@ -41,17 +41,25 @@ UNDEFINED: Final = _Undefined()
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+# The leaves of decoded JSON: a copy shares them (they are immutable), and testing a value's exact
+# type against this set costs less than an isinstance test of a union.
+_LEAVES: Final = frozenset({str, int, float, bool, type(None)})
+
+
 def json_copy(value: Any) -> Any:
     """A deep copy of a JSON value (dicts and lists copied, leaves shared: they are immutable)."""
     if isinstance(value, dict):
-        return {k: json_copy(v) if isinstance(v, dict | list) else v for k, v in value.items()}
+        return {k: v if type(v) in _LEAVES else json_copy(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [json_copy(v) if isinstance(v, dict | list) else v for v in value]
+        return [v if type(v) in _LEAVES else json_copy(v) for v in value]
     return value
 
 
 def is_number(value: Any) -> bool:
     """``typeof value === 'number'``."""
+    t = type(value)
+    if t is int or t is float:  # decoded JSON: the common case, without isinstance tests
+        return True
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
