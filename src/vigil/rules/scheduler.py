@@ -110,46 +110,42 @@ class Collector:
         only to the rules that scan named; any other event (EVTX, mapped Windows JSON) to every
         rule the index names.
         """
-        stats = CollectStats()
-        plans = self.plans
+        from vigil.engine.typed import begin_event
+
         dispatch = self.dispatch
         ruleset = self.ruleset
-        n = unknown = 0
-        from vigil.engine.typed import begin_event, end_event
 
-        for ev in events:
-            n += 1
-            if not ev.index:
-                unknown += 1
-            begin_event(ev.source)
-            targets = dispatch(ev.source)
-            if ruleset is not None and ev.raw is not None and ev.raw is ruleset.last_line:
-                allowed = ruleset.last
-                targets = [i for i in targets if i in allowed]
-            if self.profile:
-                for i in targets:
-                    t0 = perf_counter()
-                    plans[i].offer(ev)
-                    plans[i].offer_seconds += perf_counter() - t0
-            else:
-                for i in targets:
-                    plans[i].offer(ev)
-            if on_event is not None and n % 1000 == 0:
-                on_event(n)
-        end_event()
-        if on_event is not None:
-            on_event(n)
-        stats.events, stats.unknown_index = n, unknown
-        return stats
+        def targeted() -> Iterator[tuple[Event, Sequence[int]]]:
+            for ev in events:
+                begin_event(ev.source)  # the dispatcher's field reads are shared with the rules'
+                targets = dispatch(ev.source)
+                if ruleset is not None and ev.raw is not None and ev.raw is ruleset.last_line:
+                    allowed = ruleset.last
+                    targets = [i for i in targets if i in allowed]
+                yield ev, targets
+
+        return self._offer(targeted(), on_event, begun=True)
 
     def collect_tagged(
         self,
         items: Iterable[tuple[Event, Sequence[int]]],
         on_event: Callable[[int], None] | None = None,
     ) -> CollectStats:
-        """Read tagged events once (as :meth:`vigil.store.Store.tagged_candidates` yields them,
-        the plans in the order of its queries), offering each only to the plans its tag names:
-        the store's SQL already chose them, per rule, by a condition no match can fail."""
+        """Read events once, each with the plans to offer it to (as
+        :meth:`vigil.store.Store.tagged_candidates` yields them, the plans in the order of its
+        queries: the store's SQL already chose them, per rule, by a condition no match can
+        fail), offering each only to those plans."""
+        return self._offer(items, on_event, begun=False)
+
+    def _offer(
+        self,
+        items: Iterable[tuple[Event, Sequence[int]]],
+        on_event: Callable[[int], None] | None,
+        *,
+        begun: bool,
+    ) -> CollectStats:
+        """Offer each event to its plans (``begun``: the field reads of each event are already
+        shared, by :func:`vigil.engine.typed.begin_event`)."""
         stats = CollectStats()
         plans = self.plans
         n = unknown = 0
@@ -160,7 +156,8 @@ class Collector:
             n += 1
             if not ev.index:
                 unknown += 1
-            begin_event(ev.source)
+            if not begun:
+                begin_event(ev.source)
             if profile:
                 for i in targets:
                     t0 = perf_counter()

@@ -239,11 +239,7 @@ def candidates_sql(
     selects: list[str] = []
     sources: list[tuple[FileEntry, ...]] = []
     simple: list[tuple[int, CompiledQuery, list[FileEntry]]] = []
-    for n, item in enumerate(queries):
-        compiled, own = item if isinstance(item, tuple) else (item, None)
-        chosen = select_files(compiled, manifest, index=_both(index, own), start=start, end=end)
-        if not chosen:
-            continue
+    for n, compiled, chosen in chosen_files(manifest, queries, start=start, end=end, index=index):
         if isinstance(compiled.query.body, ast.EventQuery):
             simple.append((n, compiled, chosen))  # one scan for every event query, below
             continue
@@ -257,10 +253,7 @@ def candidates_sql(
         for n, compiled, chosen in simple:
             plan = plan_query(compiled, manifest, chosen, read=files)
             stage = plan.stages[0]
-            rest = stage.rest
-            if plan.scope != every:
-                names = ", ".join(s for s in (sql_string(i) for i in sorted(plan.scope)) if s)
-                rest = _and(f'"__index" IN ({names})' if names else FALSE, rest)
+            rest = _and(scope_sql(plan.scope, every), stage.rest)
             if _and(stage.category, rest) != FALSE:
                 terms.append((n, stage.category, rest))
         if terms and _and(time_where, _or(*(_and(c, r) for _n, c, r in terms))) != FALSE:
@@ -274,6 +267,33 @@ def candidates_sql(
     with_ = ("WITH " + ",\n".join(ctes) + "\n") if ctes else ""
     union = "\nUNION ALL\n".join(selects)
     return CandidateSQL(f"{with_}SELECT * FROM (\n{union}\n) ORDER BY __seq", tuple(sources))
+
+
+def chosen_files(
+    manifest: Manifest,
+    queries: Sequence[QueryItem],
+    *,
+    start: int | None = None,
+    end: int | None = None,
+    index: IndexFilter | None = None,
+) -> list[tuple[int, CompiledQuery, list[FileEntry]]]:
+    """(position, query, the files that may hold its candidates) of every query some file may
+    serve (see :func:`select_files`; a query's own index filter narrows ``index``)."""
+    out = []
+    for n, item in enumerate(queries):
+        compiled, own = item if isinstance(item, tuple) else (item, None)
+        chosen = select_files(compiled, manifest, index=_both(index, own), start=start, end=end)
+        if chosen:
+            out.append((n, compiled, chosen))
+    return out
+
+
+def scope_sql(scope: frozenset[str], every: frozenset[str]) -> str:
+    """The condition keeping a query's rows to its indices in a scan of ``every`` index."""
+    if scope == every:
+        return TRUE
+    names = ", ".join(s for s in (sql_string(i) for i in sorted(scope)) if s)
+    return f'"__index" IN ({names})' if names else FALSE
 
 
 def events_sql(

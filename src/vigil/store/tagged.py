@@ -26,22 +26,21 @@ from typing import Any
 import duckdb
 
 from vigil.engine.model import Event
-from vigil.engine.runner import CompiledQuery
 from vigil.eql import ast
 from vigil.store.columns import Storage
 from vigil.store.errors import StoreError
 from vigil.store.manifest import FileEntry, Manifest
-from vigil.store.pushdown import FALSE, TRUE, _and, _lambda, ident, sql_string
+from vigil.store.pushdown import FALSE, TRUE, _and, _lambda, ident
 from vigil.store.reader import (
     DocumentReader,
     IndexFilter,
     QueryItem,
     QueryPlan,
-    _both,
     _source,
     _time_sql,
+    chosen_files,
     plan_query,
-    select_files,
+    scope_sql,
 )
 
 _BATCH = 65_536
@@ -77,12 +76,7 @@ def tagged_sql(
     index: IndexFilter | None = None,
 ) -> TaggedPlan | None:
     """The one statement of :func:`run_tagged` (None when no file can hold a candidate)."""
-    chosen_of: list[tuple[int, CompiledQuery, list[FileEntry]]] = []
-    for n, item in enumerate(queries):
-        compiled, own = item if isinstance(item, tuple) else (item, None)
-        chosen = select_files(compiled, manifest, index=_both(index, own), start=start, end=end)
-        if chosen:
-            chosen_of.append((n, compiled, chosen))
+    chosen_of = chosen_files(manifest, queries, start=start, end=end, index=index)
     if not chosen_of:
         return None
     files = tuple(sorted({f.path: f for _n, _c, fs in chosen_of for f in fs}.values(), key=lambda f: f.path))
@@ -94,10 +88,7 @@ def tagged_sql(
     derived: dict[str, str] = {}
     for n, compiled, chosen in chosen_of:
         plan = plan_query(compiled, manifest, chosen, read=files, derived=derived)
-        scope = TRUE
-        if plan.scope != every:
-            listed = ", ".join(s for s in (sql_string(i) for i in sorted(plan.scope)) if s)
-            scope = f'"__index" IN ({listed})' if listed else FALSE
+        scope = scope_sql(plan.scope, every)
         is_keyed = not isinstance(compiled.query.body, ast.EventQuery)
         if is_keyed:
             keyed.append(plan)
