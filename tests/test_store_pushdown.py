@@ -416,3 +416,35 @@ def test_nan_keys_count_as_flagged() -> None:
     from vigil.store.tagged import odd
 
     assert odd((1.0, float("nan"))) and not odd((1.0, "nan", None))
+
+
+def test_tagged_lists_with_non_ascii_values(tmp_path: Path) -> None:
+    """Case-insensitive tests of list columns read the lowercased lists and the "some value is
+    not ASCII" flag computed once a row: a value the evaluator folds differently than DuckDB
+    (non-ASCII) is always kept, as by the query's own statement."""
+    docs = [
+        {"event": {"category": ["process"], "type": ["STÄRT", "x"]}, "process": {"args": ["ls"]}},
+        {"event": {"category": ["process"], "type": ["Start"]}, "process": {"args": ["WHOAMI", "/all"]}},
+        {"event": {"category": ["process"], "type": ["end"]}, "process": {"args": ["whoamİ"]}},
+        {"event": {"category": ["process"], "type": ["end"]}, "process": {"args": [None, "x"]}},
+    ]
+    st = open_store(tmp_path / "store")
+    st.append(Event(d, "logs-test", f"e{i}", i) for i, d in enumerate(docs))
+    texts = [
+        'process where event.type : "start"',
+        'process where event.type in~ ("START", "stärt")',
+        'process where event.type : ("sta*", "x")',
+        'process where process.args : "*whoami*"',
+        'process where process.args like~ "WHOAMI"',
+        'process where not event.type : "start"',
+    ]
+    compiled = [compile_query(q, options=QueryOptions(size=1000)) for q in texts]
+    tagged = list(st.tagged_candidates(compiled))
+    for n, c in enumerate(compiled):
+        alone = {e.id for e in st.candidates([c])}
+        assert {e.id for e, tags in tagged if n in tags} == alone, texts[n]
+        exact = {e.id for e in (Event(d, "logs-test", f"e{i}", i) for i, d in enumerate(docs)) if c.part_of(e)}
+        assert exact <= alone, texts[n]
+    assert {e.id for e, tags in tagged if 0 in tags} == {"e0", "e1"}  # e0: not ASCII, kept
+    assert {e.id for e, tags in tagged if 3 in tags} == {"e1", "e2"}  # e2: not ASCII, kept
+    st.close()
