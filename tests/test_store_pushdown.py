@@ -440,10 +440,11 @@ def test_tagged_lists_with_non_ascii_values(tmp_path: Path) -> None:
     ]
     compiled = [compile_query(q, options=QueryOptions(size=1000)) for q in texts]
     tagged = list(st.tagged_candidates(compiled))
+    events = [Event(d, "logs-test", f"e{i}", i) for i, d in enumerate(docs)]
     for n, c in enumerate(compiled):
         alone = {e.id for e in st.candidates([c])}
         assert {e.id for e, tags in tagged if n in tags} == alone, texts[n]
-        exact = {e.id for e in (Event(d, "logs-test", f"e{i}", i) for i, d in enumerate(docs)) if c.part_of(e)}
+        exact = {e.id for e in events if c.part_of(e)}
         assert exact <= alone, texts[n]
     assert {e.id for e, tags in tagged if 0 in tags} == {"e0", "e1"}  # e0: not ASCII, kept
     assert {e.id for e, tags in tagged if 3 in tags} == {"e1", "e2"}  # e2: not ASCII, kept
