@@ -164,7 +164,9 @@ class Store:
 
         manifest = self.manifest()
         plan = tagged_sql(self.root, manifest, queries, start=start, end=end, index=index)
-        return run_tagged(self._connection(), self.root, manifest, plan)
+        # A connection of its own, closed once the rows are fetched: DuckDB keeps the memory of
+        # a plan of thousands of conditions (~300 MB) for as long as the connection lives.
+        return run_tagged(_connect(), self.root, manifest, plan, close=True)
 
     def candidates_sql(
         self,
@@ -192,10 +194,7 @@ class Store:
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
-            self._con = duckdb.connect(":memory:")
-            # Committed files never change (new data goes to new file names): cache their footers.
-            self._con.execute("SET parquet_metadata_cache = true")
-            self._con.execute("SET preserve_insertion_order = false")  # results are ORDER BY __seq
+            self._con = _connect()
         return self._con
 
     def close(self) -> None:
@@ -209,6 +208,14 @@ class Store:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    # Committed files never change (new data goes to new file names): cache their footers.
+    con.execute("SET parquet_metadata_cache = true")
+    con.execute("SET preserve_insertion_order = false")  # results are ORDER BY __seq
+    return con
 
 
 def open_store(

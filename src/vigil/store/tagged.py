@@ -180,17 +180,28 @@ def odd(key: tuple[Any, ...]) -> bool:
 
 
 def run_tagged(
-    con: duckdb.DuckDBPyConnection, root: Path, manifest: Manifest, plan: TaggedPlan | None
+    con: duckdb.DuckDBPyConnection,
+    root: Path,
+    manifest: Manifest,
+    plan: TaggedPlan | None,
+    *,
+    close: bool = False,
 ) -> Iterator[tuple[Event, tuple[int, ...]]]:
     """Run a tagged statement and yield, in ``__seq`` order, each event that some query may need
-    with the (sorted) positions of those queries."""
-    if plan is None:
-        return
+    with the (sorted) positions of those queries (``close``: close ``con`` once the rows are
+    fetched)."""
     try:
-        rel = con.sql(plan.sql)
-        table = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
-    except duckdb.Error as exc:
-        raise StoreError(f"{root}: the store's files cannot be read: {exc}") from exc
+        if plan is None:
+            return
+        try:
+            rel = con.sql(plan.sql)
+            table = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+        except duckdb.Error as exc:
+            raise StoreError(f"{root}: the store's files cannot be read: {exc}") from exc
+        del rel
+    finally:
+        if close:
+            con.close()
     stages = plan.stages
     narrowings = [KeyedNarrowing(p) for p in plan.keyed]
     # Per stage: where its key values and flag bits are in a row of :func:`_rows`.
