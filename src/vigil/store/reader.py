@@ -247,7 +247,7 @@ def candidates_sql(
         sources.append(plan.files)
         _keyed_sql(f"q{n}", plan, root, len(sources) - 1, time_where, ctes, selects)
     if simple:
-        files = sorted({f.path: f for _n, _c, fs in simple for f in fs}.values(), key=lambda f: f.path)
+        files = union_files(simple)
         every = frozenset(f.index for f in files)
         terms: list[tuple[int, str, str]] = []  # (query number, category test, the rest)
         for n, compiled, chosen in simple:
@@ -257,7 +257,7 @@ def candidates_sql(
             if _and(stage.category, rest) != FALSE:
                 terms.append((n, stage.category, rest))
         if terms and _and(time_where, _or(*(_and(c, r) for _n, c, r in terms))) != FALSE:
-            sources.append(tuple(files))
+            sources.append(files)
             where = _and(time_where, _or(*(_and(c, r) for _n, c, r in terms)))
             selects.append(
                 f"SELECT {_LOCATOR}, {len(sources) - 1} AS __src FROM {_source(root, files)} WHERE {where}"
@@ -286,6 +286,11 @@ def chosen_files(
         if chosen:
             out.append((n, compiled, chosen))
     return out
+
+
+def union_files(chosen: Sequence[tuple[int, CompiledQuery, list[FileEntry]]]) -> tuple[FileEntry, ...]:
+    """Every file chosen for some query (:func:`chosen_files`), once, by path: one scan's list."""
+    return tuple(sorted({f.path: f for _n, _c, fs in chosen for f in fs}.values(), key=lambda f: f.path))
 
 
 def scope_sql(scope: frozenset[str], every: frozenset[str]) -> str:

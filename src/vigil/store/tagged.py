@@ -41,6 +41,7 @@ from vigil.store.reader import (
     chosen_files,
     plan_query,
     scope_sql,
+    union_files,
 )
 
 _BATCH = 65_536
@@ -79,7 +80,7 @@ def tagged_sql(
     chosen_of = chosen_files(manifest, queries, start=start, end=end, index=index)
     if not chosen_of:
         return None
-    files = tuple(sorted({f.path: f for _n, _c, fs in chosen_of for f in fs}.values(), key=lambda f: f.path))
+    files = union_files(chosen_of)
     every = frozenset(f.index for f in files)
     stages: list[Stage] = []
     keyed: list[QueryPlan] = []
