@@ -19,9 +19,8 @@ from typing import Any
 
 import orjson
 
-from vigil.engine.model import Event
 from vigil.store.manifest import fsync_dir, read_manifest
-from vigil.store.writer import append_events
+from vigil.store.writer import append_texts
 
 log = logging.getLogger("vigil.service.eventlog")
 
@@ -118,33 +117,14 @@ def scan_payloads(path: Path) -> Iterator[tuple[int, Any, bytes]]:
 
     Stops at the first torn record at the end (no newline, or a bad checksum on the last line);
     a damaged record followed by good ones (disk damage, not a crash) is skipped and logged."""
-    offset = 0
-    # A large buffer: iterating lines through the default 8 KiB one costs ~0.7 us a record.
-    with open(path, "rb", buffering=1 << 20) as f:
-        size = os.fstat(f.fileno()).st_size
-        for raw in f:
-            end = offset + len(raw)
-            ok = raw.endswith(b"\n") and len(raw) > 10 and raw[8:9] == b" "
-            payload = raw[9:-1]
-            if ok:
-                try:
-                    ok = int(raw[:8], 16) == zlib.crc32(payload)
-                except ValueError:
-                    ok = False
-            value: Any = None
-            if ok:
-                try:
-                    value = orjson.loads(payload)
-                except orjson.JSONDecodeError:
-                    ok = False
-            if not ok:
-                if end >= size:
-                    return  # the torn tail of a crash: never acknowledged
-                log.warning("%s: damaged record at byte %d skipped", path, offset)
-                offset = end
-                continue
-            offset = end
-            yield end, value, payload
+    for end, payload in _valid_records(path):
+        try:
+            value = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            # (its checksum holds: written so, which no version of vigil does)
+            log.warning("%s: record ending at byte %d is not JSON: skipped", path, end)
+            continue
+        yield end, value, payload
 
 
 def die_with_parent(parent: int) -> None:
@@ -161,29 +141,71 @@ def die_with_parent(parent: int) -> None:
 
 
 def flush_segments(store_dir: str, segments: list[tuple[str, int]], base: int) -> int:
-    """Append the events of WAL segments (path, bytes of whole records) to the store, numbered
-    from ``base``; returns how many were stored. Runs in the flush process (see
-    :meth:`EventLog._append`): the segments are read again here, and each document is stored as
-    the JSON text it was logged with."""
-    dumps = orjson.dumps
+    """Append the events of WAL segments (path, bytes of whole records) to the store; returns
+    how many were stored (``base``, the first one's sequence number, is the store's ``next_seq``,
+    which numbers them). Runs in the flush process (see :meth:`EventLog._append`): the segments
+    are read again here, each document is stored as the JSON text it was logged with, and the
+    store reads its hot columns from that text, so documents are not decoded here."""
+    del base  # the store numbers the rows from its own next_seq, which is base
 
-    def events() -> Iterator[Event]:
-        seq = base
+    def rows() -> Iterator[tuple[str, str, bytes]]:
         for path, size in segments:
-            for end, value, payload in scan_payloads(Path(path)):
+            for end, payload in _valid_records(Path(path)):
                 if end > size:
                     break
-                if isinstance(value, dict):
-                    continue  # a checkpoint
-                index, id_, doc = value
-                # The record is ``[index,id,document]`` as orjson writes it, the document's text
-                # as it was logged: cut it out rather than serialise the document again.
-                cut = len(dumps(index)) + len(dumps(id_)) + 3
-                text = payload[cut:-1]
-                if payload[cut - 1 : cut] != b"," or text[:1] != b"{":
-                    text = dumps(doc)
-                yield Event(doc, index, id_, seq, raw=text)
-                seq += 1
+                row = event_record(payload)
+                if row is not None:
+                    yield row
 
-    report = append_events(Path(store_dir), events(), lock_timeout=60.0, raw_docs=True)
+    report = append_texts(Path(store_dir), rows(), lock_timeout=60.0)
     return report.events
+
+
+def event_record(payload: bytes) -> tuple[str, str, bytes] | None:
+    """``(index, id, document text)`` of an event record's payload ``[index,id,document]`` as
+    orjson writes it (None for a checkpoint). The index and id are cut out of the text when they
+    hold no escape, which is nearly always, instead of decoding the whole record."""
+    if payload[:1] == b"{":
+        return None  # a checkpoint
+    if payload[:2] == b'["' and payload[-1:] == b"]":
+        end_index = payload.find(b'"', 2)
+        end_id = payload.find(b'"', end_index + 3) if payload[end_index + 1 : end_index + 3] == b',"' else -1
+        if end_index > 0 and end_id > 0 and b"\\" not in payload[2:end_id]:
+            text = payload[end_id + 2 : -1]
+            if payload[end_id + 1 : end_id + 2] == b"," and text[:1] == b"{":
+                return payload[2:end_index].decode(), payload[end_index + 3 : end_id].decode(), text
+    value = orjson.loads(payload)
+    if isinstance(value, dict):
+        return None
+    index, id_, doc = value
+    # The document's text as it was logged: cut out rather than written again.
+    cut = len(orjson.dumps(index)) + len(orjson.dumps(id_)) + 3
+    text = payload[cut:-1]
+    if payload[cut - 1 : cut] != b"," or text[:1] != b"{":
+        text = orjson.dumps(doc)
+    return index, id_, text
+
+
+def _valid_records(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(end offset, payload) of each record of a segment whose checksum holds, in order (see
+    :func:`scan_payloads`; the payloads are not decoded)."""
+    offset = 0
+    with open(path, "rb", buffering=1 << 20) as f:
+        size = os.fstat(f.fileno()).st_size
+        for raw in f:
+            end = offset + len(raw)
+            ok = raw.endswith(b"\n") and len(raw) > 10 and raw[8:9] == b" "
+            payload = raw[9:-1]
+            if ok:
+                try:
+                    ok = int(raw[:8], 16) == zlib.crc32(payload)
+                except ValueError:
+                    ok = False
+            if not ok:
+                if end >= size:
+                    return  # the torn tail of a crash: never acknowledged
+                log.warning("%s: damaged record at byte %d skipped", path, offset)
+                offset = end
+                continue
+            offset = end
+            yield end, payload

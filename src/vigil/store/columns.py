@@ -366,6 +366,9 @@ class RowBuilder:
         self._trie = trie
         self._walk = _compile_walk(trie)
         self._arrays: dict[str, pa.Array] | None = None  # arrays() of all rows, once built
+        # Rows already in Arrow form, before the rows in ``columns`` (see add_chunk).
+        self._chunks: list[dict[str, pa.Array]] = []
+        self._text: Any = None  # the JSON-text path (TextColumns), made on first use
 
     # ------------------------------------------------------------------ reading values
 
@@ -496,42 +499,92 @@ class RowBuilder:
             values_ = self._column_values(i, raws)
             for j, vals in zip(slow, exact, strict=True):
                 values_[j] = vals[i]
-            want, storage, many = self._kinds[i]
-            column = self.columns[i]
-            if storage is Storage.IP:
-                cells = [_BAD if v is not None else None for v in values_]
-            elif want is int:
-                cells = [
-                    v if v is None or (type(v) is int and _INT64_MIN <= v <= _INT64_MAX) else _BAD
-                    for v in values_
-                ]
-            else:
-                cells = [v if v is None or type(v) is want else _BAD for v in values_]
-            if many:
-                cells = [c if c is None or c is _BAD else [c] for c in cells]
-            bit = 1 << i
-            if i == self._ts:
-                times = [v if type(v) is int and _INT64_MIN <= v <= _INT64_MAX else None for v in values_]
-            for j in _positions(cells, _BAD):
-                value, flagged, t = self._cell(i, values_[j])
-                cells[j] = value
-                if flagged:
-                    flags[j] |= bit
-                if t is not None:
-                    times[j] = t
-            column.extend(cells)
+            self.columns[i].extend(self._cells(i, values_, flags, times))
         self.flags.extend(flags)
         self._arrays = None
         return [t if type(t) is int else None for t in times]
+
+    def _cells(self, i: int, values_: list[Any], flags: list[int], times: list[int | None]) -> list[Any]:
+        """Field ``i``'s column values for the readers' values of a batch of rows; sets the rows'
+        flag bits in ``flags`` and, for ``@timestamp``, their times in ``times``."""
+        want, storage, many = self._kinds[i]
+        if storage is Storage.IP:
+            cells = [_BAD if v is not None else None for v in values_]
+        elif want is int:
+            cells = [
+                v if v is None or (type(v) is int and _INT64_MIN <= v <= _INT64_MAX) else _BAD
+                for v in values_
+            ]
+        else:
+            cells = [v if v is None or type(v) is want else _BAD for v in values_]
+        if many:
+            cells = [c if c is None or c is _BAD else [c] for c in cells]
+        bit = 1 << i
+        if i == self._ts:
+            times[:] = [v if type(v) is int and _INT64_MIN <= v <= _INT64_MAX else None for v in values_]
+        for j in _positions(cells, _BAD):
+            value, flagged, t = self._cell(i, values_[j])
+            cells[j] = value
+            if flagged:
+                flags[j] |= bit
+            if t is not None:
+                times[j] = t
+        return cells
+
+    def text_supported(self) -> bool:
+        """Whether :meth:`add_texts` reads these hot fields from the text itself (else it decodes
+        every document and calls :meth:`add_many`)."""
+        return bool(self._text_columns().supported)
+
+    def _text_columns(self) -> Any:
+        if self._text is None:
+            from vigil.store.textcols import TextColumns
+
+            self._text = TextColumns(self)
+        return self._text
+
+    def add_texts(self, texts: Sequence[bytes]) -> list[int | None]:
+        """:meth:`add_many` of documents given as JSON text (each the text of one JSON object,
+        on one line), without decoding them in Python where Arrow's JSON reader can: see
+        :mod:`vigil.store.textcols`. Returns their ``__ts``."""
+        return self._text_columns().add(texts)  # type: ignore[no-any-return]
+
+    def add_chunk(self, chunk: dict[str, pa.Array], flags: list[int]) -> None:
+        """Append rows already turned into Arrow hot columns (one array per hot column, all of
+        the same length, in the columns' types) with their flag bits."""
+        self._seal()
+        self._chunks.append(chunk)
+        self.flags.extend(flags)
+        self._arrays = None
+
+    def _seal(self) -> None:
+        """Turn the rows added as Python values into an Arrow chunk."""
+        if self.columns and self.columns[0]:
+            self._chunks.append(
+                {
+                    f.column: pa.array(column, f.arrow_type())
+                    for f, column in zip(self.fields, self.columns, strict=True)
+                }
+            )
+            for column in self.columns:
+                column.clear()
 
     def arrays(self, order: Sequence[int] | None = None) -> dict[str, pa.Array]:
         """The hot and flag columns as Arrow arrays (rows in ``order`` when given). The arrays of
         all rows are built once, and each ``order`` taken from them (in Arrow)."""
         full = self._arrays
         if full is None:
+            self._seal()
             full = {}
-            for f, column in zip(self.fields, self.columns, strict=True):
-                full[f.column] = pa.array(column, f.arrow_type())
+            for f in self.fields:
+                parts = [chunk[f.column] for chunk in self._chunks]
+                full[f.column] = (
+                    parts[0]
+                    if len(parts) == 1
+                    else pa.concat_arrays(parts)
+                    if parts
+                    else pa.array([], f.arrow_type())
+                )
             mask = (1 << FLAG_BITS) - 1
             for k, name in enumerate(flag_columns(len(self.fields))):
                 shift = k * FLAG_BITS
@@ -546,5 +599,6 @@ class RowBuilder:
         """Forget the rows added so far."""
         for column in self.columns:
             column.clear()
+        self._chunks.clear()
         self.flags.clear()
         self._arrays = None

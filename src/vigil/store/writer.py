@@ -28,7 +28,7 @@ import os
 import struct
 import sys
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -115,6 +115,9 @@ class _Appender:
         self.pending = _Pending()
         self.seq = manifest.next_seq
         self.builder = RowBuilder(self.fields)
+        # The hot columns from the documents' text (Arrow's JSON reader) where the hot fields
+        # allow it, else from the decoded documents.
+        self.by_text = self.builder.text_supported()
         self.seqs: list[int] = []
         self.ids: list[str] = []
         self.indices: list[str] = []
@@ -144,12 +147,19 @@ class _Appender:
                 if len(self.problems) < 20:
                     self.problems.append(f"event {ev.id or ev.seq}: document cannot be stored as JSON: {exc}")
                 return
+        self.add_text(ev.index, ev.id, doc, ev.source)
+
+    def add_text(self, index: str, id_: str, doc: bytes, source: dict[str, Any] | None = None) -> None:
+        """Add one row: ``doc`` is the JSON text of one JSON object on one line, ``source`` that
+        object when the caller has it decoded (else it is decoded here when the hot columns
+        need it: see ``by_text``)."""
         self.seqs.append(self.seq)
         self.seq += 1
-        self.ids.append(ev.id)
-        self.indices.append(ev.index)
+        self.ids.append(id_)
+        self.indices.append(index)
         self.docs.append(doc)
-        self.sources.append(ev.source)
+        if not self.by_text:
+            self.sources.append(orjson.loads(doc) if source is None else source)
         if len(self.docs) >= self.batch_rows:
             self.flush()
 
@@ -169,8 +179,8 @@ class _Appender:
     def flush(self) -> None:
         if not self.docs:
             return
-        # The hot columns of the whole batch at once, column by column (RowBuilder.add_many).
-        self.ts = self.builder.add_many(self.sources)
+        # The hot columns of the whole batch at once (RowBuilder.add_texts or add_many).
+        self.ts = self.builder.add_texts(self.docs) if self.by_text else self.builder.add_many(self.sources)
         self.sources.clear()
         if self.dict_data is None and len(self.docs) >= DICT_MIN_DOCS:
             self._train()
@@ -446,6 +456,43 @@ def append_events(
 
     ``raw_docs``: an event's ``raw`` (when not None) is the JSON text of exactly its ``source``
     and is stored as it is (the service's write-ahead log keeps the bytes it was sent)."""
+
+    def feed(appender: _Appender) -> None:
+        for ev in events:
+            appender.add(ev)
+
+    return _append(root, feed, batch_rows, lock_timeout, level, raw_docs)
+
+
+def append_texts(
+    root: Path,
+    rows: Iterable[tuple[str, str, bytes]],
+    *,
+    batch_rows: int = BATCH_ROWS,
+    lock_timeout: float = 30.0,
+    level: int = COMPRESSION_LEVEL,
+) -> AppendReport:
+    """Append documents given as ``(index, id, JSON text)``, each text the JSON of one JSON
+    object on one line, stored as it is: :func:`append_events` for callers that hold the text
+    and have not decoded it (the service's flush, from its write-ahead log). The hot columns are
+    read from the text (see :mod:`vigil.store.textcols`), so most documents are never decoded
+    in Python."""
+
+    def feed(appender: _Appender) -> None:
+        for index, id_, text in rows:
+            appender.add_text(index, id_, text)
+
+    return _append(root, feed, batch_rows, lock_timeout, level, True)
+
+
+def _append(
+    root: Path,
+    feed: Callable[[_Appender], None],
+    batch_rows: int,
+    lock_timeout: float,
+    level: int,
+    raw_docs: bool,
+) -> AppendReport:
     with writer_lock(root, lock_timeout), _collector_paused():
         manifest = read_manifest(root)
         if manifest is None:
@@ -453,8 +500,7 @@ def append_events(
         cleaned = clean_leftovers(root, manifest)
         appender = _Appender(root, manifest, max(1, batch_rows), level, raw_docs)
         try:
-            for ev in events:
-                appender.add(ev)
+            feed(appender)
             appender.flush()
             _checkpoint("written")
             written = appender.pending.entries

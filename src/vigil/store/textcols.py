@@ -1,0 +1,400 @@
+"""Hot columns from JSON text: Arrow's JSON reader instead of decoding every document in Python.
+
+A store append holds each document as its JSON text (the line it was sent or read as). Decoding
+that text in Python and walking the dictionaries to fill the hot columns costs most of an append;
+Arrow's JSON reader (C++) parses the text straight into typed columns several times faster. It
+is only used where it gives exactly what :class:`vigil.store.columns.RowBuilder` gives:
+
+* The reader is given an explicit schema: the hot fields as nested structs, each leaf declared
+  with the JSON type its values have (a ``long`` as a number, a multi-valued field as an array
+  of strings, ...); other keys are ignored. The reader is strict: a value of another JSON type,
+  an array where an object belongs, a float for an integer, an integer beyond int64, a key given
+  twice, all fail the parse. Nothing is coerced silently.
+* When a parse fails because a leaf holds another JSON type than declared (``winlog.event_id``
+  sent as ``"4624"``, ``event.category`` as a lone string), the leaf is declared with that type
+  and the parse is tried again; the declaration is kept for the next batches, as the data keeps
+  its shapes. Other failures split the rows in halves, down to small groups that are left to
+  Python, so a few odd documents cost a few extra parses, not the batch.
+* Rows where a key holds a dot (``"process.name": ...``, a spelling only the full field readers
+  follow) or an escaped character that could be one are found by a search over the raw text
+  first and left to Python: the reader would ignore such keys.
+* Leaves whose raw values are the column's values (a string field of strings, a ``long`` of
+  integers, a multi-valued string field of non-empty arrays of strings) are the columns as read.
+  Every other leaf (dates, addresses, booleans, values declared as another type, empty arrays,
+  arrays with nulls) is turned into Python values and put through the same per-value code as
+  the Python path (:meth:`RowBuilder._column_values` and :meth:`RowBuilder._cells`): the raw
+  values are the ones ``orjson`` would give, and a null is read as a missing value, which is
+  the same for fields without ``null_value``.
+* Field sets the reader cannot serve exactly (a ``double`` field, whose integers it would read
+  as floats; a field with ``null_value``; a hot field that is also the parent of another) use
+  the Python path, as do rows the above leaves to it: they are decoded with ``orjson`` and put
+  through :meth:`RowBuilder.add_many`.
+
+``tests/test_store_columns.py`` compares this path with the field readers over generated events,
+hand-made documents that take every fallback, and random documents whose types vary by row.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import re
+from collections.abc import Sequence
+from itertools import accumulate
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from vigil.ecs.schema import FieldType
+from vigil.engine.typed import _fast_utc
+
+# A dot inside a key: a dot, then the rest of a JSON string (read escape by escape, so a key
+# always matches from its dot), then a colon, which no string value is followed by. Possessive
+# quantifiers: one pass from each dot. An escape that could spell a dot (``\u002e``) is looked for
+# apart (an alternative in the pattern would make the search several times slower).
+_DOTTED = re.compile(rb'\.[^"\\\n]*+(?:\\.[^"\\\n]*+)*+"\s*:')
+_ESCAPED_DOT = re.compile(rb"\\u002[eE]")
+_CHANGED = re.compile(r"Column\((/[^)]*)\) changed from (\w+) to (\w+)")
+CHUNK_ROWS = 16_384  # rows per parse: large enough for Arrow to be fast, small enough to retry
+MIN_SPLIT_ROWS = 256  # a failing group this small is left to Python
+MAX_RETYPES = 8  # type changes tried per parse before splitting
+PAUSE_CHUNKS = 8  # after a batch mostly left to Python, the next batches skip the reader
+
+
+class _Unparsable(Exception):
+    """A parse failure no type change fixes."""
+
+
+class TextColumns:
+    """The JSON-text path of a :class:`vigil.store.columns.RowBuilder` (see the module
+    docstring). ``add`` appends the rows of a batch of texts to the builder."""
+
+    def __init__(self, builder: Any):
+        self.builder = builder
+        self.fields = builder.fields
+        self.paths = [f.path.split(".") for f in self.fields]
+        self.supported = self._supported()
+        # The declared Arrow type of each leaf (learned from the data, see _retype).
+        self.declared: list[pa.DataType] = [self._natural(i) for i in range(len(self.fields))]
+        self.pause = 0
+        self._python_builder: Any = None
+        self.stats = {"rows": 0, "python_rows": 0, "parses": 0}
+
+    # ------------------------------------------------------------------ what the reader can do
+
+    def _supported(self) -> bool:
+        leaves = {f.path for f in self.fields}
+        for f in self.fields:
+            parts = f.path.split(".")
+            if any(".".join(parts[:k]) in leaves for k in range(1, len(parts))):
+                return False  # a hot field that is the parent of another
+            spec = f.spec
+            if spec is not None and (spec.null_value is not None or spec.type is FieldType.DOUBLE):
+                return False
+            if any(not p for p in parts):
+                return False
+        # A null must read as a missing value: true of every reader without null_value.
+        return all(self.builder._coerced(i, None) is None for i in range(len(self.fields)))
+
+    def _natural(self, i: int) -> pa.DataType:
+        """The JSON type a leaf's values usually have."""
+        f = self.fields[i]
+        spec = f.spec
+        if spec is None or spec.type in (FieldType.KEYWORD, FieldType.TEXT, FieldType.IP):
+            base: pa.DataType = pa.string()
+        elif spec.type is FieldType.LONG:
+            base = pa.int64()
+        elif spec.type is FieldType.BOOLEAN:
+            base = pa.bool_()
+        else:  # dates and other types: usually strings
+            base = pa.string()
+        return pa.list_(base) if f.many else base
+
+    def _schema(self) -> pa.Schema:
+        tree: dict[str, Any] = {}
+        for parts, declared in zip(self.paths, self.declared, strict=True):
+            node = tree
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = declared
+
+        def struct(node: dict[str, Any]) -> list[pa.Field]:
+            return [pa.field(k, pa.struct(struct(v)) if isinstance(v, dict) else v) for k, v in node.items()]
+
+        return pa.schema(struct(tree))
+
+    def _direct(self, i: int, dtype: pa.DataType) -> bool:
+        """Whether leaf ``i``'s values, read as ``dtype``, are its column's values."""
+        want, _storage, many = self.builder._kinds[i]
+        if self.builder._same[i] is not want or i == self.builder._ts:
+            return False
+        if many:
+            if not pa.types.is_list(dtype):
+                return False
+            dtype = dtype.value_type
+        return (want is str and dtype == pa.string()) or (want is int and dtype == pa.int64())
+
+    # ------------------------------------------------------------------ parsing
+
+    def _parse(self, buf: bytes) -> pa.Table:
+        """One parse of ``buf`` (lines of JSON objects), changing declared types as the errors
+        ask; raises :class:`_Unparsable` when that does not help."""
+        changed: dict[int, int] = {}
+        for _ in range(MAX_RETYPES):
+            self.stats["parses"] += 1
+            try:
+                return pj.read_json(
+                    io.BytesIO(buf),
+                    read_options=pj.ReadOptions(use_threads=False, block_size=max(1 << 20, len(buf) + 1)),
+                    parse_options=pj.ParseOptions(
+                        explicit_schema=self._schema(), unexpected_field_behavior="ignore"
+                    ),
+                )
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+                i = self._retype(str(exc), changed)
+                if i is None:
+                    raise _Unparsable(str(exc)) from None
+                changed[i] = changed.get(i, 0) + 1
+        raise _Unparsable("too many type changes")
+
+    def _retype(self, message: str, changed: dict[int, int]) -> int | None:
+        """Declare the leaf an error names with the JSON type the data has; its number, or None
+        when the error is of another kind or the leaf was changed twice already in this parse
+        (a scalar that turns out an array of another type takes two)."""
+        m = _CHANGED.search(message)
+        if m is None:
+            return None
+        parts = [p for p in m.group(1).split("/") if p]
+        element = parts[-1:] == ["[]"]
+        if element:
+            parts = parts[:-1]
+        found = _CHANGED_KIND.get(m.group(3))
+        try:
+            i = self.paths.index(parts)
+        except ValueError:
+            return None  # an object node: arrays of objects and the like are Python's
+        if found is None or changed.get(i, 0) >= 2:
+            return None
+        if m.group(3) == "array" and not element:
+            new: pa.DataType = pa.list_(_natural_scalar(self.declared[i]))
+        elif element:
+            new = pa.list_(found)
+        else:
+            new = found
+        if new == self.declared[i]:
+            return None
+        self.declared[i] = new
+        return i
+
+    def _read_rows(
+        self, texts: Sequence[bytes], rows: list[int], out: list[tuple[list[int], pa.Table]], slow: list[int]
+    ) -> None:
+        """Parse ``rows`` (by splitting on failure), appending parsed groups to ``out`` and the
+        rows left to Python to ``slow``."""
+        try:
+            table = self._parse(b"\n".join([texts[j] for j in rows]))
+        except _Unparsable:
+            if len(rows) <= MIN_SPLIT_ROWS:
+                slow.extend(rows)
+                return
+            half = len(rows) // 2
+            self._read_rows(texts, rows[:half], out, slow)
+            self._read_rows(texts, rows[half:], out, slow)
+            return
+        if table.num_rows != len(rows):
+            slow.extend(rows)  # (a blank or split line: cannot happen for one-line objects)
+            return
+        out.append((rows, table))
+
+    # ------------------------------------------------------------------ the batch
+
+    def add(self, texts: Sequence[bytes]) -> list[int | None]:
+        """Append the rows of ``texts`` to the builder; returns their ``__ts``."""
+        n = len(texts)
+        if not n:
+            return []
+        self.stats["rows"] += n
+        if not self.supported or self.pause > 0:
+            self.pause = max(0, self.pause - 1)
+            self.stats["python_rows"] += n
+            return self.builder.add_many([orjson.loads(t) for t in texts])
+        slow = self._suspects(texts)
+        candidates = [j for j in range(n) if j not in slow] if slow else list(range(n))
+        groups: list[tuple[list[int], pa.Table]] = []
+        left: list[int] = sorted(slow)
+        for k in range(0, len(candidates), CHUNK_ROWS):
+            self._read_rows(texts, candidates[k : k + CHUNK_ROWS], groups, left)
+        if len(left) * 2 > n:
+            self.pause = PAUSE_CHUNKS
+        self.stats["python_rows"] += len(left)
+        return self._assemble(texts, groups, sorted(left))
+
+    def _suspects(self, texts: Sequence[bytes]) -> set[int]:
+        """Rows with a dotted key (or an escape that could be a dot), or more than one line (a
+        row that is no JSON object fails the parse, and so goes to Python too)."""
+        out: set[int] = set()
+        buf = b"\n".join(texts)
+        if b"\r" in buf or buf.count(b"\n") != len(texts) - 1:
+            out.update(j for j, t in enumerate(texts) if b"\n" in t or b"\r" in t)
+        hits = [m.start() for m in _DOTTED.finditer(buf)]
+        if b"\\u002" in buf:
+            hits += [m.start() for m in _ESCAPED_DOT.finditer(buf)]
+        if hits:
+            starts = list(accumulate((len(t) + 1 for t in texts), initial=0))
+            out.update(bisect.bisect_right(starts, at) - 1 for at in hits)
+        return out
+
+    def _assemble(
+        self, texts: Sequence[bytes], groups: list[tuple[list[int], pa.Table]], left: list[int]
+    ) -> list[int | None]:
+        """Turn the parsed groups and the rows left to Python into one chunk of the builder, in
+        the rows' order."""
+        b = self.builder
+        n = len(texts)
+        order: list[int] = []
+        flags: list[int] = []
+        times: list[int | None] = []
+        parts: dict[str, list[pa.Array]] = {f.column: [] for f in self.fields}
+        for rows, table in groups:
+            flat = table
+            while any(pa.types.is_struct(c.type) for c in flat.schema):
+                flat = flat.flatten()
+            g_flags = [0] * len(rows)
+            g_times: list[int | None] = [None] * len(rows)
+            for i, f in enumerate(self.fields):
+                arr = flat.column(f.path).combine_chunks()
+                parts[f.column].append(self._column(i, arr, g_flags, g_times))
+            order += rows
+            flags += g_flags
+            times += g_times
+        if left:
+            # Decoded and put through the Python path.
+            pb = self._python_builder
+            if pb is None:
+                pb = self._python_builder = type(b)(self.fields)
+            pb.clear()
+            times += pb.add_many([orjson.loads(texts[j]) for j in left])
+            arrays = pb.arrays()
+            for f in self.fields:
+                parts[f.column].append(arrays[f.column])
+            order += left
+            flags += pb.flags
+            pb.clear()
+        columns = {name: a[0] if len(a) == 1 else pa.concat_arrays(a) for name, a in parts.items()}
+        if order != list(range(n)):
+            where = [0] * n
+            for k, j in enumerate(order):
+                where[j] = k
+            take = pa.array(where, pa.int64())
+            columns = {name: a.take(take) for name, a in columns.items()}
+            flags = [flags[k] for k in where]
+            times = [times[k] for k in where]
+        b.add_chunk(columns, flags)
+        return [t if type(t) is int else None for t in times]
+
+    def _column(self, i: int, arr: pa.Array, flags: list[int], times: list[int | None]) -> pa.Array:
+        """Leaf ``i``'s column for the parsed rows of a group (see the module docstring)."""
+        b = self.builder
+        f = self.fields[i]
+        want_type = f.arrow_type()
+        n = len(arr)
+        if arr.null_count == n:
+            return pa.nulls(n, want_type)  # missing or null everywhere: no value, no flag
+        if self._direct(i, arr.type):
+            if not f.many:
+                return arr.cast(want_type)
+            if pc.min(pc.list_value_length(arr)).as_py() != 0 and pc.list_flatten(arr).null_count == 0:
+                return arr.cast(want_type)
+        # Common strings converted in Arrow (plain UTC dates, plain decimal integers), the rest
+        # by the per-value code of the Python path, over the rows that hold a value.
+        fast = None
+        if not f.many and arr.type == pa.string():
+            if b._dates[i] is not None:
+                fast = _utc_nanos(arr, bool(b._dates[i]))
+            elif b._same[i] is int:
+                fast = _plain_longs(arr)
+        need = arr.is_valid() if fast is None else pc.and_(arr.is_valid(), pc.invert(fast.is_valid()))
+        where = pc.indices_nonzero(need).to_pylist()
+        if fast is not None and not where:
+            if i == b._ts:
+                times[:] = fast.to_pylist()
+            return fast.cast(want_type)
+        raws = arr.take(pa.array(where, pa.int64())).to_pylist()
+        sub_flags = [0] * len(raws)
+        sub_times: list[int | None] = [None] * len(raws)
+        cells = b._cells(i, b._column_values(i, raws), sub_flags, sub_times)
+        full: list[Any] = [None] * n if fast is None else fast.to_pylist()
+        if i == b._ts and fast is not None:
+            times[:] = full
+        for k, j in enumerate(where):
+            full[j] = cells[k]
+            if sub_flags[k]:
+                flags[j] |= sub_flags[k]
+            if i == b._ts:
+                times[j] = sub_times[k]
+        return pa.array(full, want_type)
+
+
+_PLAIN_UTC = r"^(?P<d>\d{4}-\d{2}-\d{2})T(?P<h>\d{2}):(?P<m>\d{2}):(?P<s>\d{2})(?:[.,](?P<f>\d{1,9}))?Z$"
+_PLAIN_LONG = r"^(0|-?[1-9][0-9]{0,17})$"  # at most 18 digits: always within int64
+_DAY_NANOS: dict[str, int | None] = {}
+_NANOS_PER_DAY = 86_400 * 1_000_000_000
+_SAFE_DAY = 2**63 - 1 - _NANOS_PER_DAY  # a day whose every instant fits int64
+
+
+def _day_nanos(day: str) -> int | None:
+    """The day's first nanosecond as the Python path reads it (None: left to that path)."""
+    if day not in _DAY_NANOS:
+        parsed = _fast_utc(day + "T00:00:00Z")
+        if len(_DAY_NANOS) > 100_000:
+            _DAY_NANOS.clear()
+        _DAY_NANOS[day] = parsed if parsed is not None and -_SAFE_DAY <= parsed <= _SAFE_DAY else None
+    return _DAY_NANOS[day]
+
+
+def _utc_nanos(arr: pa.Array, nanos: bool) -> pa.Array:
+    """Epoch nanoseconds (floored to milliseconds unless ``nanos``) of the strings of the plain
+    form ``YYYY-MM-DDTHH:MM:SS[.fraction]Z`` that ``_fast_utc`` reads the same; null elsewhere.
+    The same arithmetic as ``vigil.engine.typed._fast_utc``, in Arrow."""
+    parts = pc.extract_regex(arr, _PLAIN_UTC)
+    days = parts.field("d").dictionary_encode()
+    day_values = pa.array([_day_nanos(d) for d in days.dictionary.to_pylist()], pa.int64())
+    day = day_values.take(days.indices)
+    h = pc.cast(pc.if_else(parts.is_valid(), parts.field("h"), "99"), pa.int64())
+    m = pc.cast(pc.if_else(parts.is_valid(), parts.field("m"), "99"), pa.int64())
+    sec = pc.cast(pc.if_else(parts.is_valid(), parts.field("s"), "99"), pa.int64())
+    digits = pc.utf8_rpad(parts.field("f"), 9, "0")
+    if not nanos:
+        digits = pc.utf8_rpad(pc.utf8_slice_codeunits(digits, 0, 3), 9, "0")
+    frac = pc.cast(pc.if_else(parts.is_valid(), digits, "0"), pa.int64())
+    ok = pc.and_(
+        parts.is_valid(),
+        pc.and_(pc.less_equal(h, 23), pc.and_(pc.less_equal(m, 59), pc.less_equal(sec, 59))),
+    )
+    seconds = pc.add(pc.add(pc.multiply(h, 3600), pc.multiply(m, 60)), sec)
+    total = pc.add(day, pc.add(pc.multiply(seconds, 1_000_000_000), frac))
+    return pc.if_else(ok, total, pa.scalar(None, pa.int64()))
+
+
+def _plain_longs(arr: pa.Array) -> pa.Array:
+    """The integers of the strings that are plain decimal integers of at most 18 digits (what a
+    ``long`` field's reader makes of them); null elsewhere."""
+    plain = pc.match_substring_regex(arr, _PLAIN_LONG)
+    return pc.cast(pc.if_else(plain, arr, pa.scalar(None, pa.string())), pa.int64())
+
+
+_CHANGED_KIND: dict[str, pa.DataType | None] = {
+    "string": pa.string(),
+    "number": pa.int64(),
+    "boolean": pa.bool_(),
+    "array": pa.string(),  # (an array where a scalar was declared: see _retype)
+    "object": None,
+    "null": None,
+}
+
+
+def _natural_scalar(declared: pa.DataType) -> pa.DataType:
+    return declared.value_type if pa.types.is_list(declared) else declared
