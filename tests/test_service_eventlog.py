@@ -306,3 +306,27 @@ def test_health_counts_an_event_once_while_a_flush_commits(tmp_path: Path) -> No
     assert [(s["stored_events"], s["unflushed_events"]) for s in seen] == [(25, 0)]
     assert (log.stats()["stored_events"], log.stats()["unflushed_events"]) == (25, 0)
     log.close()
+
+
+@pytest.mark.parametrize(
+    ("index", "id_"),
+    [
+        ("logs-a", "abc"),
+        ("logs-a", ""),
+        ("logs-é", "ïd-ü"),
+        ("logs-a", 'with "quotes"'),
+        ("logs-a", "back\\slash"),
+        ("logs-a", "new\nline\ttab"),
+        ("logs-a", '",'),
+        ("logs-a", "\u2028"),
+    ],
+)
+def test_flush_reads_event_records_without_decoding_the_document(index: str, id_: str) -> None:
+    """The flush process cuts index, id and document text out of a WAL record; whatever the id
+    holds, they are what the record says, and the text is the logged one, byte for byte."""
+    from vigil.service.wal import event_record
+
+    for text in (b'{"a":1}', b'{ "a" : [1, {"b": "x\\"y"}] , "c":"],"}', b"{}"):
+        payload = b"[%s,%s,%s]" % (orjson.dumps(index), orjson.dumps(id_), text)
+        assert event_record(payload) == (index, id_, text)
+    assert event_record(orjson.dumps({"checkpoint": {"watch": 1}})) is None

@@ -335,3 +335,180 @@ def test_generated_ecs_events_match_the_readers(seed: int, tmp_path: Path) -> No
         parts.add_many(docs[k : k + 700])
     a, b = whole.arrays(), parts.arrays()
     assert all(a[name].equals(b[name]) for name in a)
+
+
+# --------------------------------------------------------------------------- the JSON-text path
+
+
+def _regular_doc(rng: random.Random, k: int) -> dict[str, Any]:
+    """A document of the usual shapes (what the text path reads without Python)."""
+    return {
+        "@timestamp": f"2024-05-{1 + k % 28:02d}T{k % 24:02d}:{k % 60:02d}:{(k * 7) % 60:02d}.{k % 1000:03d}Z",
+        "event": {"category": [rng.choice(["process", "network", "file"])], "type": ["start"], "code": "1"},
+        "host": {"name": f"host-{k % 7}", "os": {"type": "windows"}},
+        "process": {
+            "pid": rng.randint(1, 70000),
+            "name": rng.choice(["cmd.exe", "powershell.exe", "svchost.exe"]),
+            "args": ["a", str(k)],
+            "entity_id": f"e{k % 50}",
+        },
+        "destination": {"ip": f"10.0.{k % 250}.{k % 200}", "port": 445},
+        "winlog": {"event_id": str(4600 + k % 100)},
+        # off the hot paths; one in ten a dotted key (left to Python)
+        "unrelated": {"x.y": k} if k % 10 == 0 else {"z": [k, {"a": None}]},
+    }
+
+
+def _texts(docs: list[dict[str, Any]]) -> list[bytes]:
+    """The JSON texts of the documents that have one."""
+    out = []
+    for doc in docs:
+        try:
+            out.append(orjson.dumps(doc))
+        except TypeError:
+            continue
+    return out
+
+
+def _with_text_path(monkeypatch: pytest.MonkeyPatch, chunk: int, split: int) -> None:
+    from vigil.store import textcols
+
+    monkeypatch.setattr(textcols, "CHUNK_ROWS", chunk)
+    monkeypatch.setattr(textcols, "MIN_SPLIT_ROWS", split)
+
+
+@pytest.mark.parametrize("fields", [DEFAULT, TEXT_EXTRA], ids=["default", "extra"])
+def test_text_path_isolates_each_odd_document(fields: tuple[HotField, ...], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each hand-made document among many regular ones: the reader's failures are split down to
+    the odd rows, which Python reads, and the columns are the reference's."""
+    _with_text_path(monkeypatch, chunk=256, split=4)
+    rng = random.Random(5)
+    docs = [_regular_doc(rng, k) for k in range(600)]
+    mixed = list(docs)
+    for doc in TRICKY:
+        mixed.insert(rng.randrange(len(mixed) + 1), doc)
+    _same_from_texts(fields, mixed, chunk=300)
+    builder = RowBuilder(fields)
+    texts = _texts(mixed)
+    builder.add_texts(texts)
+    stats = builder._text.stats
+    assert stats["rows"] == len(texts)
+    # the odd rows, the regular ones with a dotted key (one in ten) and a few neighbours go to
+    # Python, the rest not
+    assert stats["python_rows"] < len(texts) * 0.4, stats
+
+
+def test_text_path_random_documents(monkeypatch: pytest.MonkeyPatch) -> None:
+    _with_text_path(monkeypatch, chunk=64, split=2)
+    rng = random.Random(99)
+    for fields in (DEFAULT, TEXT_EXTRA):
+        paths = [f.path for f in fields]
+        docs = [_random_doc(rng, paths) for _ in range(1200)]
+        _same_from_texts(fields, docs, chunk=500)
+
+
+def test_text_path_learns_the_data_types() -> None:
+    """A ``long`` sent as a string and a multi-valued field as a lone string are declared so
+    after one failed parse: no row goes to Python, and the next batches parse at once."""
+    docs = [
+        {"@timestamp": "2024-05-01T00:00:00Z", "winlog": {"event_id": "4624"}, "event": {"category": "process"}},
+        {"@timestamp": "2024-05-01T00:00:01Z", "winlog": {"event_id": "0"}, "event": {"category": "network"}},
+        {"@timestamp": "2024-05-01T00:00:02Z", "winlog": {"event_id": "-12"}, "process": {"pid": 5}},
+        {"@timestamp": "2024-05-01T00:00:02Z", "winlog": {"event_id": "0012"}, "process": {"pid": -0}},
+    ]
+    texts = [orjson.dumps(d) for d in docs]
+    builder = RowBuilder(DEFAULT)
+    builder.add_texts(texts)
+    stats = dict(builder._text.stats)
+    assert stats["python_rows"] == 0 and stats["parses"] == 3, stats
+    builder.add_texts(texts)
+    assert builder._text.stats["parses"] == stats["parses"] + 1
+    _same_from_texts(DEFAULT, docs + docs)
+    columns = builder.arrays()
+    assert columns["winlog.event_id"].to_pylist() == [4624, 0, -12, 12] * 2
+    assert columns["event.category"].to_pylist()[:3] == [["process"], ["network"], None]
+
+
+def test_text_path_falls_back_for_fields_it_cannot_serve() -> None:
+    for fields in (EXTRA, (*DEFAULT, HotField("process", None)), (*DEFAULT, HotField("x..y", None))):
+        builder = RowBuilder(fields)
+        assert not builder.text_supported()
+    assert RowBuilder(DEFAULT).text_supported() and RowBuilder(TEXT_EXTRA).text_supported()
+    _same_from_texts(EXTRA, [_regular_doc(random.Random(1), k) for k in range(50)])
+
+
+@pytest.mark.parametrize(
+    ("text", "suspect"),
+    [
+        (b'{"a.b":1}', True),
+        (b'{"a":{"b.c" : 1}}', True),
+        (b'{"a":"x.y","b":"c.d"}', False),
+        (b'{"a":"b.c\\"","d":1}', False),  # an escaped quote inside a value
+        (b'{"x":"a.b\\\\","q":1}', False),  # a value ending in an escaped backslash
+        (b'{"q.\\"":1}', True),  # an escaped quote inside a dotted key
+        (b'{"a\\n.b":1}', True),
+        (b'{"a\\u002eb":1}', True),  # a dot spelled as an escape
+        (b'{"a\\u002Eb":1}', True),
+        (b'{"a":"1.2.3.4"}', False),
+        (b'{"a":1.5,"b":[2.5]}', False),
+    ],
+)
+def test_text_path_finds_dotted_keys(text: bytes, suspect: bool) -> None:
+    from vigil.store.textcols import TextColumns
+
+    assert orjson.loads(text) is not None  # valid JSON
+    cols = TextColumns(RowBuilder(DEFAULT))
+    assert cols._suspects([b'{"ok":1}', text, b'{"ok":2}']) == ({1} if suspect else set())
+
+
+def test_plain_dates_and_longs_in_arrow_match_python() -> None:
+    import pyarrow as pa
+
+    from vigil.ecs.values import to_long
+    from vigil.engine.typed import _fast_utc
+    from vigil.store.textcols import _plain_longs, _utc_nanos
+
+    rng = random.Random(3)
+    dates = [
+        "2024-05-01T00:00:00Z",
+        "2024-05-01T23:59:59.999999999Z",
+        "2024-05-01T24:00:00Z",
+        "2024-02-29T12:00:00,5Z",
+        "2023-02-29T12:00:00Z",
+        "0001-01-01T00:00:00Z",
+        "1600-03-01T00:00:00.1Z",
+        "2262-04-11T23:47:16.854775807Z",
+        "2262-04-12T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "2024-05-01T00:00:00.1234567890Z",
+        "2024-05-01T00:00:00.Z",
+        "2024-05-01T00:60:00Z",
+        "2024-05-01 00:00:00Z",
+        "2024-05-01T00:00:00+00:00",
+        "２０２４-05-01T00:00:00Z",
+        "",
+    ]
+    for _ in range(300):
+        dates.append(
+            f"{rng.randint(1900, 2100):04d}-{rng.randint(0, 13):02d}-{rng.randint(0, 32):02d}T"
+            f"{rng.randint(0, 25):02d}:{rng.randint(0, 61):02d}:{rng.randint(0, 61):02d}"
+            + rng.choice(["", ".5", ",123", ".123456789", ".1234567"])
+            + "Z"
+        )
+    arr = pa.array(dates, pa.string())
+    for nanos in (True, False):
+        got = _utc_nanos(arr, nanos).to_pylist()
+        for text, value in zip(dates, got, strict=True):
+            want = _fast_utc(text)
+            if want is not None and not nanos:
+                want -= want % 1_000_000
+            if value is not None:  # what Arrow reads, Python reads the same
+                assert value == want, text
+            elif want is not None:  # what Arrow leaves, Python reads (beyond int64 here)
+                assert not -(2**63) <= want < 2**63 - 86_400 * 10**9, text
+    longs = ["0", "-0", "12", "-12", "0012", "+5", "1e3", "4.5", "999999999999999999", "9223372036854775807", "", " 1"]
+    got_longs = _plain_longs(pa.array(longs, pa.string())).to_pylist()
+    for text, value in zip(longs, got_longs, strict=True):
+        if value is not None:
+            assert value == to_long(text), text
+    assert got_longs[:4] == [0, None, 12, -12] and got_longs[4] is None
