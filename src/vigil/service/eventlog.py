@@ -74,7 +74,9 @@ from vigil.service.wal import (
     Entry,
     Pending,
     Segment,
+    categories_of,
     die_with_parent,
+    entry_document,
     flush_segments,
     next_seq_of,
     scan,
@@ -86,7 +88,7 @@ from vigil.store.columns import schema_of
 from vigil.store.manifest import commit_manifest, fsync_dir, read_manifest, writer_lock
 from vigil.store.pushdown import sql_string
 from vigil.store.reader import QueryItem
-from vigil.store.writer import append_events
+from vigil.store.writer import append_texts
 
 log = logging.getLogger("vigil.service.eventlog")
 
@@ -208,7 +210,7 @@ class EventLog:
         seq = self._next_seq
         out: list[Entry] = []
         for index, id_, doc in records:
-            out.append((seq, index, id_, doc, orjson.dumps(doc), ts_of(doc)))
+            out.append([seq, index, id_, doc, orjson.dumps(doc), ts_of(doc), categories_of(doc)])
             seq += 1
         self._next_seq = seq
         return out
@@ -289,7 +291,7 @@ class EventLog:
             if text is None:
                 text = dumps(doc)
             lines.append(wal_line(b"[%s,%s,%s]" % (dumps(index), dumps(id_), text)))
-            prepared.append((index, id_, doc, text, ts_of(doc)))
+            prepared.append((index, id_, text, ts_of(doc), categories_of(doc)))
         return lines, prepared
 
     def _write(
@@ -321,7 +323,12 @@ class EventLog:
                 raise
             self._last_append = time.monotonic()
             seq = self._next_seq
-            seg.add([(seq + k, *p) for k, p in enumerate(prepared)])
+            seg.add(
+                [
+                    [seq + k, index, id_, None, text, ts, cats]
+                    for k, (index, id_, text, ts, cats) in enumerate(prepared)
+                ]
+            )
             self._next_seq = seq + len(prepared)
             seg.size += len(data)
             seg.events += len(prepared)
@@ -453,12 +460,7 @@ class EventLog:
             if stored != len(entries):
                 raise RuntimeError(f"the flush process stored {stored} events of {len(entries)}")
             return
-        append_events(
-            self.store_dir,
-            (Event(doc, index, id_, seq, raw=text) for seq, index, id_, doc, text, _ts in entries),
-            lock_timeout=60.0,
-            raw_docs=True,
-        )
+        append_texts(self.store_dir, ((e[1], e[2], e[4]) for e in entries), lock_timeout=60.0)
 
     def _flush_pool(self) -> ProcessPoolExecutor:
         """The flush process (started by the calling thread, which it dies with)."""
@@ -476,7 +478,7 @@ class EventLog:
         with self._write_lock:
             seq = base
             for seg in self._segments:
-                fresh = [(seq + k, *e[1:]) for k, e in enumerate(seg.entries)]
+                fresh = [[seq + k, *e[1:]] for k, e in enumerate(seg.entries)]
                 seq += len(fresh)
                 seg.entries, seg.buckets, seg.ids = [], {}, set()
                 seg.add(fresh)
@@ -596,7 +598,7 @@ class EventLog:
             logged.extend(part)
         if len(buckets) > 1:
             logged.sort(key=itemgetter(0))
-        return _chain(stored, (Event(e[3], e[1], e[2], e[0]) for e in logged))
+        return _chain(stored, (Event(entry_document(e), e[1], e[2], e[0]) for e in logged))
 
     # ------------------------------------------------------------------ background
 

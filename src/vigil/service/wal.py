@@ -66,7 +66,7 @@ class Segment:
         self.ids.update((e[1], e[2]) for e in entries)
         buckets = self.buckets
         for e in entries:
-            key = (e[1], categories_of(e[3]))
+            key = (e[1], e[6])
             bucket = buckets.get(key)
             if bucket is None:
                 bucket = buckets[key] = []
@@ -94,10 +94,23 @@ def categories_of(doc: dict[str, Any]) -> tuple[str, ...] | None:
     return None
 
 
-#: An acknowledged event still in the log: (seq, index, id, document, JSON text, __ts).
-Entry = tuple[int, str, str, dict[str, Any], bytes, int | None]
-#: The same before it has its sequence number.
-Pending = tuple[str, str, dict[str, Any], bytes, int | None]
+#: An acknowledged event still in the log: [seq, index, id, document, JSON text, __ts,
+#: categories (see categories_of)]. The document is None until a reader needs it: it is decoded
+#: from the text then, and kept (see :func:`entry_document`). Ingest decodes each document once
+#: to check it, and lets it go: documents that stayed in memory until their flush cost the
+#: garbage collector and the page allocator more than a later decoding of the few a rule reads.
+Entry = list[Any]
+#: The same before it has its sequence number: (index, id, JSON text, __ts, categories).
+Pending = tuple[str, str, bytes, int | None, tuple[str, ...] | None]
+
+
+def entry_document(entry: Entry) -> dict[str, Any]:
+    """The document of an in-memory entry, decoded from its text on first use (two threads
+    decoding it at once both get equal documents; one is kept)."""
+    doc: dict[str, Any] | None = entry[3]
+    if doc is None:
+        doc = entry[3] = orjson.loads(entry[4])
+    return doc
 
 
 def next_seq_of(store_dir: Path) -> int:

@@ -547,7 +547,7 @@ class RowBuilder:
         """:meth:`add_many` of documents given as JSON text (each the text of one JSON object,
         on one line), without decoding them in Python where Arrow's JSON reader can: see
         :mod:`vigil.store.textcols`. Returns their ``__ts``."""
-        return self._text_columns().add(texts)  # type: ignore[no-any-return]
+        return self._text_columns().add(texts)
 
     def add_chunk(self, chunk: dict[str, pa.Array], flags: list[int]) -> None:
         """Append rows already turned into Arrow hot columns (one array per hot column, all of

@@ -190,12 +190,17 @@ class TextColumns:
         return i
 
     def _read_rows(
-        self, texts: Sequence[bytes], rows: list[int], out: list[tuple[list[int], pa.Table]], slow: list[int]
+        self,
+        texts: Sequence[bytes],
+        rows: list[int],
+        out: list[tuple[list[int], pa.Table]],
+        slow: list[int],
+        buf: bytes | None = None,
     ) -> None:
-        """Parse ``rows`` (by splitting on failure), appending parsed groups to ``out`` and the
-        rows left to Python to ``slow``."""
+        """Parse ``rows`` (``buf``: their lines, when already joined), splitting them on failure;
+        appends parsed groups to ``out`` and the rows left to Python to ``slow``."""
         try:
-            table = self._parse(b"\n".join([texts[j] for j in rows]))
+            table = self._parse(b"\n".join([texts[j] for j in rows]) if buf is None else buf)
         except _Unparsable:
             if len(rows) <= MIN_SPLIT_ROWS:
                 slow.extend(rows)
@@ -221,22 +226,31 @@ class TextColumns:
             self.pause = max(0, self.pause - 1)
             self.stats["python_rows"] += n
             return self.builder.add_many([orjson.loads(t) for t in texts])
-        slow = self._suspects(texts)
-        candidates = [j for j in range(n) if j not in slow] if slow else list(range(n))
         groups: list[tuple[list[int], pa.Table]] = []
-        left: list[int] = sorted(slow)
-        for k in range(0, len(candidates), CHUNK_ROWS):
-            self._read_rows(texts, candidates[k : k + CHUNK_ROWS], groups, left)
+        left: list[int] = []
+        for k in range(0, n, CHUNK_ROWS):
+            chunk = texts[k : k + CHUNK_ROWS]
+            buf = b"\n".join(chunk)
+            odd = self._suspects(chunk, buf)
+            rows = list(range(k, k + len(chunk)))
+            if odd:
+                left += [k + j for j in sorted(odd)]
+                rows = [j for j in rows if j - k not in odd]
+                self._read_rows(texts, rows, groups, left)
+            else:
+                self._read_rows(texts, rows, groups, left, buf)
         if len(left) * 2 > n:
             self.pause = PAUSE_CHUNKS
         self.stats["python_rows"] += len(left)
         return self._assemble(texts, groups, sorted(left))
 
-    def _suspects(self, texts: Sequence[bytes]) -> set[int]:
+    def _suspects(self, texts: Sequence[bytes], buf: bytes | None = None) -> set[int]:
         """Rows with a dotted key (or an escape that could be a dot), or more than one line (a
-        row that is no JSON object fails the parse, and so goes to Python too)."""
+        row that is no JSON object fails the parse, and so goes to Python too). ``buf``: the
+        texts joined by newlines, when the caller has them so."""
         out: set[int] = set()
-        buf = b"\n".join(texts)
+        if buf is None:
+            buf = b"\n".join(texts)
         if b"\r" in buf or buf.count(b"\n") != len(texts) - 1:
             out.update(j for j, t in enumerate(texts) if b"\n" in t or b"\r" in t)
         hits = [m.start() for m in _DOTTED.finditer(buf)]
