@@ -87,7 +87,7 @@ def build_state(settings: Settings) -> ServiceState:
 
 
 #: The collector's thresholds while the service runs (see :func:`_tune_gc`).
-GC_THRESHOLDS = (50_000, 50, 100)
+GC_THRESHOLDS = (200_000, 20, 100)
 
 
 def _tune_gc() -> None:

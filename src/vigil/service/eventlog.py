@@ -148,7 +148,7 @@ class EventLog:
         """Bring the log and the store to a consistent state after any stop, crash included."""
         self.wal_dir.mkdir(parents=True, exist_ok=True)
         store = open_store(self.store_dir)
-        self._ts_of = _timestamp_reader(store)
+        self._ts_of = _TimestampReader(store)
         store.close()
         for leftover in self.wal_dir.glob("*.tmp"):
             leftover.unlink()
@@ -282,16 +282,20 @@ class EventLog:
     def _prepare(self, records: Sequence[Record]) -> tuple[list[bytes], list[Pending]]:
         """The WAL lines of ``records`` and what memory keeps of them (without sequence numbers)."""
         dumps = orjson.dumps
-        ts_of = self._ts_of
+        times = self._ts_of.many([record[2] for record in records])
         lines: list[bytes] = []
         prepared: list[Pending] = []
-        for record in records:
+        quoted: dict[str, bytes] = {}
+        for record, ts in zip(records, times, strict=True):
             index, id_, doc = record[0], record[1], record[2]
             text = record[3] if len(record) > 3 else None
             if text is None:
                 text = dumps(doc)
-            lines.append(wal_line(b"[%s,%s,%s]" % (dumps(index), dumps(id_), text)))
-            prepared.append((index, id_, text, ts_of(doc), categories_of(doc)))
+            name = quoted.get(index)
+            if name is None:
+                name = quoted[index] = dumps(index)
+            lines.append(wal_line(b"[%s,%s,%s]" % (name, dumps(id_), text)))
+            prepared.append((index, id_, text, ts, categories_of(doc)))
         return lines, prepared
 
     def _write(
@@ -728,18 +732,24 @@ def _chain(first: Iterator[Event], rest: Iterable[Event]) -> Iterator[Event]:
     yield from rest
 
 
-def _timestamp_reader(store: Store) -> Callable[[dict[str, Any]], int | None]:
+class _TimestampReader:
     """``@timestamp`` in epoch nanoseconds as the store's ``__ts`` holds it (the first of
     several), so logged events are bounded by time exactly as stored ones are."""
-    from vigil.engine.typed import _fast_utc, make_field_reader
-    from vigil.store.columns import _fast_date
 
-    fields = store.hot_fields
-    read = make_field_reader(schema_of(fields), "@timestamp")
-    field = next((f for f in fields if f.path == "@timestamp"), None)
-    nanos = None if field is None else _fast_date(field)
+    def __init__(self, store: Store):
+        from vigil.engine.typed import make_field_reader
+        from vigil.store.columns import _fast_date
 
-    def ts(doc: dict[str, Any]) -> int | None:
+        fields = store.hot_fields
+        self._read = make_field_reader(schema_of(fields), "@timestamp")
+        field = next((f for f in fields if f.path == "@timestamp"), None)
+        self._nanos = None if field is None else _fast_date(field)
+
+    def __call__(self, doc: dict[str, Any]) -> int | None:
+        """One document's time."""
+        from vigil.engine.typed import _fast_utc
+
+        nanos = self._nanos
         if nanos is not None:
             # The usual UTC string, read as the reader reads it (without its layers).
             raw = doc.get("@timestamp")
@@ -747,7 +757,7 @@ def _timestamp_reader(store: Store) -> Callable[[dict[str, Any]], int | None]:
                 fast = _fast_utc(raw)
                 if fast is not None:
                     return fast if nanos else fast - fast % 1_000_000
-        v = read(doc)
+        v = self._read(doc)
         if type(v) is int:
             return v
         if isinstance(v, list):
@@ -755,4 +765,16 @@ def _timestamp_reader(store: Store) -> Callable[[dict[str, Any]], int | None]:
             return min(ints) if ints else None
         return None
 
-    return ts
+    def many(self, docs: Sequence[dict[str, Any]]) -> list[int | None]:
+        """The times of a batch: the usual UTC strings read in Arrow at once (as the store's text
+        path reads them), the rest one by one."""
+        if self._nanos is None or len(docs) < 64:
+            return [self(doc) for doc in docs]
+        import pyarrow as pa
+
+        from vigil.store.textcols import _utc_nanos
+
+        raws = [doc.get("@timestamp") for doc in docs]
+        strings = [r if type(r) is str else None for r in raws]
+        fast = _utc_nanos(pa.array(strings, pa.string()), bool(self._nanos)).to_pylist()
+        return [t if t is not None else self(doc) for t, doc in zip(fast, docs, strict=True)]

@@ -365,9 +365,9 @@ class RowBuilder:
                 node = children
         self._trie = trie
         self._walk = _compile_walk(trie)
-        self._arrays: dict[str, pa.Array] | None = None  # arrays() of all rows, once built
+        self._arrays: dict[str, pa.Array | pa.ChunkedArray] | None = None  # arrays() of all rows
         # Rows already in Arrow form, before the rows in ``columns`` (see add_chunk).
-        self._chunks: list[dict[str, pa.Array]] = []
+        self._chunks: list[dict[str, pa.Array | pa.ChunkedArray]] = []
         self._text: Any = None  # the JSON-text path (TextColumns), made on first use
 
     # ------------------------------------------------------------------ reading values
@@ -549,7 +549,7 @@ class RowBuilder:
         :mod:`vigil.store.textcols`. Returns their ``__ts``."""
         return self._text_columns().add(texts)
 
-    def add_chunk(self, chunk: dict[str, pa.Array], flags: list[int]) -> None:
+    def add_chunk(self, chunk: dict[str, pa.Array | pa.ChunkedArray], flags: list[int]) -> None:
         """Append rows already turned into Arrow hot columns (one array per hot column, all of
         the same length, in the columns' types) with their flag bits."""
         self._seal()
@@ -569,22 +569,27 @@ class RowBuilder:
             for column in self.columns:
                 column.clear()
 
-    def arrays(self, order: Sequence[int] | None = None) -> dict[str, pa.Array]:
-        """The hot and flag columns as Arrow arrays (rows in ``order`` when given). The arrays of
-        all rows are built once, and each ``order`` taken from them (in Arrow)."""
+    def arrays(self, order: Sequence[int] | None = None) -> dict[str, pa.Array | pa.ChunkedArray]:
+        """The hot and flag columns as Arrow arrays, or chunked arrays when rows were added in
+        several chunks (rows in ``order`` when given). The arrays of all rows are built once, and
+        each ``order`` taken from them (in Arrow)."""
         full = self._arrays
         if full is None:
             self._seal()
             full = {}
             for f in self.fields:
-                parts = [chunk[f.column] for chunk in self._chunks]
-                full[f.column] = (
-                    parts[0]
-                    if len(parts) == 1
-                    else pa.concat_arrays(parts)
-                    if parts
-                    else pa.array([], f.arrow_type())
-                )
+                # Chunks are kept apart (a ChunkedArray), not copied into one array: the rows of
+                # each file are taken from them anyway.
+                parts = [
+                    piece
+                    for chunk in self._chunks
+                    for piece in (
+                        chunk[f.column].chunks
+                        if isinstance(chunk[f.column], pa.ChunkedArray)
+                        else [chunk[f.column]]
+                    )
+                ]
+                full[f.column] = parts[0] if len(parts) == 1 else pa.chunked_array(parts, f.arrow_type())
             mask = (1 << FLAG_BITS) - 1
             for k, name in enumerate(flag_columns(len(self.fields))):
                 shift = k * FLAG_BITS

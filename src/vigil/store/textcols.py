@@ -293,11 +293,17 @@ class TextColumns:
             times += pb.add_many([orjson.loads(texts[j]) for j in left])
             arrays = pb.arrays()
             for f in self.fields:
-                parts[f.column].append(arrays[f.column])
+                left_array = arrays[f.column]
+                if isinstance(left_array, pa.ChunkedArray):
+                    parts[f.column].extend(left_array.chunks)
+                else:
+                    parts[f.column].append(left_array)
             order += left
             flags += pb.flags
             pb.clear()
-        columns = {name: a[0] if len(a) == 1 else pa.concat_arrays(a) for name, a in parts.items()}
+        columns: dict[str, pa.Array | pa.ChunkedArray] = {
+            name: a[0] if len(a) == 1 else pa.chunked_array(a) for name, a in parts.items()
+        }
         if order != list(range(n)):
             where = [0] * n
             for k, j in enumerate(order):

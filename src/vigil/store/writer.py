@@ -355,15 +355,21 @@ def _doc_index(data: bytes, frames: list[bytes], ids: list[str]) -> bytes | None
     lengths = array("I")
     row = 0
     find = data.find
+    starts = data.startswith
     pack = struct.Struct("<I").pack
     for g in range(meta.num_row_groups):
         group = meta.row_group(g)
         pos = group.column(col).data_page_offset
         for _ in range(group.num_rows):
             frame = frames[row]
-            at = find(pack(len(frame)) + frame, pos)
-            if at < 0 or at - pos > _MAX_GAP:
-                return None
+            size = pack(len(frame))
+            # Usually right where the previous one ended (a page header only now and then).
+            if starts(size, pos) and starts(frame, pos + 4):
+                at = pos
+            else:
+                at = find(size + frame, pos)
+                if at < 0 or at - pos > _MAX_GAP:
+                    return None
             offsets.append(at + 4)
             lengths.append(len(frame))
             pos = at + 4 + len(frame)
