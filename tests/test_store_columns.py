@@ -439,7 +439,7 @@ def test_text_path_learns_the_data_types() -> None:
     _same_from_texts(DEFAULT, docs + docs)
     columns = builder.arrays()
     assert columns["winlog.event_id"].to_pylist() == [4624, 0, -12, 12] * 2
-    assert columns["event.category"].to_pylist()[:3] == [["x"], ["network"], None]
+    assert columns["event.category"].to_pylist()[:3] == [["process"], ["network"], None]
 
 
 def test_text_path_falls_back_for_fields_it_cannot_serve() -> None:
