@@ -11,26 +11,30 @@ its key did not fit its column, or when every other required stage has a row wit
 (``?field`` key positions join nulls; other positions never do) or a row whose key did not fit.
 Hundreds of sequences as SQL semi-joins cost far more to plan and run than this.
 
-Memory: the statement's result stays an Arrow table; it is read twice a batch at a time (first the
-key sets of every stage, then the rows kept), so only the distinct keys are held as Python objects.
+Memory: the statement's result (the rows some stage holds, with their keys) is written by DuckDB
+to a temporary Parquet file (under the system's temporary folder, ``TMPDIR``), then read twice a
+batch at a time: first the key sets of every stage, then the rows kept. What stays in memory is
+one batch and the distinct keys of the keyed stages, not the result, which grows with the store.
 """
 
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow.parquet as pq
 
 from vigil.engine.model import Event
 from vigil.eql import ast
 from vigil.store.columns import Storage
 from vigil.store.errors import StoreError
 from vigil.store.manifest import FileEntry, Manifest
-from vigil.store.pushdown import FALSE, TRUE, _and, _lambda, ident
+from vigil.store.pushdown import FALSE, TRUE, _and, _lambda, ident, sql_string
 from vigil.store.reader import (
     DocumentReader,
     IndexFilter,
@@ -45,6 +49,8 @@ from vigil.store.reader import (
 )
 
 _BATCH = 65_536
+#: DuckDB's memory for the many-rule statement (its sort spills to disk past it).
+SPILL_MEMORY = "256MB"
 
 
 @dataclass(frozen=True)
@@ -191,18 +197,34 @@ def run_tagged(
     """Run a tagged statement and yield, in ``__seq`` order, each event that some query may need
     with the (sorted) positions of those queries (``close``: close ``con`` once the rows are
     fetched)."""
-    try:
-        if plan is None:
-            return
-        try:
-            rel = con.sql(plan.sql)
-            table = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
-        except duckdb.Error as exc:
-            raise StoreError(f"{root}: the store's files cannot be read: {exc}") from exc
-        del rel
-    finally:
+    if plan is None:
         if close:
             con.close()
+        return
+    with tempfile.TemporaryDirectory(prefix="vigil-tagged-") as tmp:
+        spill = Path(tmp) / "rows.parquet"
+        try:
+            # The result in the statement's order (ORDER BY __seq), written as DuckDB makes it.
+            con.execute("SET preserve_insertion_order = true")
+            # The sort spills to disk rather than holding the whole result in memory.
+            con.execute(f"SET temp_directory = {sql_string(tmp)}")
+            con.execute(f"SET memory_limit = '{SPILL_MEMORY}'")
+            con.execute(
+                f"COPY ({plan.sql}) TO {sql_string(str(spill))} (FORMAT parquet, ROW_GROUP_SIZE {_BATCH})"
+            )
+        except duckdb.Error as exc:
+            raise StoreError(f"{root}: the store's files cannot be read: {exc}") from exc
+        finally:
+            if close:
+                con.close()
+        yield from _tagged_rows(spill, root, manifest, plan)
+
+
+def _tagged_rows(
+    spill: Path, root: Path, manifest: Manifest, plan: TaggedPlan
+) -> Iterator[tuple[Event, tuple[int, ...]]]:
+    """The events of the spilled result (see :func:`run_tagged`) with the queries that may need
+    them, the keyed stages narrowed first."""
     stages = plan.stages
     narrowings = [KeyedNarrowing(p) for p in plan.keyed]
     # Per stage: where its key values and flag bits are in a row of :func:`_rows`.
@@ -230,7 +252,7 @@ def run_tagged(
         return key, flagged or (floats and odd(key))
 
     if narrowings:
-        for row in _rows(table, plan.columns):
+        for row in _rows(spill, plan.columns):
             for s in row[-1]:
                 read = reads[s]
                 if read is not None:
@@ -238,7 +260,7 @@ def run_tagged(
                     narrowings[stages[s].keyed].add(stages[s].step, key, flagged)
     reader = DocumentReader(root, manifest)
     try:
-        for row in _rows(table, plan.columns):
+        for row in _rows(spill, plan.columns):
             wanted: set[int] = set()
             for s in row[-1]:
                 st, read = stages[s], reads[s]
@@ -254,9 +276,10 @@ def run_tagged(
         reader.close()
 
 
-def _rows(table: Any, columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
-    """The rows of the result a batch at a time: (``__seq``, ``file_index``,
+def _rows(spill: Path, columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+    """The rows of the spilled result a batch at a time: (``__seq``, ``file_index``,
     ``file_row_number``, the key and flag columns..., ``__t``)."""
     names = ["__seq", "file_index", "file_row_number", *columns, "__t"]
-    for batch in table.to_batches(max_chunksize=_BATCH):
-        yield from zip(*(batch.column(n).to_pylist() for n in names), strict=True)
+    with pq.ParquetFile(spill) as f:
+        for batch in f.iter_batches(batch_size=_BATCH, columns=names):
+            yield from zip(*(batch.column(n).to_pylist() for n in names), strict=True)
