@@ -289,6 +289,33 @@ def test_tagged_candidates_within_a_time_range(store: Store) -> None:
     assert list(store.tagged_candidates([compile_query('process where process.name == "none"')])) == []
 
 
+def test_tagged_scan_spills_its_result_and_cleans_up(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The many-rule scan's result goes to a temporary file under TMPDIR, read a batch at a time
+    (batches of two rows here), and the file is gone once the events are read, or once the
+    reader stops early."""
+    import tempfile
+
+    from vigil.store import tagged as tagged_module
+
+    spill_root = tmp_path / "spill"
+    spill_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill_root))
+    items = [
+        compile_query(q, options=QueryOptions(size=1000)) for q in ("any where true", "network where true")
+    ]
+    whole = [(e.id, tags) for e, tags in store.tagged_candidates(items)]
+    monkeypatch.setattr(tagged_module, "_BATCH", 2)
+    assert [(e.id, tags) for e, tags in store.tagged_candidates(items)] == whole
+    assert len(whole) > 4 and list(spill_root.iterdir()) == []
+    reading = store.tagged_candidates(items)
+    next(reading)
+    assert [p.name[:13] for p in spill_root.iterdir()] == ["vigil-tagged-"]
+    reading.close()
+    assert list(spill_root.iterdir()) == []
+
+
 def test_time_range(store: Store) -> None:
     q = compile_query("any where true")
     second = 1_000_000_000
