@@ -538,3 +538,22 @@ def test_plain_dates_and_longs_in_arrow_match_python() -> None:
         if value is not None:
             assert value == to_long(text), text
     assert got_longs[:4] == [0, None, 12, -12] and got_longs[4] is None
+
+
+def test_text_path_reads_mixed_sources_in_one_batch() -> None:
+    """Sources mixed in one batch: ``event.category`` an array in some documents and a string in
+    others (in no particular order). The rows are parted by how the text writes the field
+    instead of being split down to Python: none goes to Python, the columns are the reference's."""
+    rng = random.Random(11)
+    docs = []
+    for k in range(3000):
+        doc = _regular_doc(rng, k)
+        doc["unrelated"] = {"z": k}
+        if rng.random() < 0.4:
+            doc["event"]["category"] = doc["event"]["category"][0]
+        docs.append(doc)
+    builder = RowBuilder(DEFAULT)
+    builder.add_texts(_texts(docs))
+    stats = builder._text.stats
+    assert stats["python_rows"] == 0 and stats["parses"] < 20, stats
+    _same_from_texts(DEFAULT, docs)

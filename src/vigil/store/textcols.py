@@ -65,7 +65,12 @@ PAUSE_CHUNKS = 8  # after a batch mostly left to Python, the next batches skip t
 
 
 class _Unparsable(Exception):
-    """A parse failure no type change fixes."""
+    """A parse failure no type change fixes; ``leaf``: the hot field whose values change JSON
+    type from row to row, when that is the reason."""
+
+    def __init__(self, message: str, leaf: int | None = None):
+        super().__init__(message)
+        self.leaf = leaf
 
 
 class TextColumns:
@@ -156,9 +161,22 @@ class TextColumns:
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
                 i = self._retype(str(exc), changed)
                 if i is None:
-                    raise _Unparsable(str(exc)) from None
+                    raise _Unparsable(str(exc), self._flipping(str(exc), changed)) from None
                 changed[i] = changed.get(i, 0) + 1
         raise _Unparsable("too many type changes")
+
+    def _flipping(self, message: str, changed: dict[int, int]) -> int | None:
+        """The leaf an error names when it was changed twice already in this parse (its values
+        are arrays in some rows and scalars in others)."""
+        m = _CHANGED.search(message)
+        if m is None:
+            return None
+        parts = [p for p in m.group(1).split("/") if p and p != "[]"]
+        try:
+            i = self.paths.index(parts)
+        except ValueError:
+            return None
+        return i if changed.get(i, 0) >= 2 else None
 
     def _retype(self, message: str, changed: dict[int, int]) -> int | None:
         """Declare the leaf an error names with the JSON type the data has; its number, or None
@@ -201,7 +219,18 @@ class TextColumns:
         appends parsed groups to ``out`` and the rows left to Python to ``slow``."""
         try:
             table = self._parse(b"\n".join([texts[j] for j in rows]) if buf is None else buf)
-        except _Unparsable:
+        except _Unparsable as exc:
+            if exc.leaf is not None and len(rows) > 1:
+                # A field written as an array in some rows and as a scalar in others (sources
+                # mixed in one batch): the rows whose text holds it as an array, apart from the
+                # others. A row put on the wrong side only fails its parse again.
+                marker = b'"' + self.paths[exc.leaf][-1].encode() + b'":['
+                arrays = [j for j in rows if marker in texts[j]]
+                if 0 < len(arrays) < len(rows):
+                    others = [j for j in rows if marker not in texts[j]]
+                    self._read_rows(texts, arrays, out, slow)
+                    self._read_rows(texts, others, out, slow)
+                    return
             if len(rows) <= MIN_SPLIT_ROWS:
                 slow.extend(rows)
                 return
