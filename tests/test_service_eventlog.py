@@ -337,3 +337,22 @@ def test_flush_reads_event_records_without_decoding_the_document(index: str, id_
         payload = b"[%s,%s,%s]" % (orjson.dumps(index), orjson.dumps(id_), text)
         assert event_record(payload) == (index, id_, text)
     assert event_record(orjson.dumps({"checkpoint": {"watch": 1}})) is None
+
+
+def test_flush_skips_a_record_that_is_no_event(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A record whose checksum holds but which is no event record (which no version of vigil
+    writes) is skipped with a warning naming it; the events around it are stored."""
+    from vigil.service.wal import flush_segments, wal_line
+    from vigil.store import open_store
+
+    store_dir = tmp_path / "store"
+    open_store(store_dir).close()
+    segment = tmp_path / "seg-1.wal"
+    good = [b'["logs-a","e%d",{"@timestamp":"2024-05-14T08:00:0%dZ","n":%d}]' % (k, k, k) for k in range(3)]
+    lines = [wal_line(good[0]), wal_line(b"[1,2]"), wal_line(b'"text"'), wal_line(good[1]), wal_line(good[2])]
+    segment.write_bytes(b"".join(lines))
+    with caplog.at_level("WARNING"):
+        assert flush_segments(str(store_dir), [(str(segment), segment.stat().st_size)], 0) == 3
+    assert sum("is not an event: skipped" in r.getMessage() for r in caplog.records) == 2
+    with open_store(store_dir) as store:
+        assert [e.id for e in store.events()] == ["e0", "e1", "e2"]

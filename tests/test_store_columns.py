@@ -548,3 +548,19 @@ def test_text_path_reads_mixed_sources_in_one_batch() -> None:
     stats = builder._text.stats
     assert stats["python_rows"] == 0 and stats["parses"] < 20, stats
     _same_from_texts(DEFAULT, docs)
+
+
+def test_text_path_names_a_text_that_is_not_json(tmp_path: Path) -> None:
+    """``append_texts`` is given the JSON of one object per text; a text that is not JSON fails
+    the append with its number in the batch, and nothing is written."""
+    from vigil.store import open_store
+    from vigil.store.errors import StoreError
+    from vigil.store.writer import append_texts
+
+    open_store(tmp_path / "s").close()
+    rows = [("logs-a", f"e{k}", orjson.dumps(_regular_doc(random.Random(k), k))) for k in range(5)]
+    rows.insert(3, ("logs-a", "bad", b'{"@timestamp": "2024-05-01T00:00:00Z", "x": tru}'))
+    with pytest.raises(StoreError, match="document 4 of the batch is not JSON"):
+        append_texts(tmp_path / "s", rows)
+    with open_store(tmp_path / "s") as store:
+        assert list(store.events()) == []

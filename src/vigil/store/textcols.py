@@ -50,6 +50,7 @@ import pyarrow.json as pj
 
 from vigil.ecs.schema import FieldType
 from vigil.engine.typed import _fast_utc
+from vigil.store.errors import StoreError
 
 # A dot inside a key: a dot, then the rest of a JSON string (read escape by escape, so a key
 # always matches from its dot), then a colon, which no string value is followed by. Possessive
@@ -254,7 +255,7 @@ class TextColumns:
         if not self.supported or self.pause > 0:
             self.pause = max(0, self.pause - 1)
             self.stats["python_rows"] += n
-            return self.builder.add_many([orjson.loads(t) for t in texts])
+            return self.builder.add_many(_decoded(texts, range(n)))
         groups: list[tuple[list[int], pa.Table]] = []
         left: list[int] = []
         for k in range(0, n, CHUNK_ROWS):
@@ -319,7 +320,7 @@ class TextColumns:
             if pb is None:
                 pb = self._python_builder = type(b)(self.fields)
             pb.clear()
-            times += pb.add_many([orjson.loads(texts[j]) for j in left])
+            times += pb.add_many(_decoded(texts, left))
             arrays = pb.arrays()
             for f in self.fields:
                 left_array = arrays[f.column]
@@ -433,6 +434,18 @@ def _plain_longs(arr: pa.Array) -> pa.Array:
     ``long`` field's reader makes of them); null elsewhere."""
     plain = pc.match_substring_regex(arr, _PLAIN_LONG)
     return pc.cast(pc.if_else(plain, arr, pa.scalar(None, pa.string())), pa.int64())
+
+
+def _decoded(texts: Sequence[bytes], rows: Sequence[int]) -> list[Any]:
+    """The documents of ``rows``, decoded; a text that is not JSON breaks the caller's promise
+    (each text is the JSON of one object) and fails the append with the row's number."""
+    out = []
+    for j in rows:
+        try:
+            out.append(orjson.loads(texts[j]))
+        except orjson.JSONDecodeError as exc:
+            raise StoreError(f"document {j + 1} of the batch is not JSON: {exc}") from None
+    return out
 
 
 _CHANGED_KIND: dict[str, pa.DataType | None] = {
