@@ -74,29 +74,32 @@ TS_END = len(TS_PREFIX) + len("2024-05-01T00:00:00.000Z")
 _BODIES: list[tuple[bytes, int]] = []
 
 
-def tree_cpu(pid: int) -> float | None:
-    """User+system CPU seconds used so far by process ``pid`` and its descendants (Linux
-    ``/proc``; None elsewhere): read when the load starts, to leave the start-up out of the
-    steady-state figure."""
+def process_cpus(pid: int) -> dict[int, float] | None:
+    """User+system CPU seconds used so far by process ``pid`` and each of its descendants, by
+    process id (Linux ``/proc``; None elsewhere)."""
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    total = 0.0
+    out: dict[int, float] = {}
     todo = [pid]
-    seen: set[int] = set()
     try:
         while todo:
             p = todo.pop()
-            if p in seen:
+            if p in out:
                 continue
-            seen.add(p)
             stat = Path(f"/proc/{p}/stat").read_text()
             fields = stat[stat.rindex(")") + 2 :].split()
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            out[p] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
             for task in Path(f"/proc/{p}/task").iterdir():
-                children = (task / "children").read_text().split()
-                todo.extend(int(c) for c in children)
+                todo.extend(int(c) for c in (task / "children").read_text().split())
     except (OSError, ValueError):
         return None
-    return total
+    return out
+
+
+def tree_cpu(pid: int) -> float | None:
+    """User+system CPU seconds used so far by process ``pid`` and its descendants: read when the
+    load starts, to leave the start-up out of the steady-state figure."""
+    cpus = process_cpus(pid)
+    return None if cpus is None else sum(cpus.values())
 
 
 def free_port() -> int:
@@ -365,7 +368,8 @@ def run(
     ]
     for w in workers:
         w.start()
-    startup_cpu = tree_cpu(proc.pid)  # start-up (imports, rules, flush process), not the load's
+    startup_cpus = process_cpus(proc.pid)  # start-up (imports, rules, flush process), not the load's
+    startup_cpu = None if startup_cpus is None else sum(startup_cpus.values())
     run_start_wall = datetime.now(UTC)
     t0 = time.monotonic()
     go.set()
@@ -419,6 +423,7 @@ def run(
     for reason, n in reasons.most_common(5):
         print(f"                     {n} x {reason}")
 
+    load_cpus = process_cpus(proc.pid)  # where the load's CPU went, before the graceful stop
     held_now, health = held(base)
     since = run_start_wall - timedelta(seconds=1)
     runs = [
@@ -468,6 +473,14 @@ def run(
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     load_cpu = cpu - startup_cpu if startup_cpu is not None else cpu
     from vigil.store.manifest import read_manifest
+
+    if startup_cpus is not None and load_cpus is not None:
+        own = load_cpus.get(proc.pid, 0.0) - startup_cpus.get(proc.pid, 0.0)
+        others = sum(v - startup_cpus.get(p, 0.0) for p, v in load_cpus.items() if p != proc.pid)
+        print(
+            f"  CPU of the load  : {own:,.1f} s in the service's process, {others:,.1f} s in its children"
+            f" (the flush process), until the stop (the final flush is not in these)"
+        )
 
     data_dir = Path(log_path).parent / "data"
     manifest = read_manifest(data_dir / "events" / "store")
