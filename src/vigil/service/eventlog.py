@@ -66,6 +66,7 @@ import orjson
 from vigil.ecs.schema import FieldType
 from vigil.engine.model import Event
 from vigil.eql import ast
+from vigil.service.glance import Glance
 from vigil.service.wal import (
     CHECKPOINTS,
     FLUSH_INTENT,
@@ -94,8 +95,11 @@ log = logging.getLogger("vigil.service.eventlog")
 
 __all__ = ["EventLog", "Record"]
 
-#: One event to log: (index, id, document), or (index, id, document, its JSON text).
-Record = tuple[str, str, dict[str, Any]] | tuple[str, str, dict[str, Any], bytes]
+#: One event to log: (index, id, document), (index, id, document, its JSON text), or (index, id,
+#: the glance of its JSON text, that text) for a document ingest did not decode (see glance.py).
+Record = (
+    tuple[str, str, dict[str, Any]] | tuple[str, str, dict[str, Any], bytes] | tuple[str, str, Glance, bytes]
+)
 
 
 class EventLog:
@@ -244,7 +248,8 @@ class EventLog:
 
         A record is ``(index, id, document)`` or ``(index, id, document, text)`` where ``text``
         is the JSON text the document was parsed from (``orjson.loads(text) == document``): it is
-        logged and stored as it is, so the document is never serialised again.
+        logged and stored as it is, so the document is never serialised again. In place of the
+        document, ingest may give the :class:`~vigil.service.glance.Glance` of ``text``.
 
         ``unique`` marks, per record, a *create* (Elasticsearch's ``op_type=create``): it is
         logged only if no acknowledged event of its index has its id yet, nor an earlier record
@@ -282,20 +287,29 @@ class EventLog:
     def _prepare(self, records: Sequence[Record]) -> tuple[list[bytes], list[Pending]]:
         """The WAL lines of ``records`` and what memory keeps of them (without sequence numbers)."""
         dumps = orjson.dumps
-        times = self._ts_of.many([record[2] for record in records])
+        # A glanced document's time is read from its @timestamp alone, as the reader reads it.
+        times = self._ts_of.many(
+            [
+                ({} if doc.timestamp is None else {"@timestamp": doc.timestamp})
+                if isinstance(doc, Glance)
+                else doc
+                for doc in (record[2] for record in records)
+            ]
+        )
         lines: list[bytes] = []
         prepared: list[Pending] = []
         quoted: dict[str, bytes] = {}
         for record, ts in zip(records, times, strict=True):
             index, id_, doc = record[0], record[1], record[2]
-            text = record[3] if len(record) > 3 else None
+            text: bytes | None = record[3] if len(record) > 3 else None
+            cats = doc.categories if isinstance(doc, Glance) else categories_of(doc)
             if text is None:
                 text = dumps(doc)
             name = quoted.get(index)
             if name is None:
                 name = quoted[index] = dumps(index)
             lines.append(wal_line(b"[%s,%s,%s]" % (name, dumps(id_), text)))
-            prepared.append((index, id_, text, ts, categories_of(doc)))
+            prepared.append((index, id_, text, ts, cats))
         return lines, prepared
 
     def _write(

@@ -44,6 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vigil.service.auth import check_token
 from vigil.service.eventlog import Record
+from vigil.service.glance import Glance, Glancer
 from vigil.service.shippers import MAPPING_ERRORS, map_shipped, mapping_error
 from vigil.service.state import ServiceState
 from vigil.sources import stable_id
@@ -368,7 +369,7 @@ class _Ingest:
         where: list[int] = []
         for k, (op, index, id_, doc, text, error, given) in enumerate(plan):
             if error is None and doc is not None and id_ is not None and text is not None:
-                records.append((index, id_, doc, text))
+                records.append((index, id_, doc, text))  # type: ignore[arg-type]
                 unique.append(op == "create" and given)
                 where.append(k)
         logged = await self.log(records, unique)
@@ -454,8 +455,11 @@ class _Ingest:
         return await self.doc(request, create=True)
 
 
-#: (op, index, id, document, its JSON text, item error, whether the action named the id)
-_Planned = tuple[str, str, str | None, dict[str, Any] | None, bytes | None, dict[str, Any] | None, bool]
+#: (op, index, id, document or its glance, its JSON text, item error, whether the action named
+#: the id)
+_Planned = tuple[
+    str, str, str | None, dict[str, Any] | Glance | None, bytes | None, dict[str, Any] | None, bool
+]
 
 
 def _parse_bulk(body: bytes, default_index: str | None) -> list[_Planned]:
@@ -470,6 +474,7 @@ def _parse_bulk(body: bytes, default_index: str | None) -> list[_Planned]:
     # once per request, and each index name checked once.
     known: dict[bytes, tuple[str, str, str | None]] = {}
     problems: dict[str, str | None] = {}
+    glance = Glancer()  # most documents are only glanced at (glance.py); the rest decoded
     n = 0
     while n < len(lines):
         raw = lines[n]
@@ -524,6 +529,10 @@ def _parse_bulk(body: bytes, default_index: str | None) -> list[_Planned]:
             problem = problems[index] = _index_problem(index)
         if problem is not None:
             out.append((op, index, id_, None, None, _index_error(index, problem), given))
+            continue
+        glanced = glance(source)
+        if glanced is not None:
+            out.append((op, index, id_, glanced, text, None, given))
             continue
         try:
             doc = orjson.loads(source)
