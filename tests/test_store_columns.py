@@ -455,11 +455,20 @@ def test_text_path_falls_back_for_fields_it_cannot_serve() -> None:
         (b'{"a\\u002Eb":1}', True),
         (b'{"a":"1.2.3.4"}', False),
         (b'{"a":1.5,"b":[2.5]}', False),
+        (b'{"a.b"\t\r :1}', True),
+        (b'{"a.\\\\":{"x":"y.z"}}', True),  # a dotted key ending in an escaped backslash
+        (b'{"a":"v.","b":{"c":"."}}', False),
+        (b'{"a":["x.y",{"k":"."}],"b.c":[]}', True),
     ],
 )
-def test_text_path_finds_dotted_keys(text: bytes, suspect: bool) -> None:
+@pytest.mark.parametrize("engine", ["hyperscan", "re"])
+def test_text_path_finds_dotted_keys(
+    text: bytes, suspect: bool, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vigil.sources import scan as scan_module
     from vigil.store.textcols import TextColumns
 
+    monkeypatch.setattr(scan_module, "_NO_HYPERSCAN", engine != "hyperscan")
     assert orjson.loads(text) is not None  # valid JSON
     cols = TextColumns(RowBuilder(DEFAULT))
     assert cols._suspects([b'{"ok":1}', text, b'{"ok":2}']) == ({1} if suspect else set())
@@ -564,3 +573,40 @@ def test_text_path_names_a_text_that_is_not_json(tmp_path: Path) -> None:
         append_texts(tmp_path / "s", rows)
     with open_store(tmp_path / "s") as store:
         assert list(store.events()) == []
+
+
+def test_dotted_key_search_engines_agree_on_random_texts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hyperscan and the regexes mark the same rows, over seeded random texts made of the
+    pieces that matter (dots, quotes, escapes, colons, blanks), each row alone; in a batch,
+    Hyperscan marks exactly the rows it marks alone (the regexes may also mark a row whose
+    quote the next row's colon follows, which is not JSON either way)."""
+    from vigil.sources import scan as scan_module
+    from vigil.store.textcols import TextColumns
+
+    rng = random.Random(7)
+    pieces = [
+        b".",
+        b'"',
+        b"\\",
+        b"\\\\",
+        b'\\"',
+        b":",
+        b" ",
+        b"\t",
+        b"a",
+        b"{",
+        b"}",
+        b",",
+        b"\\u002e",
+        b"1.5",
+    ]
+    texts = [b"".join(rng.choice(pieces) for _ in range(rng.randint(1, 24))) for _ in range(3000)]
+    texts = [t.replace(b"\n", b"") for t in texts]
+    cols = TextColumns(RowBuilder(DEFAULT))
+    alone = {}
+    for engine in ("re", "hyperscan"):
+        monkeypatch.setattr(scan_module, "_NO_HYPERSCAN", engine != "hyperscan")
+        alone[engine] = {j for j, t in enumerate(texts) if cols._suspects([t])}
+    assert alone["hyperscan"] == alone["re"]
+    assert cols._suspects(texts) == alone["hyperscan"]
+    assert 100 < len(alone["re"]) < 2900  # the texts exercise both answers

@@ -95,6 +95,8 @@ log = logging.getLogger("vigil.service.eventlog")
 
 __all__ = ["EventLog", "Record"]
 
+_datasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
+
 #: One event to log: (index, id, document), (index, id, document, its JSON text), or (index, id,
 #: the glance of its JSON text, that text) for a document ingest did not decode (see glance.py).
 Record = (
@@ -333,7 +335,9 @@ class EventLog:
             try:
                 self._file.write(data)
                 self._file.flush()
-                os.fsync(self._file.fileno())
+                # The data and the size that reaches it (the segment's name was made durable
+                # when it was created); its times are not worth a journal write per bulk.
+                _datasync(self._file.fileno())
             except OSError:
                 # Cut the partial write off, so the segment keeps whole acknowledged records only.
                 with contextlib.suppress(OSError):
