@@ -331,11 +331,13 @@ def test_health_counts_an_event_once_while_a_flush_commits(tmp_path: Path) -> No
 def test_flush_reads_event_records_without_decoding_the_document(index: str, id_: str) -> None:
     """The flush process cuts index, id and document text out of a WAL record; whatever the id
     holds, they are what the record says, and the text is the logged one, byte for byte."""
-    from vigil.service.wal import event_record
+    from vigil.service.wal import event_line, event_record, wal_line
 
     for text in (b'{"a":1}', b'{ "a" : [1, {"b": "x\\"y"}] , "c":"],"}', b"{}"):
         payload = b"[%s,%s,%s]" % (orjson.dumps(index), orjson.dumps(id_), text)
         assert event_record(payload) == (index, id_, text)
+        # the line ingest writes (checksum chained over its parts) is the plain record's line
+        assert event_line(orjson.dumps(index), orjson.dumps(id_), text) == wal_line(payload)
     assert event_record(orjson.dumps({"checkpoint": {"watch": 1}})) is None
 
 

@@ -78,6 +78,7 @@ from vigil.service.wal import (
     categories_of,
     die_with_parent,
     entry_document,
+    event_line,
     flush_segments,
     next_seq_of,
     scan,
@@ -310,7 +311,7 @@ class EventLog:
             name = quoted.get(index)
             if name is None:
                 name = quoted[index] = dumps(index)
-            lines.append(wal_line(b"[%s,%s,%s]" % (name, dumps(id_), text)))
+            lines.append(event_line(name, dumps(id_), text))
             prepared.append((index, id_, text, ts, cats))
         return lines, prepared
 

@@ -39,6 +39,11 @@ class Glance(NamedTuple):
     categories: tuple[str, ...] | None
 
 
+#: Glance(...) runs Python code of the NamedTuple machinery; this is the bare C constructor.
+_new_glance = tuple.__new__
+_STR = frozenset({str})
+
+
 class Glancer:
     """Glances at documents one at a time (one per thread: a simdjson parser holds one
     document, and its proxies must be gone before it parses the next)."""
@@ -93,9 +98,9 @@ def _read(root: Any) -> Glance | None:
                 categories = (value,)
             elif type(value) is _ARRAY:
                 items: list[Any] = value.as_list()
-                categories = tuple(items) if all(type(c) is str for c in items) else None
+                categories = tuple(items) if set(map(type, items)) <= _STR else None
             else:
                 categories = None
     if "winlog" in names and not has_category and "data_stream" not in names:
         return None  # maybe a Winlogbeat 8.x raw record, to be mapped
-    return Glance(timestamp, categories)
+    return _new_glance(Glance, (timestamp, categories))
