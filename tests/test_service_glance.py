@@ -190,6 +190,44 @@ def test_ingest_keeps_what_the_exact_path_keeps(tmp_path: Path) -> None:
     ]
     log = EventLog(tmp_path)
     try:
-        assert log._prepare(glanced) == log._prepare(decoded)  # type: ignore[arg-type]
+        lines, prepared = log._prepare(glanced)  # type: ignore[arg-type]
+        # a glanced document's time stays its @timestamp string until a reader needs it
+        assert any(type(p[3]) is str for p in prepared)
+        entries = [list(p) for p in prepared]
+        held = [[0, e[0], e[1], None, e[2], e[3], e[4]] for e in entries]
+        log._resolve_times(held)
+        resolved = [(e[1], e[2], e[4], e[5], e[6]) for e in held]
+        assert (lines, resolved) == log._prepare(decoded)
     finally:
         log.close()
+
+
+def test_glanced_events_are_read_by_time_as_decoded_ones(tmp_path: Path) -> None:
+    """Events logged from glances (their times read only when a reader filters by time) and
+    the same events logged decoded give the same candidates for every time range."""
+    from vigil.engine import QueryOptions, compile_query
+
+    texts = [
+        b'{"@timestamp":"2024-05-01T00:00:%02d.5Z","event":{"category":"process"},"n":%d}' % (i % 60, i)
+        for i in range(120)
+    ] + [b'{"event":{"category":"process"},"no":"time"}', b'{"@timestamp":"yesterday","event":{}}']
+    body = b"".join(b'{"index":{"_index":"logs-a"}}\n' + t + b"\n" for t in texts)
+    glanced = [(p[1], p[2], p[3], p[4]) for p in _parse_bulk(body, None)]
+    assert all(isinstance(r[2], Glance) for r in glanced)
+    decoded = [(index, id_, orjson.loads(text), text) for index, id_, _g, text in glanced]
+    query = compile_query("any where true", options=QueryOptions(size=1000))
+    wanted = (query, lambda name: True)
+    logs = [EventLog(tmp_path / "a"), EventLog(tmp_path / "b")]
+    try:
+        logs[0].append(glanced)  # type: ignore[arg-type]
+        logs[1].append(decoded)  # type: ignore[arg-type]
+        base = 1714521600 * 10**9  # 2024-05-01T00:00:00Z
+        sizes = []
+        for start, end in [(None, None), (base, base + 30 * 10**9), (base + 10**9, None), (None, base)]:
+            got = [[e.id for e in log.candidates([wanted], start=start, end=end)] for log in logs]
+            assert got[0] == got[1], (start, end)
+            sizes.append(len(got[0]))
+        assert sizes == [len(texts), 60, 118, 0]
+    finally:
+        for log in logs:
+            log.close()

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import logging
 import multiprocessing
 import os
@@ -290,15 +291,16 @@ class EventLog:
     def _prepare(self, records: Sequence[Record]) -> tuple[list[bytes], list[Pending]]:
         """The WAL lines of ``records`` and what memory keeps of them (without sequence numbers)."""
         dumps = orjson.dumps
-        # A glanced document's time is read from its @timestamp alone, as the reader reads it.
-        times = self._ts_of.many(
-            [
-                ({} if doc.timestamp is None else {"@timestamp": doc.timestamp})
-                if isinstance(doc, Glance)
-                else doc
-                for doc in (record[2] for record in records)
-            ]
-        )
+        # A decoded document's time is read now. A glanced one's is read from its @timestamp
+        # string alone, as the reader reads it, when a rule run first filters it by time (see
+        # _resolve_times): most events are stored before any rule run reads them from memory.
+        decoded = [r[2] for r in records if not isinstance(r[2], Glance)]
+        read = iter(self._ts_of.many(decoded) if decoded else ())
+        no_time = self._ts_of.missing
+        times = [
+            next(read) if not isinstance(doc, Glance) else no_time if doc.timestamp is None else doc.timestamp
+            for doc in (record[2] for record in records)
+        ]
         lines: list[bytes] = []
         prepared: list[Pending] = []
         quoted: dict[str, bytes] = {}
@@ -503,7 +505,7 @@ class EventLog:
             for seg in self._segments:
                 fresh = [[seq + k, *e[1:]] for k, e in enumerate(seg.entries)]
                 seq += len(fresh)
-                seg.entries, seg.buckets, seg.ids = [], {}, set()
+                seg.forget()
                 seg.add(fresh)
             self._next_seq = seq
 
@@ -617,11 +619,22 @@ class EventLog:
             if part and part[0][0] < base:
                 part = [e for e in part if e[0] >= base]
             if start is not None or end is not None:
+                self._resolve_times(part)
                 part = [e for e in part if e[5] is not None and lo <= e[5] <= hi]
             logged.extend(part)
         if len(buckets) > 1:
             logged.sort(key=itemgetter(0))
         return _chain(stored, (Event(entry_document(e), e[1], e[2], e[0]) for e in logged))
+
+    def _resolve_times(self, entries: list[Entry]) -> None:
+        """Read the times of entries that still hold their ``@timestamp`` string. Two readers
+        may resolve an entry at once: both write the same number, and each filters only after
+        its own pass, so neither compares a string."""
+        lazy = [e for e in entries if type(e[5]) is str]
+        if lazy:
+            times = self._ts_of.many([{"@timestamp": e[5]} for e in lazy])
+            for e, t in zip(lazy, times, strict=True):
+                e[5] = t
 
     # ------------------------------------------------------------------ background
 
@@ -763,6 +776,11 @@ class _TimestampReader:
         self._read = make_field_reader(schema_of(fields), "@timestamp")
         field = next((f for f in fields if f.path == "@timestamp"), None)
         self._nanos = None if field is None else _fast_date(field)
+
+    @functools.cached_property
+    def missing(self) -> int | None:
+        """The time of a document without ``@timestamp``."""
+        return self({})
 
     def __call__(self, doc: dict[str, Any]) -> int | None:
         """One document's time."""

@@ -67,11 +67,25 @@ class Segment:
         # events of its indices and categories
         self.buckets: dict[tuple[str, tuple[str, ...] | None], list[Entry]] = {}
         self.checkpoints: dict[str, Any] = {}  # the positions logged with its events
-        self.ids: set[tuple[str, str]] = set()  # (index, id) of its events (for creates)
+        # (index, id) of its events, for creates of named ids: built when the first such create
+        # asks (most shippers never send one), then kept up to date
+        self._ids: set[tuple[str, str]] | None = None
+
+    @property
+    def ids(self) -> set[tuple[str, str]]:
+        """(index, id) of the segment's events (ask with the event log's write lock held)."""
+        if self._ids is None:
+            self._ids = {(e[1], e[2]) for e in self.entries}
+        return self._ids
+
+    def forget(self) -> None:
+        """Drop the events from memory (they are in the store)."""
+        self.entries, self.buckets, self._ids = [], {}, None
 
     def add(self, entries: list[Entry]) -> None:
         self.entries.extend(entries)
-        self.ids.update((e[1], e[2]) for e in entries)
+        if self._ids is not None:
+            self._ids.update((e[1], e[2]) for e in entries)
         buckets = self.buckets
         for e in entries:
             key = (e[1], e[6])
@@ -104,12 +118,15 @@ def categories_of(doc: dict[str, Any]) -> tuple[str, ...] | None:
 
 #: An acknowledged event still in the log: [seq, index, id, document, JSON text, __ts,
 #: categories (see categories_of)]. The document is None until a reader needs it: it is decoded
-#: from the text then, and kept (see :func:`entry_document`). Ingest decodes each document once
-#: to check it, and lets it go: documents that stayed in memory until their flush cost the
-#: garbage collector and the page allocator more than a later decoding of the few a rule reads.
+#: from the text then, and kept (see :func:`entry_document`). Ingest only glances at a shipped
+#: document (see glance.py), or decodes it and lets it go: documents that stayed in memory until
+#: their flush cost the garbage collector and the page allocator more than a later decoding of
+#: the few a rule reads.
 Entry = list[Any]
-#: The same before it has its sequence number: (index, id, JSON text, __ts, categories).
-Pending = tuple[str, str, bytes, int | None, tuple[str, ...] | None]
+#: The same before it has its sequence number: (index, id, JSON text, __ts, categories). The
+#: __ts of a glanced document is its ``@timestamp`` string until a reader needs the number
+#: (see ``EventLog._resolve_times``).
+Pending = tuple[str, str, bytes, int | str | None, tuple[str, ...] | None]
 
 
 def entry_document(entry: Entry) -> dict[str, Any]:
