@@ -610,3 +610,30 @@ def test_dotted_key_search_engines_agree_on_random_texts(monkeypatch: pytest.Mon
     assert alone["hyperscan"] == alone["re"]
     assert cols._suspects(texts) == alone["hyperscan"]
     assert 100 < len(alone["re"]) < 2900  # the texts exercise both answers
+
+
+def test_repeated_strings_converted_once_give_the_reference_columns() -> None:
+    """Strings the per-value code converts (addresses, booleans written as strings) are
+    converted once per distinct value and remembered across batches: valid, invalid and mapped
+    addresses and good and bad booleans (flagged), repeated, in several batches, give the
+    reference's columns and flags."""
+    rng = random.Random(11)
+    addresses = [
+        "10.0.0.1",
+        "1.2.3.4",
+        "::ffff:1.2.3.4",
+        "2001:DB8::1",
+        "010.1.1.1",
+        "not-an-ip",
+        "256.1.1.1",
+    ]
+    docs = [
+        {
+            "@timestamp": "2024-05-01T00:00:00Z",
+            "source": {"ip": rng.choice(addresses)},
+            "destination": {"ip": rng.choice([*addresses, None])},
+            "process": {"code_signature": {"trusted": rng.choice(["true", "false", "maybe", ""])}},
+        }
+        for _ in range(900)
+    ]
+    _same_from_texts(DEFAULT, docs, chunk=300)

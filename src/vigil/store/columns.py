@@ -208,6 +208,7 @@ def flag_columns(n: int) -> list[str]:
 
 
 _IP_KEYS: dict[str, bytes | None] = {}
+_IPV4_MAPPED = b"\x00" * 10 + b"\xff\xff"
 
 
 def ip_key(text: str) -> bytes | None:
@@ -215,8 +216,14 @@ def ip_key(text: str) -> bytes | None:
     key = _IP_KEYS.get(text, b"")
     if key != b"":
         return key
-    addr = values.parse_ip(text)
-    key = None if addr is None else values.ip_sort_key(addr)
+    if values._PLAIN_IPV4.match(text):
+        # parse_ip and ip_sort_key's answer for a plain dotted address, without the ipaddress
+        # objects (most addresses of a batch are such, and many are seen once)
+        octets = [int(part) for part in text.split(".")]
+        key = None if max(octets) > 255 else _IPV4_MAPPED + bytes(octets)
+    else:
+        addr = values.parse_ip(text)
+        key = None if addr is None else values.ip_sort_key(addr)
     if len(_IP_KEYS) > 200_000:
         _IP_KEYS.clear()
     _IP_KEYS[text] = key

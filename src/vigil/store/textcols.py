@@ -67,6 +67,7 @@ _CHANGED = re.compile(r"Column\((/[^)]*)\) changed from (\w+) to (\w+)")
 CHUNK_ROWS = 16_384  # rows per parse: large enough for Arrow to be fast, small enough to retry
 MIN_SPLIT_ROWS = 256  # a failing group this small is left to Python
 MAX_RETYPES = 8  # type changes tried per parse before splitting
+MEMO_VALUES = 100_000  # converted strings remembered per field (addresses repeat across batches)
 PAUSE_CHUNKS = 8  # after a batch mostly left to Python, the next batches skip the reader
 
 
@@ -115,6 +116,8 @@ class TextColumns:
         self.fields = builder.fields
         self.paths = [f.path.split(".") for f in self.fields]
         self.supported = self._supported()
+        # per field: string -> (cell, flag bits) of the per-value code (see _column)
+        self._memo: dict[int, dict[str, tuple[Any, int]]] = {}
         # The declared Arrow type of each leaf (learned from the data, see _retype).
         self.declared: list[pa.DataType] = [self._natural(i) for i in range(len(self.fields))]
         self.pause = 0
@@ -396,6 +399,27 @@ class TextColumns:
                 fast = _utc_nanos(arr, bool(b._dates[i]))
             elif b._same[i] is int:
                 fast = _plain_longs(arr)
+        if fast is None and not f.many and arr.type == pa.string() and i != b._ts:
+            # Strings the per-value code must convert (addresses, mostly) repeat: each distinct
+            # one is converted once (the conversion is a function of the value alone).
+            encoded = arr.dictionary_encode()
+            distinct = encoded.dictionary.to_pylist()
+            if 2 * len(distinct) <= n:
+                memo = self._memo.setdefault(i, {})
+                if len(memo) > MEMO_VALUES:
+                    memo.clear()
+                new = [v for v in distinct if v not in memo]
+                if new:
+                    n_flags = [0] * len(new)
+                    n_cells = b._cells(i, b._column_values(i, new), n_flags, [None] * len(new))
+                    memo.update(zip(new, zip(n_cells, n_flags, strict=True), strict=True))
+                d_cells = [memo[v][0] for v in distinct]
+                d_flags = [memo[v][1] for v in distinct]
+                if any(d_flags):
+                    for j, k in enumerate(encoded.indices.to_pylist()):
+                        if k is not None and d_flags[k]:
+                            flags[j] |= d_flags[k]
+                return pa.array(d_cells, want_type).take(encoded.indices)
         need = arr.is_valid() if fast is None else pc.and_(arr.is_valid(), pc.invert(fast.is_valid()))
         where = pc.indices_nonzero(need).to_pylist()
         if fast is not None and not where:
