@@ -19,6 +19,10 @@ decompression too) get 413. Every response carries ``X-Elastic-Product: Elastics
 clients' product check; see :class:`ProductHeaderMiddleware`). The ``refresh`` parameter is
 accepted and needs nothing: acknowledged events are visible to the rules at once.
 
+**Documents.** A bulk's documents are not decoded: each is validated and read where ingest
+needs it by :class:`~vigil.service.glance.Glancer`; what the glance cannot answer exactly
+(errors included) is decoded with ``orjson``, as ``_doc`` bodies are.
+
 **Event ids.** A document with an ``_id`` keeps it. Otherwise its id is
 :func:`vigil.sources.stable_id` of the document's bytes as sent (as ``vigil hunt`` gives a line
 of a file), so a document shipped twice, e.g. retried after a lost answer, has the same id and
