@@ -637,3 +637,30 @@ def test_repeated_strings_converted_once_give_the_reference_columns() -> None:
         for _ in range(900)
     ]
     _same_from_texts(DEFAULT, docs, chunk=300)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "10.0.0.1",
+        "0.0.0.0",
+        "255.255.255.255",
+        "256.1.1.1",
+        "010.1.1.1",
+        "1.2.3",
+        "::ffff:1.2.3.4",
+        "2001:DB8::1",
+        "::1",
+        "no-ip",
+        "1.2.3.4 ",
+        "1.2.3.4%eth0",
+        "",
+    ],
+)
+def test_ip_key_is_the_sort_key_of_the_parsed_address(text: str) -> None:
+    from vigil.ecs import values
+    from vigil.store import columns
+
+    columns._IP_KEYS.clear()
+    addr = values.parse_ip(text)
+    assert ip_key(text) == (None if addr is None else values.ip_sort_key(addr))

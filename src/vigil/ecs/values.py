@@ -332,6 +332,15 @@ def _ip_string_to_bytes(text: str) -> bytes | None:
 _PLAIN_IPV4 = re.compile(r"(?:0|[1-9][0-9]{0,2})(?:\.(?:0|[1-9][0-9]{0,2})){3}\Z")
 
 
+def plain_ipv4(text: str) -> bytes | None:
+    """The four bytes of a plain dotted IPv4 address (no leading zeros, each part at most 255),
+    else None (the text may still be an address of another spelling: see :func:`parse_ip`)."""
+    if not _PLAIN_IPV4.match(text):
+        return None
+    octets = [int(part) for part in text.split(".")]
+    return bytes(octets) if max(octets) <= 255 else None
+
+
 def parse_ip(value: Any) -> IPAddress | None:
     """An ``ip`` field's value, or None if Elasticsearch would reject it.
 
@@ -340,10 +349,9 @@ def parse_ip(value: Any) -> IPAddress | None:
     """
     if not isinstance(value, str):
         return None
-    if _PLAIN_IPV4.match(value):
-        octets = [int(part) for part in value.split(".")]
-        if max(octets) <= 255:
-            return ipaddress.IPv4Address(bytes(octets))
+    plain = plain_ipv4(value)
+    if plain is not None:
+        return ipaddress.IPv4Address(plain)
     raw = _ip_string_to_bytes(value)
     if raw is None:
         return None

@@ -216,11 +216,11 @@ def ip_key(text: str) -> bytes | None:
     key = _IP_KEYS.get(text, b"")
     if key != b"":
         return key
-    if values._PLAIN_IPV4.match(text):
-        # parse_ip and ip_sort_key's answer for a plain dotted address, without the ipaddress
-        # objects (most addresses of a batch are such, and many are seen once)
-        octets = [int(part) for part in text.split(".")]
-        key = None if max(octets) > 255 else _IPV4_MAPPED + bytes(octets)
+    plain = values.plain_ipv4(text)
+    if plain is not None:
+        # ip_sort_key's answer for a plain dotted address, without the ipaddress objects (most
+        # addresses of a batch are such, and many are seen once)
+        key = _IPV4_MAPPED + plain
     else:
         addr = values.parse_ip(text)
         key = None if addr is None else values.ip_sort_key(addr)
