@@ -57,6 +57,17 @@ def test_hunt_sample_raises_the_four_expected_alerts(rule_file: str, db: str) ->
     assert "4 alert(s)" in err
 
 
+def test_hunt_leaves_the_garbage_collector_as_it_found_it(db: str) -> None:
+    import gc
+
+    before = gc.get_threshold()
+    code, _out, err = run("hunt", "--rules", str(RULES / FORMATS[0]), str(DATA), "--alert-db", db)
+    assert code == 0, err
+    # the compiled rules were frozen during the run (see cli_hunt._settle_gc), and thawed after
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
+
+
 def test_three_formats_give_the_same_alerts(tmp_path: Path) -> None:
     ids = []
     for i, rule_file in enumerate(FORMATS):

@@ -132,6 +132,43 @@ def test_calibration_drops_common_needles() -> None:
     assert ruleset.skips_lines
 
 
+# more queries than the few a rule-set filter tests with their own pre-checks (FEW_QUERIES)
+_NAME_AND_ARGS = 'process where process.name == "cmd.exe" and process.args == "-enc"'
+_FILLERS = [compile_query(f'file where file.name == "filler{i}.txt"') for i in range(4)]
+
+
+def test_calibration_searches_clauses_together_when_they_narrow() -> None:
+    # "cmd.exe" and "-enc" are each in a third of the lines, together in few: after calibrating,
+    # the rule is searched by both, so a line with one of them only is no candidate.
+    compiled = [compile_query(_NAME_AND_ARGS), *_FILLERS]
+    reqs = [getattr(c.line_filter, "reqs", None) for c in compiled]
+    ruleset = RuleSetFilter(reqs, calibration=90, line_filters=[c.line_filter for c in compiled])
+    name = orjson.dumps({"process": {"name": "cmd.exe", "args": ["/c"]}})
+    args = orjson.dumps({"process": {"name": "x.exe", "args": ["-enc"]}})
+    both = orjson.dumps({"process": {"name": "cmd.exe", "args": ["-enc"]}})
+    other = orjson.dumps({"process": {"name": "x.exe", "args": ["/c"]}})
+    for i in range(90):
+        ruleset([name, args, other][i % 3] if i % 30 else both)
+    assert len(ruleset.choice[0]) == 2
+    assert ruleset(name) == frozenset()
+    assert ruleset(args) == frozenset()
+    assert ruleset(both) == {0}
+    assert "5 filters searched by 6 clauses" in ruleset.describe()
+
+
+def test_calibration_keeps_one_clause_when_another_does_not_narrow() -> None:
+    # "-enc" is in every line "cmd.exe" is in: searching for it too would only cost
+    compiled = [compile_query(_NAME_AND_ARGS), *_FILLERS]
+    reqs = [getattr(c.line_filter, "reqs", None) for c in compiled]
+    ruleset = RuleSetFilter(reqs, calibration=40, line_filters=[c.line_filter for c in compiled])
+    both = orjson.dumps({"process": {"name": "cmd.exe", "args": ["-enc"]}})
+    args = orjson.dumps({"process": {"name": "x.exe", "args": ["-enc"]}})
+    for i in range(40):
+        ruleset(both if i % 10 == 0 else args)
+    assert len(ruleset.choice[0]) == 1
+    assert ruleset(both) == {0}
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_calibration_counts_each_clause_as_a_plain_substring_test_would(seed: int) -> None:
     rng = random.Random(seed)

@@ -5,18 +5,21 @@ filter; a requirement is a list of *clauses*, each a set of needles of which one
 line. Any single clause of a requirement is therefore a necessary condition for that filter, and a
 line can only concern a query if, for some filter of it, one chosen clause is satisfied.
 
-So for every filter we keep one clause (the one that passes the fewest lines) and put the needles
-of all kept clauses, lowercased, into a single Aho-Corasick automaton (the ``ahocorasick_rs``
-package). One scan of the lowercased line then yields the queries whose chosen clause has a needle
-in it. A line no query may concern is not decoded at all; the others are offered only to the
-queries named. Lowercasing both sides can only add passes, so case-sensitive clauses stay
+So for every filter we keep a few of its clauses (the ones that pass the fewest lines together)
+and put their needles, lowercased, into a single Aho-Corasick automaton (the ``ahocorasick_rs``
+package). One scan of the lowercased line yields the needles in it; a filter may concern the line
+when each of its kept clauses has one of them (bit masks over the filters, one per clause
+position, answer that at once; lines repeat the same few needle sets, so each set's answer is
+also remembered). A line no query may concern is not decoded at all; the others are offered only
+to the queries named. Lowercasing both sides can only add passes, so case-sensitive clauses stay
 necessary conditions; confirming regexes are not used here (they only remove passes).
 
-Which clause passes fewest lines depends on the data (``"windows"`` is in every Windows event,
+Which clauses pass fewest lines depends on the data (``"windows"`` is in every Windows event,
 ``"cmd.exe"`` in few), so the filter calibrates itself: over its first lines it scans for the
-needles of *every* clause, counts how often each clause passes, then keeps the rarest clause of
-each filter and rebuilds the automaton. The choice changes which needles are searched, never the
-answer.
+needles of *every* clause and notes which it found in each line; then, per filter, it keeps the
+rarest clause and adds the next rarest while it still narrows the lines they pass together
+(``"cmd.exe"`` and ``"-enc"`` may each be common, and rare together), and rebuilds the
+automaton. The choice changes which needles are searched, never the answer.
 """
 
 from __future__ import annotations
@@ -28,8 +31,16 @@ from vigil.engine.prefilter import Clause, Requirement
 CALIBRATION_LINES = 1000
 # Up to this many queries, each query's own pre-check is used instead of the automaton.
 FEW_QUERIES = 4
-# A clause passing more lines than this is not worth searching for.
+# Filters whose chosen clauses pass more lines than this together are not worth searching for.
 MAX_PASS_RATE = 0.25
+# At most this many clauses of a filter are searched for together; a further clause is added
+# only while it keeps at most NARROWING of the calibration lines the chosen ones pass, and
+# those are more than MIN_NARROWED.
+MAX_CLAUSES = 3
+NARROWING = 0.7
+MIN_NARROWED = 2
+# Answers remembered per set of needles found in a line (the cache is emptied when full).
+MAX_CACHED = 50_000
 
 
 class RuleSetFilter:
@@ -88,26 +99,62 @@ class RuleSetFilter:
                     self._served[nid].append((fi, k))
         self._full = self._ac_type(self._all_needles, implementation=self._dfa) if self._all_needles else None
         # Before calibration: the clause with the longest shortest needle of each filter.
-        first = [_strongest(c) for _qi, c in self.filters]
+        # the needle ids found in each line seen while calibrating
+        self._samples: list[frozenset[int]] = []
+        first = [[_strongest(c)] for _qi, c in self.filters]
         self._choose(first)
 
-    def _choose(self, choice: Sequence[int], skip: frozenset[int] = frozenset()) -> None:
-        """Build the automaton of the chosen clause of each filter (of queries not in ``skip``,
-        which go to every line anyway)."""
+    def _choose(self, choice: Sequence[Sequence[int]], skip: frozenset[int] = frozenset()) -> None:
+        """Build the automaton of the chosen clauses of each filter (of queries not in ``skip``,
+        which go to every line anyway): a filter may concern a line when every one of its chosen
+        clauses has a needle in it."""
         patterns: dict[bytes, int] = {}
-        owners: list[set[int]] = []
-        for (qi, clauses), k in zip(self.filters, choice, strict=True):
+        # per needle, per clause position: the filters (as bits) whose clause at that position
+        # the needle satisfies
+        masks: list[list[int]] = []
+        depth = max((len(ks) for ks in choice), default=1)
+        # per clause position: the filters with no clause there (always satisfied)
+        spare = [0] * depth
+        self._filter_query: list[int] = []
+        for (qi, clauses), ks in zip(self.filters, choice, strict=True):
             if qi in skip:
                 continue
-            for needle in clauses[k].needles:
-                text = needle.text.lower()
-                pid = patterns.setdefault(text, len(patterns))
-                if pid == len(owners):
-                    owners.append(set())
-                owners[pid].add(qi)
-        self.choice = list(choice)
-        self._owners = [frozenset(o) for o in owners]
-        self._ac = self._ac_type(list(patterns), implementation=self._dfa) if patterns else None
+            bit = 1 << len(self._filter_query)
+            self._filter_query.append(qi)
+            for pos in range(len(ks), depth):
+                spare[pos] |= bit
+            for pos, k in enumerate(ks):
+                for needle in clauses[k].needles:
+                    pid = patterns.setdefault(needle.text.lower(), len(patterns))
+                    if pid == len(masks):
+                        masks.append([0] * depth)
+                    masks[pid][pos] |= bit
+        self.choice = [list(ks) for ks in choice]
+        self._needle_masks = masks
+        self._spare = spare
+        self._cache: dict[frozenset[int], frozenset[int]] = {}
+        self._patterns = list(patterns)
+        self._ac = self._ac_type(self._patterns, implementation=self._dfa) if patterns else None
+
+    def _queries_of(self, found: frozenset[int]) -> frozenset[int]:
+        """The queries some filter of which has every chosen clause among the ``found`` needles
+        (and the queries sent every line)."""
+        masks = self._needle_masks
+        passing = -1
+        for pos, spare in enumerate(self._spare):
+            sat = spare
+            for pid in found:
+                sat |= masks[pid][pos]
+            passing &= sat
+        if passing <= 0:
+            return self.always
+        owner = self._filter_query
+        out = set(self.always)
+        while passing:
+            low = passing & -passing
+            out.add(owner[low.bit_length() - 1])
+            passing ^= low
+        return frozenset(out)
 
     def candidates(self, line: bytes) -> frozenset[int] | set[int]:
         """The indices of the queries this raw line may concern (empty: none)."""
@@ -129,16 +176,23 @@ class RuleSetFilter:
         if not found and not weak:
             self.last = self.always
             return self.always
-        out = set(self.always)
+        result = self.always
         if found:
-            owners = self._owners
-            # A needle may occur many times in a line: take each once.
-            for pid in {m[0] for m in found}:
-                out |= owners[pid]
+            # Lines repeat the same few needle sets: the answer of each set is remembered.
+            key = frozenset([m[0] for m in found])
+            cache = self._cache
+            result = cache.get(key)  # type: ignore[assignment]
+            if result is None:
+                if len(cache) >= MAX_CACHED:
+                    cache.clear()
+                result = cache[key] = self._queries_of(key)
         if weak:
+            out = set(result)
             out.update(weak)
-        self.last = out
-        return out
+            self.last = out
+            return out
+        self.last = result
+        return result
 
     __call__ = candidates
 
@@ -159,9 +213,10 @@ class RuleSetFilter:
     def _observe(self, line: bytes) -> None:
         self._seen += 1
         if self._full is not None:
-            present = {
-                pid for pid, _s, _e in self._full.find_matches_as_indexes(line.lower(), overlapping=True)
-            }
+            present = frozenset(
+                [pid for pid, _s, _e in self._full.find_matches_as_indexes(line.lower(), overlapping=True)]
+            )
+            self._samples.append(present)
             served = self._served
             hit: set[tuple[int, int]] = set()
             for nid in present:
@@ -173,20 +228,38 @@ class RuleSetFilter:
             self.calibrate()
 
     def calibrate(self) -> None:
-        """Keep, for each filter, the clause that passed the fewest lines seen so far; a query
-        with a filter whose best clause still passes more than :data:`MAX_PASS_RATE` of the
-        lines goes to every line (searching for its needles would cost more than it saves)."""
-        choice = []
+        """Choose, for each filter, the clauses to search for: the one that passed the fewest
+        lines seen so far, then up to :data:`MAX_CLAUSES` in all, each added while it still
+        narrows the lines the chosen ones pass together. A query with a filter whose chosen
+        clauses still pass more than :data:`MAX_PASS_RATE` of the lines goes to every line
+        (searching for its needles would cost more than it saves)."""
+        choice: list[list[int]] = []
         unselective: set[int] = set()
         seen = max(1, self._seen)
-        for (qi, clauses), passes in zip(self.filters, self._passes, strict=True):
-            best = min(range(len(clauses)), key=lambda k: (passes[k], -_static_weight(clauses[k])))
-            choice.append(best)
-            if passes[best] / seen > MAX_PASS_RATE:
+        samples = self._samples
+        for (qi, clauses), passes, needle_ids in zip(
+            self.filters, self._passes, self._clause_needles, strict=True
+        ):
+            order = sorted(range(len(clauses)), key=lambda k: (passes[k], -_static_weight(clauses[k])))
+            chosen = [order[0]]
+            first = set(needle_ids[order[0]])
+            passing = [s for s in samples if not first.isdisjoint(s)]
+            for k in order[1:]:
+                if len(chosen) == MAX_CLAUSES or len(passing) <= MIN_NARROWED:
+                    break
+                ids = set(needle_ids[k])
+                narrowed = [s for s in passing if not ids.isdisjoint(s)]
+                # A clause found in nearly every line it is tested on only adds needles.
+                if len(narrowed) <= NARROWING * len(passing):
+                    chosen.append(k)
+                    passing = narrowed
+            choice.append(chosen)
+            if len(passing) / seen > MAX_PASS_RATE:
                 unselective.add(qi)
         self._seen = self._calibration
+        self._samples = []
         # A query's own pre-check (all its clauses, with confirming regexes) may still reject
-        # most lines where no single clause does: such queries are tested with it, line by line.
+        # most lines where no needles do: such queries are tested with it, line by line.
         weak = {qi for qi in unselective if self._own[qi] is not None}
         self._weak = [(qi, self._own[qi]) for qi in sorted(weak)]  # type: ignore[misc]
         self.always = self.always | (unselective - weak)
@@ -200,10 +273,11 @@ class RuleSetFilter:
 
     def describe(self) -> str:
         """A one-line account of the filter (for ``--profile``)."""
-        patterns = sum(len(o) for o in self._owners)
+        clauses = sum(len(ks) for ks in self.choice)
         return (
             f"rule-set pre-filter: {self.size} queries, {len(self.always)} sent every line, "
-            f"{len(self.filters)} filters, {patterns} needle/query pairs"
+            f"{len(self._weak)} tested with their own pre-checks, {len(self.filters)} filters "
+            f"searched by {clauses} clauses of {len(self._needle_masks)} needles"
         )
 
 
