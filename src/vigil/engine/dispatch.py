@@ -213,24 +213,44 @@ class PatternIndex:
             else:
                 self.everything.add(qi)
 
-    def lookup(self, value: str, out: set[int]) -> None:
-        """Add the queries whose patterns ``value`` may match."""
-        if self.everything:
-            out |= self.everything
+    def freeze(self) -> None:
+        """Turn the query sets into bit masks (after the last :meth:`add`)."""
+        self._prefix = {n: {k: _mask(v) for k, v in t.items()} for n, t in self.prefix.items()}
+        self._suffix = {n: {k: _mask(v) for k, v in t.items()} for n, t in self.suffix.items()}
+        self._contains = [(core, _mask(v)) for core, v in self.contains.items()]
+        self._everything = _mask(self.everything)
+
+    def lookup(self, value: str) -> int:
+        """The queries whose patterns ``value`` may match, as bits."""
+        out = self._everything
         n = len(value)
-        for length, table in self.prefix.items():
+        for length, table in self._prefix.items():
             if length <= n:
-                hit = table.get(value[:length])
-                if hit:
-                    out |= hit
-        for length, table in self.suffix.items():
+                out |= table.get(value[:length], 0)
+        for length, table in self._suffix.items():
             if length <= n:
-                hit = table.get(value[n - length :])
-                if hit:
-                    out |= hit
-        for core, qis in self.contains.items():
+                out |= table.get(value[n - length :], 0)
+        for core, qis in self._contains:
             if core in value:
                 out |= qis
+        return out
+
+
+def _mask(queries: set[int]) -> int:
+    out = 0
+    for qi in queries:
+        out |= 1 << qi
+    return out
+
+
+def bits(mask: int) -> list[int]:
+    """The positions of the set bits of ``mask``, lowest first."""
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
 
 
 def _literal_head(pattern: str) -> str:
@@ -271,6 +291,7 @@ class Dispatcher:
                     continue
                 for anchor in anchors:
                     self._add(f.category, anchor, qi, schema)
+        self._freeze()
 
     def _add(self, category: str | None, anchor: Anchor, qi: int, schema: Schema) -> None:
         """Index query ``qi`` under one anchor of one of its filters."""
@@ -289,46 +310,56 @@ class Dispatcher:
         for v in anchor.values:
             table.setdefault(v, set()).add(qi)
 
+    def _freeze(self) -> None:
+        """The index as bit masks over the queries: unions of candidates are then single
+        integer operations, and a hunt intersects them with the rule-set pre-filter's."""
+        self._always = _mask(self.always)
+        self._category_only = {c: _mask(q) for c, q in self.category_only.items()}
+        self._exact: dict[str | None, list[tuple[Callable[[Any], Any], dict[Any, int], dict[str, int]]]] = {}
+        for cat, fields in self.by_category.items():
+            self._exact[cat] = [
+                (
+                    self.readers[f],
+                    {v: _mask(q) for v, q in exact.items()},
+                    {v: _mask(q) for v, q in folded.items()},
+                )
+                for f, (exact, folded) in fields.items()
+            ]
+        self._patterns: dict[str | None, list[tuple[Callable[[Any], Any], PatternIndex, PatternIndex]]] = {}
+        for cat, pfields in self.patterns.items():
+            for sensitive, lowered in pfields.values():
+                sensitive.freeze()
+                lowered.freeze()
+            self._patterns[cat] = [(self.readers[f], s, lo) for f, (s, lo) in pfields.items()]
+
     def candidates(self, doc: Any) -> set[int]:
         """Numbers of the queries a filter of which could match ``doc``."""
-        out = set(self.always)
+        return set(bits(self.mask(doc)))
+
+    def mask(self, doc: Any) -> int:
+        """The queries a filter of which could match ``doc``, as bits (query ``i`` is ``1 << i``)."""
+        out = self._always
         cat = self.category(doc)
         cats: list[Any] = cat if isinstance(cat, list) else ([cat] if cat is not None else [])
         for c in cats:
-            only = self.category_only.get(c)
-            if only:
-                out |= only
+            out |= self._category_only.get(c, 0)
         for key in (None, *cats):
-            fields = self.by_category.get(key)
-            if not fields:
-                continue
-            for field, (exact, folded) in fields.items():
-                v = self.readers[field](doc)
+            for read, exact, folded in self._exact.get(key, ()):
+                v = read(doc)
                 if v is None:
                     continue
                 for x in v if isinstance(v, list) else (v,):
-                    hit = exact.get(x)
-                    if hit:
-                        out |= hit
-                    if folded and isinstance(x, str):
-                        hit = folded.get(x.lower())
-                        if hit:
-                            out |= hit
-                    elif not isinstance(x, str) and exact:
-                        hit = exact.get(str(x))
-                        if hit:
-                            out |= hit
-        for key in (None, *cats):
-            pfields = self.patterns.get(key)
-            if not pfields:
-                continue
-            for field, (sensitive, lowered) in pfields.items():
-                v = self.readers[field](doc)
+                    out |= exact.get(x, 0)
+                    if isinstance(x, str):
+                        if folded:
+                            out |= folded.get(x.lower(), 0)
+                    elif exact:
+                        out |= exact.get(str(x), 0)
+            for read, sensitive, lowered in self._patterns.get(key, ()):
+                v = read(doc)
                 if v is None:
                     continue
                 for x in v if isinstance(v, list) else (v,):
-                    if not isinstance(x, str):
-                        continue
-                    sensitive.lookup(x, out)
-                    lowered.lookup(x.lower(), out)
+                    if isinstance(x, str):
+                        out |= sensitive.lookup(x) | lowered.lookup(x.lower())
         return out

@@ -24,7 +24,7 @@ automaton. The choice changes which needles are searched, never the answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from vigil.engine.prefilter import Clause, Requirement
 
@@ -80,6 +80,7 @@ class RuleSetFilter:
         # narrow the rules it offers the event to without scanning again.
         self.last_line: bytes | None = None
         self.last: frozenset[int] | set[int] = self.always
+        self.last_mask = _bits_of(self.always)
         needles: dict[bytes, int] = {}
         # every clause as the ids of its needles, to count passes while calibrating
         self._clause_needles: list[list[tuple[int, ...]]] = []
@@ -132,13 +133,14 @@ class RuleSetFilter:
         self.choice = [list(ks) for ks in choice]
         self._needle_masks = masks
         self._spare = spare
-        self._cache: dict[frozenset[int], frozenset[int]] = {}
+        self._cache: dict[frozenset[int], tuple[frozenset[int], int]] = {}
+        self._always_mask = _bits_of(self.always)
         self._patterns = list(patterns)
         self._ac = self._ac_type(self._patterns, implementation=self._dfa) if patterns else None
 
-    def _queries_of(self, found: frozenset[int]) -> frozenset[int]:
+    def _queries_of(self, found: frozenset[int]) -> tuple[frozenset[int], int]:
         """The queries some filter of which has every chosen clause among the ``found`` needles
-        (and the queries sent every line)."""
+        (and the queries sent every line), as a set and as bits."""
         masks = self._needle_masks
         passing = -1
         for pos, spare in enumerate(self._spare):
@@ -147,51 +149,59 @@ class RuleSetFilter:
                 sat |= masks[pid][pos]
             passing &= sat
         if passing <= 0:
-            return self.always
+            return self.always, self._always_mask
         owner = self._filter_query
         out = set(self.always)
         while passing:
             low = passing & -passing
             out.add(owner[low.bit_length() - 1])
             passing ^= low
-        return frozenset(out)
+        mask = 0
+        for qi in out:
+            mask |= 1 << qi
+        return frozenset(out), mask
 
     def candidates(self, line: bytes) -> frozenset[int] | set[int]:
-        """The indices of the queries this raw line may concern (empty: none)."""
+        """The indices of the queries this raw line may concern (empty: none). The same, as
+        bits (query ``i`` is ``1 << i``), is left in :attr:`last_mask`."""
+        self.last_line = line
         if self._few is not None:
             # A handful of queries: their own full pre-checks (all clauses, confirming regexes)
             # are more selective than one clause each, and as cheap as one scan.
             out = {qi for qi, test in self._few if test(line)}
             if self.always:
                 out |= self.always
-            self.last_line = line
             self.last = out
+            self.last_mask = _bits_of(out)
             return out
         if self._seen < self._calibration:
             self._observe(line)
-        self.last_line = line
         ac = self._ac
         found = ac.find_matches_as_indexes(line.lower(), overlapping=True) if ac is not None else None
         weak = [qi for qi, test in self._weak if test(line)] if self._weak else None
         if not found and not weak:
             self.last = self.always
+            self.last_mask = self._always_mask
             return self.always
-        result = self.always
+        result, mask = self.always, self._always_mask
         if found:
             # Lines repeat the same few needle sets: the answer of each set is remembered.
             key = frozenset([m[0] for m in found])
             cache = self._cache
-            result = cache.get(key)  # type: ignore[assignment]
-            if result is None:
+            hit = cache.get(key)
+            if hit is None:
                 if len(cache) >= MAX_CACHED:
                     cache.clear()
-                result = cache[key] = self._queries_of(key)
+                hit = cache[key] = self._queries_of(key)
+            result, mask = hit
         if weak:
             out = set(result)
             out.update(weak)
             self.last = out
+            self.last_mask = mask | _bits_of(weak)
             return out
         self.last = result
+        self.last_mask = mask
         return result
 
     __call__ = candidates
@@ -279,6 +289,13 @@ class RuleSetFilter:
             f"{len(self._weak)} tested with their own pre-checks, {len(self.filters)} filters "
             f"searched by {clauses} clauses of {len(self._needle_masks)} needles"
         )
+
+
+def _bits_of(queries: Iterable[int]) -> int:
+    out = 0
+    for qi in queries:
+        out |= 1 << qi
+    return out
 
 
 def _strongest(clauses: list[Clause]) -> int:

@@ -10,6 +10,7 @@ missing), one value, or a ``list`` of values for a multi-valued field.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import threading
 from collections.abc import Callable
 from functools import total_ordering
@@ -220,6 +221,7 @@ class _EventMemo(threading.local):
 
 
 _MEMO = _EventMemo()
+_SLOTS = itertools.count()
 _UNSET: Any = object()
 
 
@@ -261,6 +263,9 @@ def make_field_reader(schema: Schema, path: str) -> Reader:
 def _new_field_reader(schema: Schema, path: str, key: Any) -> Reader:
     reader = _make_field_reader(schema, path)
     memo = _MEMO
+    # The memo is keyed by a number of this reader's own: hashing ``key`` (a path and a mapping
+    # dataclass) on every read cost more than the read it saves.
+    key = next(_SLOTS)
 
     def shared(doc: Any) -> Any:
         if doc is memo.doc:

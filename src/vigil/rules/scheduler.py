@@ -112,17 +112,18 @@ class Collector:
         """
         from vigil.engine.typed import begin_event
 
+        from vigil.engine.dispatch import bits
+
         dispatch = self.dispatch
         ruleset = self.ruleset
 
         def targeted() -> Iterator[tuple[Event, Sequence[int]]]:
             for ev in events:
                 begin_event(ev.source)  # the dispatcher's field reads are shared with the rules'
-                targets = dispatch(ev.source)
+                mask = dispatch(ev.source)
                 if ruleset is not None and ev.raw is not None and ev.raw is ruleset.last_line:
-                    allowed = ruleset.last
-                    targets = [i for i in targets if i in allowed]
-                yield ev, targets
+                    mask &= ruleset.last_mask
+                yield ev, bits(mask)
 
         return self._offer(targeted(), on_event, begun=True)
 
@@ -200,22 +201,29 @@ def rule_set_filter(plans: Sequence[RulePlan]) -> Any | None:
     return RuleSetFilter(reqs, line_filters=[p.compiled.line_filter for p in plans])
 
 
-def _dispatcher(plans: Sequence[RulePlan]) -> Callable[[Any], Sequence[int]]:
-    """Which plans an event goes to: the rule index of :mod:`vigil.engine.dispatch` for rules
-    that use the default category field; every event for the others."""
+def _dispatcher(plans: Sequence[RulePlan]) -> Callable[[Any], int]:
+    """Which plans an event goes to, as bits (plan ``i`` is ``1 << i``): the rule index of
+    :mod:`vigil.engine.dispatch` for rules that use the default category field; every event for
+    the others."""
     from vigil.ecs.ecs_schema import ecs_schema
-    from vigil.engine.dispatch import Dispatcher
+    from vigil.engine.dispatch import Dispatcher, bits
 
     if len(plans) < 2:
-        everyone = range(len(plans))
+        everyone = (1 << len(plans)) - 1
         return lambda _doc: everyone
     indexed = [i for i, p in enumerate(plans) if p.compiled.options.event_category_field == "event.category"]
-    others = [i for i in range(len(plans)) if i not in set(indexed)]
+    others = 0
+    for i in set(range(len(plans))) - set(indexed):
+        others |= 1 << i
     dispatcher = Dispatcher([plans[i].compiled.query for i in indexed], ecs_schema())
+    if not others:
+        return dispatcher.mask  # the dispatcher's query i is plan i
 
-    def targets(doc: Any) -> Sequence[int]:
-        chosen = [indexed[k] for k in dispatcher.candidates(doc)]
-        return chosen + others if others else chosen
+    def targets(doc: Any) -> int:
+        out = others
+        for k in bits(dispatcher.mask(doc)):
+            out |= 1 << indexed[k]
+        return out
 
     return targets
 
