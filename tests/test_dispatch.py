@@ -25,6 +25,15 @@ QUERIES = [
     " until [process where true]",
     'registry where registry.path : "*run*"',
     'process where process.args == "-enc" or process.name == "x.exe"',
+    # wildcard patterns: indexed by their literal prefix, suffix or core
+    'process where process.name : "cmd*"',
+    'process where process.name like "Cmd.?xe"',
+    'process where process.name : "kmd*" or process.name like~ "*.TXT"',
+    'process where process.command_line : "*-EncodedCommand*"',
+    'process where process.command_line like "*rundll32*,#1*"',
+    'registry where registry.path like~ "hklm\\\\*\\\\RUN\\\\*"',
+    'any where custom.num : "44*"',  # a dynamic field: numbers are matched by their text
+    'process where process.args : ("*ENC", "?enc")',
 ]
 
 NAMES = [
@@ -37,6 +46,10 @@ NAMES = [
     "a.txt",
     "A.TXT",
     "svchost.exe",
+    "kmd.exe",
+    "\u212amd.exe",  # KELVIN SIGN: no ASCII letter, so "kmd*" does not match it
+    "\u0130.exe",  # LATIN CAPITAL LETTER I WITH DOT ABOVE: lowercases to two code points
+    "Cmd.Xxe",
 ]
 
 
@@ -54,8 +67,13 @@ def _doc(rng: random.Random) -> dict:
             "name": rng.choice(NAMES),
             "pid": rng.choice([4, 100, "4"]),
             "entity_id": "e1",
-            "args": rng.choice([["cmd", "-enc"], "-enc", ["-ENC"]]),
+            "args": rng.choice([["cmd", "-enc"], "-enc", ["-ENC"], ["/enc", "x"]]),
+            "command_line": rng.choice(
+                ["RUNDLL32.EXE x.dll,#1 y", "rundll32.exe x.dll,#1 y", "pwsh -encodedcommand AA", "cmd /c"]
+            ),
         }
+    if rng.random() < 0.3:
+        doc["custom"] = {"num": rng.choice([445, "445", 80, 44.5, [1, 443], True])}
     if rng.random() < 0.5:
         doc["destination.port"] = rng.choice([445, "445", 139, 80])
         doc["destination"] = {"ip": rng.choice(["10.0.0.1", "192.168.1.1"])}
@@ -74,7 +92,7 @@ def test_candidates_cover_every_match(seed: int) -> None:
     parsed = [parse(q) for q in QUERIES]
     dispatcher = Dispatcher(parsed, ecs_schema())
     compiled = [compile_query(q, options=QueryOptions(size=100)) for q in QUERIES]
-    for i in range(300):
+    for i in range(600):
         doc = _doc(rng)
         ev = Event(doc, "logs-x", str(i), i)
         cands = dispatcher.candidates(doc)
@@ -87,5 +105,10 @@ def test_anchor_choice_prefers_discriminating_fields() -> None:
     q = parse('process where host.os.type == "windows" and process.name in ("a.exe", "b.exe")').body
     anchor = filter_anchor(q, ecs_schema())  # type: ignore[arg-type]
     assert anchor is not None and anchor.field == "process.name"
-    wild = parse('process where process.name : "*.exe"').body
-    assert filter_anchor(wild, ecs_schema()) is None  # type: ignore[arg-type]
+    wild = parse('process where process.name : "*.exe" and process.pid != 4').body
+    anchor = filter_anchor(wild, ecs_schema())  # type: ignore[arg-type]
+    assert anchor is not None and anchor.patterns == ("*.exe",) and anchor.insensitive
+    # an exact value is preferred to a pattern
+    both = parse('process where process.name : "*.exe" and process.parent.name == "a.exe"').body
+    anchor = filter_anchor(both, ecs_schema())  # type: ignore[arg-type]
+    assert anchor is not None and anchor.field == "process.parent.name"

@@ -27,6 +27,7 @@ from typing import Any
 from vigil.ecs.schema import FieldType, Schema
 from vigil.engine.typed import coerce_literal, make_field_reader
 from vigil.eql import ast
+from vigil.eql.patterns import ascii_fold
 
 _WILDCARD = ("*", "?")
 # Fields whose values are weak discriminators (few distinct values): used only when nothing better.
@@ -101,6 +102,8 @@ def _anchor_of(expr: ast.Expr, schema: Schema) -> Anchor | None:
     ):
         field, values = expr.expr, _literal_values(expr.patterns, True)
         insensitive = expr.op != "like"
+        if values is None:
+            return _pattern_anchor(expr, schema)
     if not isinstance(field, ast.Field) or values is None or field.optional:
         return None
     spec = schema.spec(field.path)
@@ -136,7 +139,8 @@ def _pattern_anchor(expr: ast.Match, schema: Schema) -> Anchor | None:
         patterns.append(p.value)
     insensitive = expr.op != "like"
     if insensitive:
-        patterns = [p.lower() for p in patterns]
+        # as the matcher folds case: ASCII letters only
+        patterns = [ascii_fold(p) for p in patterns]
     return Anchor(expr.expr.path, frozenset(), insensitive, tuple(patterns))
 
 
@@ -360,6 +364,8 @@ class Dispatcher:
                 if v is None:
                     continue
                 for x in v if isinstance(v, list) else (v,):
+                    if type(x) in (int, float):
+                        x = str(x)  # the matcher tests numbers by their text
                     if isinstance(x, str):
-                        out |= sensitive.lookup(x) | lowered.lookup(x.lower())
+                        out |= sensitive.lookup(x) | lowered.lookup(ascii_fold(x))
         return out

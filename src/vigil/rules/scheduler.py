@@ -110,9 +110,8 @@ class Collector:
         only to the rules that scan named; any other event (EVTX, mapped Windows JSON) to every
         rule the index names.
         """
-        from vigil.engine.typed import begin_event
-
         from vigil.engine.dispatch import bits
+        from vigil.engine.typed import begin_event
 
         dispatch = self.dispatch
         ruleset = self.ruleset
