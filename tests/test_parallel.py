@@ -259,3 +259,54 @@ def test_odd_line_shapes_read_alike_in_parallel(tmp_path: Path, search_engine: s
                 if not prepass:
                     assert (report.events, report.filtered) == (single.events, single.filtered)
                 assert bool(report.scanned) == scan
+
+
+def test_parts_of_many_rules_share_their_events_across_the_pipe() -> None:
+    import pickle
+
+    from vigil.engine import Event
+    from vigil.sources.parallel import SharedPacker, SharedUnpacker, _kind, _pack, _unpack
+
+    queries = [
+        'sequence by process.entity_id [process where process.name == "a.exe"] [network where true]'
+        ' until [process where event.type == "end"]',
+        'sequence by process.entity_id [process where process.name == "b.exe"] [file where true]'
+        ' until [process where event.type == "end"]',
+        'process where event.type == "end"',
+        "sample by process.entity_id [process where true] [network where true]",
+    ]
+    compiled = [compile_query(q) for q in queries]
+    docs = [
+        {"@timestamp": f"2024-05-01T00:00:0{i}Z", "event": {"category": "process", "type": "end"}}
+        | {"process": {"entity_id": f"e{i % 2}", "name": "a.exe"}}
+        for i in range(4)
+    ]
+    events = [Event(d, "logs-x", "", i) for i, d in enumerate(docs)]
+    for ev in events:
+        ev.origin = ("f.ndjson", ev.seq * 100)
+    packer = SharedPacker()
+    packed = []
+    for c in compiled:
+        kind = _kind(c)
+        parts = [p for ev in events if (p := c.part_of(ev)) is not None]
+        assert parts
+        packed.append((kind, [packer.pack(kind, p) for p in parts], [_pack(kind, p) for p in parts]))
+    shared = pickle.dumps([p for _k, p, _plain in packed])
+    plain = pickle.dumps([p for _k, _p, p in packed])
+    assert len(shared) < len(plain)  # each event (and its ordinal, its until keys) once
+    unpack = SharedUnpacker().unpack
+    again = pickle.loads(shared)
+    seen: dict[int, object] = {}
+    for (kind, _p, plain_parts), parts in zip(packed, again, strict=True):
+        for got, want in zip(parts, plain_parts, strict=True):
+            a, b = unpack(kind, got), _unpack(kind, want)
+            ev_a = a.event if kind == "sequence" else a[1] if kind == "events" else a[0]
+            ev_b = b.event if kind == "sequence" else b[1] if kind == "events" else b[0]
+            assert (ev_a.index, ev_a.seq, ev_a.origin) == (ev_b.index, ev_b.seq, ev_b.origin)
+            assert seen.setdefault(ev_a.seq, ev_a) is ev_a  # one event object per event
+            if kind == "sequence":
+                assert (a.ordinal, a.step_keys, a.until_keys) == (b.ordinal, b.step_keys, b.until_keys)
+            elif kind == "events":
+                assert a[0] == b[0]
+            else:
+                assert a[1] == b[1]

@@ -30,15 +30,15 @@ from vigil.sources.ndjson import Malformed, ReadReport, _Reader
 from vigil.sources.parallel import (
     CHUNK_BYTES,
     MIN_PARALLEL_BYTES,
+    SharedPacker,
+    SharedUnpacker,
     _Chunk,
     _events_of,
     _every_event,
     _expand,
     _kind,
-    _pack,
     _passing,
     _scanned,
-    _unpack,
     plan_chunks,
 )
 
@@ -116,10 +116,12 @@ def _hunt_chunk(chunk: _Chunk) -> _HuntResult:
     clock = [p.offer_seconds for p in plans]
     stats = collector.collect(events)
     result = _HuntResult(parts={}, seen={}, seconds={})
+    packer = SharedPacker()
     for i, plan in enumerate(plans):
         if plan.parts:
+            pack = packer.pack
             kind = kinds[i]
-            result.parts[i] = [(when, seq, _pack(kind, part)) for when, seq, part in plan.parts]
+            result.parts[i] = [(when, seq, pack(kind, part)) for when, seq, part in plan.parts]
             plan.parts.clear()
         delta = plan.events_seen - before[i]
         if delta:
@@ -205,16 +207,18 @@ def collect_parallel(
                 report.scanned += res.scanned
                 stats.events += res.events
                 stats.unknown_index += res.unknown_index
+                # an event several rules keep is one event again (see SharedPacker)
+                unpack = SharedUnpacker().unpack
                 for i, packed in res.parts.items():
                     kind = kinds[i]
                     plan = plans[i]
                     if plan.stream is not None:
                         feed = plan.stream.feed
                         for _when, _seq, p in packed:
-                            feed(_unpack(kind, p))
+                            feed(unpack(kind, p))
                         plan.streamed += len(packed)
                     else:
-                        plan.parts.extend((when, seq, _unpack(kind, p)) for when, seq, p in packed)
+                        plan.parts.extend((when, seq, unpack(kind, p)) for when, seq, p in packed)
                 for i, n in res.seen.items():
                     plans[i].events_seen += n
                 for i, t in res.seconds.items():

@@ -421,6 +421,68 @@ def _pack(kind: str, part: Any) -> tuple[Any, ...]:
     return (_pack_event(ev), step_keys)
 
 
+class SharedPacker:
+    """Packs the parts many rules keep from one range so that what they share is sent once.
+
+    An event offered to many rules (a process end ending a dozen rules' sequences) gives each
+    the same event and usually equal ordinals and ``until`` keys: here those become one object
+    each, which pickling then writes once and references after (and :class:`SharedUnpacker`
+    turns back into one event)."""
+
+    def __init__(self) -> None:
+        self._events: dict[int, tuple[Event, tuple[Any, ...]]] = {}
+        self._values: dict[Any, Any] = {}
+
+    def event(self, ev: Event) -> tuple[Any, ...]:
+        """The packed event (one per event object)."""
+        known = self._events.get(id(ev))
+        if known is None:
+            known = self._events[id(ev)] = (ev, _pack_event(ev))  # holds ev: its id stays its own
+        return known[1]
+
+    def _same(self, value: Any, key: Any) -> Any:
+        try:
+            return self._values.setdefault(key, value)
+        except TypeError:  # an unhashable key value: sent as it is
+            return value
+
+    def pack(self, kind: str, part: Any) -> tuple[Any, ...]:
+        """:func:`_pack` with shared events, ordinals and key lists."""
+        if kind == "events":
+            ordinal, ev = part
+            return (ordinal, self.event(ev))
+        if kind == "sequence":
+            until = part.until_keys
+            if until is not None:
+                until = self._same(until, ("until", *until))
+            ordinal = self._same(part.ordinal, part.ordinal)
+            return (ordinal, self.event(part.event), part.step_keys, until)
+        ev, step_keys = part
+        return (self.event(ev), step_keys)
+
+
+class SharedUnpacker:
+    """Unpacks what :class:`SharedPacker` packed: one event per packed event, while the packed
+    data lives (the caller holds it)."""
+
+    def __init__(self) -> None:
+        self._events: dict[int, Event] = {}
+
+    def _event(self, packed: tuple[Any, ...]) -> Event:
+        ev = self._events.get(id(packed))
+        if ev is None:
+            ev = self._events[id(packed)] = _unpack_event(packed)
+        return ev
+
+    def unpack(self, kind: str, packed: tuple[Any, ...]) -> Any:
+        """:func:`_unpack` with shared events."""
+        if kind == "events":
+            return (packed[0], self._event(packed[1]))
+        if kind == "sequence":
+            return Candidate(packed[0], self._event(packed[1]), packed[2], packed[3])
+        return (self._event(packed[0]), packed[1])
+
+
 def _unpack(kind: str, packed: tuple[Any, ...]) -> Any:
     if kind == "events":
         return (packed[0], _unpack_event(packed[1]))
