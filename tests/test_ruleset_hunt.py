@@ -100,9 +100,15 @@ def _line(doc: dict, rng: random.Random) -> bytes:
     return text
 
 
+@pytest.mark.parametrize("engine", ["hyperscan", "aho-corasick"])
 @pytest.mark.parametrize("queries", [QUERIES, QUERIES[:3], QUERIES[3:5]], ids=["many", "few", "few-network"])
 @pytest.mark.parametrize("seed", range(6))
-def test_candidates_cover_every_match(seed: int, queries: list[str]) -> None:
+def test_candidates_cover_every_match(
+    seed: int, queries: list[str], engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vigil.sources import scan
+
+    monkeypatch.setattr(scan, "_NO_HYPERSCAN", engine != "hyperscan")
     rng = random.Random(seed)
     compiled = [compile_query(q, options=QueryOptions(size=100)) for q in queries]
     reqs = [getattr(c.line_filter, "reqs", None) for c in compiled]

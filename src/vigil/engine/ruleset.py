@@ -25,6 +25,7 @@ automaton. The choice changes which needles are searched, never the answer.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from vigil.engine.prefilter import Clause, Requirement
 
@@ -137,6 +138,7 @@ class RuleSetFilter:
         self._always_mask = _bits_of(self.always)
         self._patterns = list(patterns)
         self._ac = self._ac_type(self._patterns, implementation=self._dfa) if patterns else None
+        self._found = _needle_finder(self._patterns, self._ac)
 
     def _queries_of(self, found: frozenset[int]) -> tuple[frozenset[int], int]:
         """The queries some filter of which has every chosen clause among the ``found`` needles
@@ -176,8 +178,7 @@ class RuleSetFilter:
             return out
         if self._seen < self._calibration:
             self._observe(line)
-        ac = self._ac
-        found = ac.find_matches_as_indexes(line.lower(), overlapping=True) if ac is not None else None
+        found = self._found(line)
         weak = [qi for qi, test in self._weak if test(line)] if self._weak else None
         if not found and not weak:
             self.last = self.always
@@ -186,7 +187,7 @@ class RuleSetFilter:
         result, mask = self.always, self._always_mask
         if found:
             # Lines repeat the same few needle sets: the answer of each set is remembered.
-            key = frozenset([m[0] for m in found])
+            key = frozenset(found)
             cache = self._cache
             hit = cache.get(key)
             if hit is None:
@@ -289,6 +290,47 @@ class RuleSetFilter:
             f"{len(self._weak)} tested with their own pre-checks, {len(self.filters)} filters "
             f"searched by {clauses} clauses of {len(self._needle_masks)} needles"
         )
+
+
+def _needle_finder(patterns: list[bytes], ac: Any) -> Callable[[bytes], list[int]]:
+    """A function giving the ids of the ``patterns`` (lowercase) a line holds in any ASCII case,
+    each id at least once: one Hyperscan scan reporting each needle once where Hyperscan is
+    installed (a third faster than the automaton here), else the Aho-Corasick automaton ``ac``
+    over the lowercased line."""
+    if not patterns:
+        return lambda _line: []
+    from vigil.sources.scan import hyperscan_available
+
+    if not hyperscan_available():
+        find = ac.find_matches_as_indexes
+
+        def automaton(line: bytes) -> list[int]:
+            return [m[0] for m in find(line.lower(), overlapping=True)]
+
+        return automaton
+    import hyperscan
+
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    db.compile(
+        expressions=patterns,
+        ids=list(range(len(patterns))),
+        elements=len(patterns),
+        flags=hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH,
+        literal=True,
+    )
+    scan = db.scan
+    out: list[int] = []
+    add = out.append
+
+    def found(pattern: int, _start: int, _end: int, _flags: int, _context: Any) -> None:
+        add(pattern)
+
+    def hyper(line: bytes) -> list[int]:
+        out.clear()
+        scan(line, match_event_handler=found)
+        return out
+
+    return hyper
 
 
 def _bits_of(queries: Iterable[int]) -> int:
