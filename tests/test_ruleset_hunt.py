@@ -143,18 +143,24 @@ _NAME_AND_ARGS = 'process where process.name == "cmd.exe" and process.args == "-
 _FILLERS = [compile_query(f'file where file.name == "filler{i}.txt"') for i in range(4)]
 
 
+def _calibrated(lines: list[bytes]) -> RuleSetFilter:
+    """The rule-set filter of the name-and-args query (and the fillers) calibrated on ``lines``."""
+    compiled = [compile_query(_NAME_AND_ARGS), *_FILLERS]
+    reqs = [getattr(c.line_filter, "reqs", None) for c in compiled]
+    ruleset = RuleSetFilter(reqs, calibration=len(lines), line_filters=[c.line_filter for c in compiled])
+    for line in lines:
+        ruleset(line)
+    return ruleset
+
+
 def test_calibration_searches_clauses_together_when_they_narrow() -> None:
     # "cmd.exe" and "-enc" are each in a third of the lines, together in few: after calibrating,
     # the rule is searched by both, so a line with one of them only is no candidate.
-    compiled = [compile_query(_NAME_AND_ARGS), *_FILLERS]
-    reqs = [getattr(c.line_filter, "reqs", None) for c in compiled]
-    ruleset = RuleSetFilter(reqs, calibration=90, line_filters=[c.line_filter for c in compiled])
     name = orjson.dumps({"process": {"name": "cmd.exe", "args": ["/c"]}})
     args = orjson.dumps({"process": {"name": "x.exe", "args": ["-enc"]}})
     both = orjson.dumps({"process": {"name": "cmd.exe", "args": ["-enc"]}})
     other = orjson.dumps({"process": {"name": "x.exe", "args": ["/c"]}})
-    for i in range(90):
-        ruleset([name, args, other][i % 3] if i % 30 else both)
+    ruleset = _calibrated([[name, args, other][i % 3] if i % 30 else both for i in range(90)])
     assert len(ruleset.choice[0]) == 2
     assert ruleset(name) == frozenset()
     assert ruleset(args) == frozenset()
@@ -164,13 +170,9 @@ def test_calibration_searches_clauses_together_when_they_narrow() -> None:
 
 def test_calibration_keeps_one_clause_when_another_does_not_narrow() -> None:
     # "-enc" is in every line "cmd.exe" is in: searching for it too would only cost
-    compiled = [compile_query(_NAME_AND_ARGS), *_FILLERS]
-    reqs = [getattr(c.line_filter, "reqs", None) for c in compiled]
-    ruleset = RuleSetFilter(reqs, calibration=40, line_filters=[c.line_filter for c in compiled])
     both = orjson.dumps({"process": {"name": "cmd.exe", "args": ["-enc"]}})
     args = orjson.dumps({"process": {"name": "x.exe", "args": ["-enc"]}})
-    for i in range(40):
-        ruleset(both if i % 10 == 0 else args)
+    ruleset = _calibrated([both if i % 10 == 0 else args for i in range(40)])
     assert len(ruleset.choice[0]) == 1
     assert ruleset(both) == {0}
 

@@ -20,7 +20,7 @@ event.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,10 +219,10 @@ class PatternIndex:
 
     def freeze(self) -> None:
         """Turn the query sets into bit masks (after the last :meth:`add`)."""
-        self._prefix = {n: {k: _mask(v) for k, v in t.items()} for n, t in self.prefix.items()}
-        self._suffix = {n: {k: _mask(v) for k, v in t.items()} for n, t in self.suffix.items()}
-        self._contains = [(core, _mask(v)) for core, v in self.contains.items()]
-        self._everything = _mask(self.everything)
+        self._prefix = {n: {k: mask_of(v) for k, v in t.items()} for n, t in self.prefix.items()}
+        self._suffix = {n: {k: mask_of(v) for k, v in t.items()} for n, t in self.suffix.items()}
+        self._contains = [(core, mask_of(v)) for core, v in self.contains.items()]
+        self._everything = mask_of(self.everything)
 
     def lookup(self, value: str) -> int:
         """The queries whose patterns ``value`` may match, as bits."""
@@ -240,7 +240,8 @@ class PatternIndex:
         return out
 
 
-def _mask(queries: set[int]) -> int:
+def mask_of(queries: Iterable[int]) -> int:
+    """A set of query numbers as bits (query ``i`` is ``1 << i``); :func:`bits` turns it back."""
     out = 0
     for qi in queries:
         out |= 1 << qi
@@ -317,15 +318,15 @@ class Dispatcher:
     def _freeze(self) -> None:
         """The index as bit masks over the queries: unions of candidates are then single
         integer operations, and a hunt intersects them with the rule-set pre-filter's."""
-        self._always = _mask(self.always)
-        self._category_only = {c: _mask(q) for c, q in self.category_only.items()}
+        self._always = mask_of(self.always)
+        self._category_only = {c: mask_of(q) for c, q in self.category_only.items()}
         self._exact: dict[str | None, list[tuple[Callable[[Any], Any], dict[Any, int], dict[str, int]]]] = {}
         for cat, fields in self.by_category.items():
             self._exact[cat] = [
                 (
                     self.readers[f],
-                    {v: _mask(q) for v, q in exact.items()},
-                    {v: _mask(q) for v, q in folded.items()},
+                    {v: mask_of(q) for v, q in exact.items()},
+                    {v: mask_of(q) for v, q in folded.items()},
                 )
                 for f, (exact, folded) in fields.items()
             ]

@@ -24,9 +24,10 @@ automaton. The choice changes which needles are searched, never the answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from vigil.engine.dispatch import mask_of
 from vigil.engine.prefilter import Clause, Requirement
 
 CALIBRATION_LINES = 1000
@@ -81,7 +82,7 @@ class RuleSetFilter:
         # narrow the rules it offers the event to without scanning again.
         self.last_line: bytes | None = None
         self.last: frozenset[int] | set[int] = self.always
-        self.last_mask = _bits_of(self.always)
+        self.last_mask = mask_of(self.always)
         needles: dict[bytes, int] = {}
         # every clause as the ids of its needles, to count passes while calibrating
         self._clause_needles: list[list[tuple[int, ...]]] = []
@@ -135,7 +136,7 @@ class RuleSetFilter:
         self._needle_masks = masks
         self._spare = spare
         self._cache: dict[frozenset[int], tuple[frozenset[int], int]] = {}
-        self._always_mask = _bits_of(self.always)
+        self._always_mask = mask_of(self.always)
         self._patterns = list(patterns)
         self._ac = self._ac_type(self._patterns, implementation=self._dfa) if patterns else None
         self._found = _needle_finder(self._patterns, self._ac)
@@ -174,7 +175,7 @@ class RuleSetFilter:
             if self.always:
                 out |= self.always
             self.last = out
-            self.last_mask = _bits_of(out)
+            self.last_mask = mask_of(out)
             return out
         if self._seen < self._calibration:
             self._observe(line)
@@ -199,7 +200,7 @@ class RuleSetFilter:
             out = set(result)
             out.update(weak)
             self.last = out
-            self.last_mask = mask | _bits_of(weak)
+            self.last_mask = mask | mask_of(weak)
             return out
         self.last = result
         self.last_mask = mask
@@ -331,13 +332,6 @@ def _needle_finder(patterns: list[bytes], ac: Any) -> Callable[[bytes], list[int
         return out
 
     return hyper
-
-
-def _bits_of(queries: Iterable[int]) -> int:
-    out = 0
-    for qi in queries:
-        out |= 1 << qi
-    return out
 
 
 def _strongest(clauses: list[Clause]) -> int:
