@@ -205,15 +205,13 @@ def _dispatcher(plans: Sequence[RulePlan]) -> Callable[[Any], int]:
     :mod:`vigil.engine.dispatch` for rules that use the default category field; every event for
     the others."""
     from vigil.ecs.ecs_schema import ecs_schema
-    from vigil.engine.dispatch import Dispatcher, bits
+    from vigil.engine.dispatch import Dispatcher, bits, mask_of
 
     if len(plans) < 2:
         everyone = (1 << len(plans)) - 1
         return lambda _doc: everyone
     indexed = [i for i, p in enumerate(plans) if p.compiled.options.event_category_field == "event.category"]
-    others = 0
-    for i in set(range(len(plans))) - set(indexed):
-        others |= 1 << i
+    others = mask_of(set(range(len(plans))) - set(indexed))
     dispatcher = Dispatcher([plans[i].compiled.query for i in indexed], ecs_schema())
     if not others:
         return dispatcher.mask  # the dispatcher's query i is plan i
