@@ -216,3 +216,24 @@ def test_failing_rule_is_reported_not_raised() -> None:
 
     summary = hunt_rule(plan, run_time=T0, sink=AlertSink(None), build=broken)
     assert summary.errors == ["RuntimeError: boom"]
+
+
+def test_rules_with_their_own_category_field_see_every_event_the_index_would_skip() -> None:
+    from vigil.engine.dispatch import bits
+    from vigil.rules.scheduler import Collector
+
+    plans = [
+        plan_rule(smb_rule(rule_id="a", query='process where process.name == "a.exe"'), size=10),
+        # category read from another field: the rule index (on event.category) cannot judge it
+        plan_rule(
+            smb_rule(rule_id="b", query="process where true", event_category_override="custom.kind"),
+            size=10,
+        ),
+        plan_rule(smb_rule(rule_id="c", query="network where destination.port == 445"), size=10),
+    ]
+    dispatch = Collector(plans, use_ruleset=False).dispatch
+    process_a = {"event": {"category": "process"}, "process": {"name": "a.exe"}}
+    network = {"event": {"category": "network"}, "destination": {"port": 445}, "custom": {"kind": "process"}}
+    assert bits(dispatch(process_a)) == [0, 1]
+    assert bits(dispatch(network)) == [1, 2]
+    assert bits(dispatch({"event": {"category": "file"}})) == [1]
