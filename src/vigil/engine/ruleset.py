@@ -104,6 +104,7 @@ class RuleSetFilter:
         # Before calibration: the clause with the longest shortest needle of each filter.
         # the needle ids found in each line seen while calibrating
         self._samples: list[frozenset[int]] = []
+        self._sample_lines: list[bytes] = []  # the same lines, to try queries' own pre-checks on
         first = [[_strongest(c)] for _qi, c in self.filters]
         self._choose(first)
 
@@ -229,6 +230,7 @@ class RuleSetFilter:
                 [pid for pid, _s, _e in self._full.find_matches_as_indexes(line.lower(), overlapping=True)]
             )
             self._samples.append(present)
+            self._sample_lines.append(line)
             served = self._served
             hit: set[tuple[int, int]] = set()
             for nid in present:
@@ -269,10 +271,18 @@ class RuleSetFilter:
             if len(passing) / seen > MAX_PASS_RATE:
                 unselective.add(qi)
         self._seen = self._calibration
-        self._samples = []
+        lines = self._sample_lines
+        self._samples, self._sample_lines = [], []
         # A query's own pre-check (all its clauses, with confirming regexes) may still reject
-        # most lines where no needles do: such queries are tested with it, line by line.
-        weak = {qi for qi in unselective if self._own[qi] is not None}
+        # most lines where no needles do: such queries are tested with it, line by line. One
+        # that passes more than MAX_PASS_RATE of the lines too goes to every line instead: its
+        # test would cost more on every line than the events it spares (the rule index still
+        # narrows what it is offered).
+        weak = set()
+        for qi in unselective:
+            own = self._own[qi]
+            if own is not None and sum(1 for line in lines if own(line)) <= MAX_PASS_RATE * len(lines):
+                weak.add(qi)
         self._weak = [(qi, self._own[qi]) for qi in sorted(weak)]  # type: ignore[misc]
         self.always = self.always | (unselective - weak)
         self._choose(choice, skip=self.always | weak)
