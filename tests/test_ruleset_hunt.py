@@ -546,26 +546,3 @@ def test_keyed_sequence_rules_read_in_one_reading(
     calls.clear()
     report = _hunt_like(folder, events_file, expected, True)
     assert calls == [False] and report.lines == single.lines
-
-
-def test_queries_no_needle_serves_are_tested_alone_only_when_that_is_selective() -> None:
-    compiled = [
-        # "88" is too short to search for: only "network" is, in half the lines, and the query's
-        # own pre-check passes every network line too: it goes to every line
-        compile_query("network where destination.port in (88, 464)"),
-        # '"start"' is in every line, but as a process name (its own pre-check) in none
-        compile_query('process where process.name == "start"'),
-        *_FILLERS,
-    ]
-    reqs = [getattr(c.line_filter, "reqs", None) for c in compiled]
-    ruleset = RuleSetFilter(reqs, calibration=40, line_filters=[c.line_filter for c in compiled])
-    network = orjson.dumps({"event": {"category": "network", "type": "start"}, "destination": {"port": 80}})
-    process = orjson.dumps({"event": {"category": "process", "type": "start"}, "process": {"name": "a.exe"}})
-    for i in range(40):
-        ruleset(network if i % 2 else process)
-    assert ruleset.always == {0}
-    assert [qi for qi, _test in ruleset._weak] == [1]
-    assert ruleset(b'{"event":{"category":"file"}}') == {0}
-    named = orjson.dumps({"event": {"category": "process"}, "process": {"name": "start"}})
-    assert ruleset(named) == {0, 1}
-    assert not ruleset.skips_lines

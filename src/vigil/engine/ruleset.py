@@ -92,19 +92,12 @@ class RuleSetFilter:
                 ids.append(tuple(needles.setdefault(n.text.lower(), len(needles)) for n in clause.needles))
             self._clause_needles.append(ids)
         self._all_needles = list(needles)
-        self._passes = [[0] * len(c) for c in self._clause_needles]
-        # needle id -> the (filter, clause) pairs it serves: calibration counts a line's passes
-        # from the needles found in it, not by walking every clause of every filter
-        self._served: list[list[tuple[int, int]]] = [[] for _ in self._all_needles]
-        for fi, clauses_ids in enumerate(self._clause_needles):
-            for k, needle_ids in enumerate(clauses_ids):
-                for nid in set(needle_ids):
-                    self._served[nid].append((fi, k))
         self._full = self._ac_type(self._all_needles, implementation=self._dfa) if self._all_needles else None
+        # While calibrating: per needle, the calibration lines holding it, as bits (line i is
+        # 1 << i): a clause's lines are the OR of its needles', a few clauses' lines together
+        # the AND of those, each a handful of integer operations.
+        self._lines_of: list[int] = [0] * len(self._all_needles)
         # Before calibration: the clause with the longest shortest needle of each filter.
-        # the needle ids found in each line seen while calibrating
-        self._samples: list[frozenset[int]] = []
-        self._sample_lines: list[bytes] = []  # the same lines, to try queries' own pre-checks on
         first = [[_strongest(c)] for _qi, c in self.filters]
         self._choose(first)
 
@@ -226,20 +219,23 @@ class RuleSetFilter:
     def _observe(self, line: bytes) -> None:
         self._seen += 1
         if self._full is not None:
-            present = frozenset(
-                [pid for pid, _s, _e in self._full.find_matches_as_indexes(line.lower(), overlapping=True)]
-            )
-            self._samples.append(present)
-            self._sample_lines.append(line)
-            served = self._served
-            hit: set[tuple[int, int]] = set()
-            for nid in present:
-                hit.update(served[nid])
-            passes = self._passes
-            for fi, k in hit:
-                passes[fi][k] += 1
+            bit = 1 << (self._seen - 1)
+            lines_of = self._lines_of
+            for pid in {m[0] for m in self._full.find_matches_as_indexes(line.lower(), overlapping=True)}:
+                lines_of[pid] |= bit
         if self._seen == self._calibration:
             self.calibrate()
+
+    def _clause_lines(self, needle_ids: Sequence[int]) -> int:
+        out = 0
+        for nid in needle_ids:
+            out |= self._lines_of[nid]
+        return out
+
+    @property
+    def _passes(self) -> list[list[int]]:
+        """Per filter, per clause: how many of the lines observed so far hold one of its needles."""
+        return [[self._clause_lines(ids).bit_count() for ids in clauses] for clauses in self._clause_needles]
 
     def calibrate(self) -> None:
         """Choose, for each filter, the clauses to search for: the one that passed the fewest
@@ -250,39 +246,29 @@ class RuleSetFilter:
         choice: list[list[int]] = []
         unselective: set[int] = set()
         seen = max(1, self._seen)
-        samples = self._samples
-        for (qi, clauses), passes, needle_ids in zip(
-            self.filters, self._passes, self._clause_needles, strict=True
-        ):
+        for (qi, clauses), needle_ids in zip(self.filters, self._clause_needles, strict=True):
+            lines = [self._clause_lines(ids) for ids in needle_ids]
+            passes = [m.bit_count() for m in lines]
             order = sorted(range(len(clauses)), key=lambda k: (passes[k], -_static_weight(clauses[k])))
             chosen = [order[0]]
-            first = set(needle_ids[order[0]])
-            passing = [s for s in samples if not first.isdisjoint(s)]
+            passing = lines[order[0]]
+            count = passes[order[0]]
             for k in order[1:]:
-                if len(chosen) == MAX_CLAUSES or len(passing) <= MIN_NARROWED:
+                if len(chosen) == MAX_CLAUSES or count <= MIN_NARROWED:
                     break
-                ids = set(needle_ids[k])
-                narrowed = [s for s in passing if not ids.isdisjoint(s)]
+                narrowed = passing & lines[k]
                 # A clause found in nearly every line it is tested on only adds needles.
-                if len(narrowed) <= NARROWING * len(passing):
+                if narrowed.bit_count() <= NARROWING * count:
                     chosen.append(k)
-                    passing = narrowed
+                    passing, count = narrowed, narrowed.bit_count()
             choice.append(chosen)
-            if len(passing) / seen > MAX_PASS_RATE:
+            if count / seen > MAX_PASS_RATE:
                 unselective.add(qi)
         self._seen = self._calibration
-        lines = self._sample_lines
-        self._samples, self._sample_lines = [], []
+        self._lines_of = []
         # A query's own pre-check (all its clauses, with confirming regexes) may still reject
-        # most lines where no needles do: such queries are tested with it, line by line. One
-        # that passes more than MAX_PASS_RATE of the lines too goes to every line instead: its
-        # test would cost more on every line than the events it spares (the rule index still
-        # narrows what it is offered).
-        weak = set()
-        for qi in unselective:
-            own = self._own[qi]
-            if own is not None and sum(1 for line in lines if own(line)) <= MAX_PASS_RATE * len(lines):
-                weak.add(qi)
+        # most lines where no needles do: such queries are tested with it, line by line.
+        weak = {qi for qi in unselective if self._own[qi] is not None}
         self._weak = [(qi, self._own[qi]) for qi in sorted(weak)]  # type: ignore[misc]
         self.always = self.always | (unselective - weak)
         self._choose(choice, skip=self.always | weak)
