@@ -2,24 +2,26 @@
 
 Each query's pre-check (:mod:`vigil.engine.prefilter`) is a list of *requirements*, one per
 filter; a requirement is a list of *clauses*, each a set of needles of which one must occur in the
-line. Any single clause of a requirement is therefore a necessary condition for that filter, and a
-line can only concern a query if, for some filter of it, one chosen clause is satisfied.
+line. Every clause of a requirement is therefore a necessary condition for that filter, and so is
+any few of them together: a line can only concern a query if, for some filter of it, the clauses
+chosen for that filter are all satisfied.
 
 So for every filter we keep a few of its clauses (the ones that pass the fewest lines together)
-and put their needles, lowercased, into a single Aho-Corasick automaton (the ``ahocorasick_rs``
-package). One scan of the lowercased line yields the needles in it; a filter may concern the line
-when each of its kept clauses has one of them (bit masks over the filters, one per clause
-position, answer that at once; lines repeat the same few needle sets, so each set's answer is
-also remembered). A line no query may concern is not decoded at all; the others are offered only
-to the queries named. Lowercasing both sides can only add passes, so case-sensitive clauses stay
+and search the line for all their needles at once, in any ASCII case: one Hyperscan scan that
+reports each needle once (the ``hyperscan`` package), or where that is not installed one
+Aho-Corasick automaton (``ahocorasick_rs``) over the lowercased line. A filter may concern the
+line when each of its kept clauses has a needle in it: bit masks over the filters, one per clause
+position, answer that at once, and as lines repeat the same few needle sets, each set's answer is
+remembered. A line no query may concern is not decoded at all; the others are offered only to the
+queries named. Folding case on both sides can only add passes, so case-sensitive clauses stay
 necessary conditions; confirming regexes are not used here (they only remove passes).
 
 Which clauses pass fewest lines depends on the data (``"windows"`` is in every Windows event,
 ``"cmd.exe"`` in few), so the filter calibrates itself: over its first lines it scans for the
-needles of *every* clause and notes which it found in each line; then, per filter, it keeps the
-rarest clause and adds the next rarest while it still narrows the lines they pass together
-(``"cmd.exe"`` and ``"-enc"`` may each be common, and rare together), and rebuilds the
-automaton. The choice changes which needles are searched, never the answer.
+needles of *every* clause and notes, per needle, the lines holding it; then, per filter, it keeps
+the rarest clause and adds the next rarest while it still narrows the lines they pass together
+(``"cmd.exe"`` and ``"-enc"`` may each be common, and rare together), and rebuilds the search.
+The choice changes which needles are searched, never the answer.
 """
 
 from __future__ import annotations
@@ -131,9 +133,7 @@ class RuleSetFilter:
         self._spare = spare
         self._cache: dict[frozenset[int], tuple[frozenset[int], int]] = {}
         self._always_mask = mask_of(self.always)
-        self._patterns = list(patterns)
-        self._ac = self._ac_type(self._patterns, implementation=self._dfa) if patterns else None
-        self._found = _needle_finder(self._patterns, self._ac)
+        self._found = _needle_finder(list(patterns), self._ac_type, self._dfa)
 
     def _queries_of(self, found: frozenset[int]) -> tuple[frozenset[int], int]:
         """The queries some filter of which has every chosen clause among the ``found`` needles
@@ -153,10 +153,7 @@ class RuleSetFilter:
             low = passing & -passing
             out.add(owner[low.bit_length() - 1])
             passing ^= low
-        mask = 0
-        for qi in out:
-            mask |= 1 << qi
-        return frozenset(out), mask
+        return frozenset(out), mask_of(out)
 
     def candidates(self, line: bytes) -> frozenset[int] | set[int]:
         """The indices of the queries this raw line may concern (empty: none). The same, as
@@ -289,17 +286,17 @@ class RuleSetFilter:
         )
 
 
-def _needle_finder(patterns: list[bytes], ac: Any) -> Callable[[bytes], list[int]]:
+def _needle_finder(patterns: list[bytes], ac_type: Any, dfa: Any) -> Callable[[bytes], list[int]]:
     """A function giving the ids of the ``patterns`` (lowercase) a line holds in any ASCII case,
     each id at least once: one Hyperscan scan reporting each needle once where Hyperscan is
-    installed (a third faster than the automaton here), else the Aho-Corasick automaton ``ac``
-    over the lowercased line."""
+    installed (a third faster than the automaton here), else an Aho-Corasick automaton
+    (``ac_type``, built as ``dfa``) over the lowercased line."""
     if not patterns:
         return lambda _line: []
     from vigil.sources.scan import hyperscan_available
 
     if not hyperscan_available():
-        find = ac.find_matches_as_indexes
+        find = ac_type(patterns, implementation=dfa).find_matches_as_indexes
 
         def automaton(line: bytes) -> list[int]:
             return [m[0] for m in find(line.lower(), overlapping=True)]
