@@ -546,3 +546,37 @@ def test_keyed_sequence_rules_read_in_one_reading(
     calls.clear()
     report = _hunt_like(folder, events_file, expected, True)
     assert calls == [False] and report.lines == single.lines
+
+
+def test_own_pre_checks_run_only_on_lines_no_other_query_names() -> None:
+    compiled = [
+        # "88" is too short to search for and "network" is in half the lines: tested by its own
+        # pre-check, but only where it decides whether the line is decoded at all
+        compile_query("network where destination.port in (88, 464)"),
+        compile_query('process where process.name == "cmd.exe"'),
+        *_FILLERS,
+    ]
+    calls: list[bytes] = []
+    own = compiled[0].line_filter
+    assert own is not None
+
+    def counted(line: bytes) -> bool:
+        calls.append(line)
+        return own(line)
+
+    reqs = [getattr(c.line_filter, "reqs", None) for c in compiled]
+    filters = [counted, *(c.line_filter for c in compiled[1:])]
+    ruleset = RuleSetFilter(reqs, calibration=40, line_filters=filters)
+    network = orjson.dumps({"event": {"category": "network"}, "destination": {"port": 80}})
+    cmd = orjson.dumps({"event": {"category": "process"}, "process": {"name": "cmd.exe"}})
+    other = orjson.dumps({"event": {"category": "process"}, "process": {"name": "a.exe"}})
+    for i in range(40):
+        ruleset([network, cmd, other, network][i % 4])
+    assert [qi for qi, _test in ruleset._weak] == [0]
+    calls.clear()
+    assert ruleset(cmd) == {0, 1}  # decoded for the second query: the first is named untested
+    assert ruleset.last_mask == 0b11
+    assert calls == []
+    assert ruleset(network) == {0}  # its own pre-check decides
+    assert ruleset(other) == frozenset()
+    assert calls == [network, other]

@@ -69,6 +69,8 @@ class RuleSetFilter:
         # each query's own pre-check, for queries no single needle serves (see calibrate)
         self._own = list(line_filters) if line_filters is not None else [None] * len(requirements)
         self._weak: list[tuple[int, Callable[[bytes], bool]]] = []
+        self._weak_set: frozenset[int] = frozenset()
+        self._weak_mask = 0
         own_tests = [(qi, f) for qi, f in enumerate(self._own) if f is not None]
         few = len(requirements) <= FEW_QUERIES and len(own_tests) + len(self.always) == len(requirements)
         self._few: list[tuple[int, Callable[[bytes], bool]]] | None = own_tests if few else None
@@ -131,7 +133,9 @@ class RuleSetFilter:
         self.choice = [list(ks) for ks in choice]
         self._needle_masks = masks
         self._spare = spare
-        self._cache: dict[frozenset[int], tuple[frozenset[int], int]] = {}
+        # needle set -> (queries, their bits, the same with the queries tested by their own
+        # pre-checks, their bits)
+        self._cache: dict[frozenset[int], tuple[frozenset[int], int, frozenset[int], int]] = {}
         self._always_mask = mask_of(self.always)
         self._found = _needle_finder(list(patterns), self._ac_type, self._dfa)
 
@@ -170,13 +174,8 @@ class RuleSetFilter:
             return out
         if self._seen < self._calibration:
             self._observe(line)
-        found = self._found(line)
-        weak = [qi for qi, test in self._weak if test(line)] if self._weak else None
-        if not found and not weak:
-            self.last = self.always
-            self.last_mask = self._always_mask
-            return self.always
         result, mask = self.always, self._always_mask
+        found = self._found(line)
         if found:
             # Lines repeat the same few needle sets: the answer of each set is remembered.
             key = frozenset(found)
@@ -185,17 +184,28 @@ class RuleSetFilter:
             if hit is None:
                 if len(cache) >= MAX_CACHED:
                     cache.clear()
-                hit = cache[key] = self._queries_of(key)
-            result, mask = hit
+                result, mask = self._queries_of(key)
+                # with the queries tested by their own pre-checks, for lines decoded anyway
+                hit = cache[key] = (result, mask, result | self._weak_set, mask | self._weak_mask)
+            if hit[0]:
+                # The line is decoded for some query anyway: the queries tested by their own
+                # pre-checks are simply named too (their event is offered to them if the rule
+                # index agrees), sparing those tests on most lines.
+                self.last, self.last_mask = hit[2], hit[3]
+                return self.last
+        elif result:
+            self.last, self.last_mask = result | self._weak_set, mask | self._weak_mask
+            return self.last
+        # No query is named: whether the line is decoded at all rests on those pre-checks.
+        weak = [qi for qi, test in self._weak if test(line)] if self._weak else None
         if weak:
-            out = set(result)
-            out.update(weak)
+            out = set(weak)
             self.last = out
-            self.last_mask = mask | mask_of(weak)
+            self.last_mask = mask_of(weak)
             return out
-        self.last = result
-        self.last_mask = mask
-        return result
+        self.last = self.always
+        self.last_mask = self._always_mask
+        return self.always
 
     __call__ = candidates
 
@@ -267,6 +277,8 @@ class RuleSetFilter:
         # most lines where no needles do: such queries are tested with it, line by line.
         weak = {qi for qi in unselective if self._own[qi] is not None}
         self._weak = [(qi, self._own[qi]) for qi in sorted(weak)]  # type: ignore[misc]
+        self._weak_set = frozenset(weak)
+        self._weak_mask = mask_of(weak)
         self.always = self.always | (unselective - weak)
         self._choose(choice, skip=self.always | weak)
         self._full = None
