@@ -411,14 +411,22 @@ def _unpack_event(packed: tuple[Any, ...]) -> Event:
     return ev
 
 
-def _pack(kind: str, part: Any) -> tuple[Any, ...]:
+def _pack(
+    kind: str,
+    part: Any,
+    event: Callable[[Event], tuple[Any, ...]] = _pack_event,
+    shared: Callable[[Candidate], tuple[Any, Any]] | None = None,
+) -> tuple[Any, ...]:
+    """A part as plain data; ``event`` packs its event, ``shared`` gives a sequence
+    candidate's (ordinal, until keys) as objects shared with other rules' parts."""
     if kind == "events":
         ordinal, ev = part
-        return (ordinal, _pack_event(ev))
+        return (ordinal, event(ev))
     if kind == "sequence":
-        return (part.ordinal, _pack_event(part.event), part.step_keys, part.until_keys)
+        ordinal, until = (part.ordinal, part.until_keys) if shared is None else shared(part)
+        return (ordinal, event(part.event), part.step_keys, until)
     ev, step_keys = part
-    return (_pack_event(ev), step_keys)
+    return (event(ev), step_keys)
 
 
 class SharedPacker:
@@ -446,19 +454,15 @@ class SharedPacker:
         except TypeError:  # an unhashable key value: sent as it is
             return value
 
+    def _shared(self, part: Candidate) -> tuple[Any, Any]:
+        until = part.until_keys
+        if until is not None:
+            until = self._same(until, ("until", *until))
+        return self._same(part.ordinal, part.ordinal), until
+
     def pack(self, kind: str, part: Any) -> tuple[Any, ...]:
         """:func:`_pack` with shared events, ordinals and key lists."""
-        if kind == "events":
-            ordinal, ev = part
-            return (ordinal, self.event(ev))
-        if kind == "sequence":
-            until = part.until_keys
-            if until is not None:
-                until = self._same(until, ("until", *until))
-            ordinal = self._same(part.ordinal, part.ordinal)
-            return (ordinal, self.event(part.event), part.step_keys, until)
-        ev, step_keys = part
-        return (self.event(ev), step_keys)
+        return _pack(kind, part, self.event, self._shared)
 
 
 class SharedUnpacker:
@@ -476,19 +480,18 @@ class SharedUnpacker:
 
     def unpack(self, kind: str, packed: tuple[Any, ...]) -> Any:
         """:func:`_unpack` with shared events."""
-        if kind == "events":
-            return (packed[0], self._event(packed[1]))
-        if kind == "sequence":
-            return Candidate(packed[0], self._event(packed[1]), packed[2], packed[3])
-        return (self._event(packed[0]), packed[1])
+        return _unpack(kind, packed, self._event)
 
 
-def _unpack(kind: str, packed: tuple[Any, ...]) -> Any:
+def _unpack(
+    kind: str, packed: tuple[Any, ...], event: Callable[[tuple[Any, ...]], Event] = _unpack_event
+) -> Any:
+    """A part again from :func:`_pack`'s data; ``event`` unpacks its event."""
     if kind == "events":
-        return (packed[0], _unpack_event(packed[1]))
+        return (packed[0], event(packed[1]))
     if kind == "sequence":
-        return Candidate(packed[0], _unpack_event(packed[1]), packed[2], packed[3])
-    return (_unpack_event(packed[0]), packed[1])
+        return Candidate(packed[0], event(packed[1]), packed[2], packed[3])
+    return (event(packed[0]), packed[1])
 
 
 # --------------------------------------------------------------------------- main side
