@@ -580,3 +580,57 @@ def test_own_pre_checks_run_only_on_lines_no_other_query_names() -> None:
     assert ruleset(network) == {0}  # its own pre-check decides
     assert ruleset(other) == frozenset()
     assert calls == [network, other]
+
+
+def test_columnar_hunt_same_alerts_and_reports(tmp_path: Path, events_file: Path) -> None:
+    """From COLUMNAR_MIN_RULES rules on, a parallel hunt answers lines from their columns
+    (vigil.engine.columnar): the same alerts and malformed-line reports as line by line, with
+    odd lines among the events (dotted keys, a search hit, values of other JSON types, damage)."""
+    import importlib.util
+
+    from vigil.rules.parallel import COLUMNAR_MIN_RULES
+
+    spec = importlib.util.spec_from_file_location("gen_rules", ROOT / "benchmarks" / "gen_rules.py")
+    assert spec is not None and spec.loader is not None
+    gen_rules = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen_rules)
+    folder = _rules(tmp_path)
+    assert gen_rules.main(["--rules", "120", "--seed", "2", "--out", str(folder / "generated")]) == 0
+    odd = [
+        b'{"@timestamp":"2024-05-01T00:00:01Z","event":{"category":"process","type":"start"},'
+        b'"process.name":"cmd.exe","process":{"pid":7,"entity_id":"odd1"}}',
+        b'{"_index":"logs-x","_source":{"@timestamp":"2024-05-01T00:00:02Z","event":{"category":'
+        b'"process"},"process":{"name":"cmd.exe","args":["-enc"]}}}',
+        b'{"@timestamp":"2024-05-01T00:00:03Z","event":{"category":"process"},"process":{"name":7}}',
+        b'{"@timestamp":"2024-05-01T00:00:04Z","event":{"category":"process"},"process":{"name":"cmd.exe"',
+        b"[1, 2]",
+        b"",
+        b'{"@timestamp":"2024-05-01T00:00:05Z","event":{"category":"network"},"destination":'
+        b'{"port":"445","ip":"::ffff:192.168.1.1"},"process":{"pid":"4","name":"x.exe"}}\r',
+    ]
+    lines = events_file.read_bytes().splitlines()
+    mixed = tmp_path / "mixed.ndjson"
+    mixed.write_bytes(b"\n".join(lines[:1500] + odd + lines[1500:] + odd[:2]) + b"\n")
+    expected = _line_by_line(folder, mixed)
+    assert len(_plans(folder)) >= COLUMNAR_MIN_RULES
+    assert sum(len(x) for x in expected) > 0
+    reports = {}
+    for columnar in (True, False):
+        plans = _plans(folder)
+        report = ReadReport()
+        stats = collect_parallel(
+            plans, [str(mixed)], report, workers=2, min_bytes=0, chunk_bytes=128 * 1024, columnar=columnar
+        )
+        assert stats is not None
+        assert _alert_ids(plans, None) == expected, columnar
+        reports[columnar] = report
+    # Every line the columnar filter cannot read is decoded, so its malformed lines are reported
+    # as when every line is decoded (the line-by-line pre-filter passes over those it need not
+    # decode, here the array).
+    plain = ReadReport()
+    for _ev in read_events([str(mixed)], report=plain):
+        pass
+    assert [m.line for m in reports[True].malformed] == [m.line for m in plain.malformed] == [1504, 1505]
+    # the columnar filter passes over more lines than the line-by-line pre-filter
+    assert reports[True].filtered > reports[False].filtered
+    assert reports[True].lines == reports[False].lines

@@ -140,6 +140,7 @@ def _run(
     ecs_mode: str = "agent",
     workers: int | None = None,
     prefilter: bool = True,
+    columnar: bool = True,
     profile: bool = False,
     reorder_window: int | None = None,
     max_pending: int | None = None,
@@ -217,6 +218,7 @@ def _run(
                     use_ruleset=prefilter,
                     profile=profile,
                     on_event=on_event,
+                    columnar=columnar,
                 )
             if seen is None:
                 collector = Collector(plans, use_ruleset=prefilter and not strict, profile=profile)
@@ -471,6 +473,13 @@ _common = [
         help="Decode every line (skip the rule-set pre-filter on raw lines).",
     ),
     click.option(
+        "--no-columnar",
+        is_flag=True,
+        help="Test the lines of large NDJSON files one by one even with many rules (by default, "
+        "from 20 rules on, the rules' filters are first answered a batch of lines at a time from "
+        "the fields' columns; see docs/architecture.md).",
+    ),
+    click.option(
         "--reorder-window",
         type=click.IntRange(min=1),
         default=None,
@@ -506,6 +515,7 @@ def _invoke(mode: str, start: datetime | None, end: datetime | None, options: di
     options = dict(options)
     options["show_progress"] = not options.pop("no_progress")
     options["prefilter"] = not options.pop("no_prefilter")
+    options["columnar"] = not options.pop("no_columnar")
     import gc
 
     thresholds = gc.get_threshold()

@@ -137,7 +137,7 @@ class RuleSetFilter:
         # pre-checks, their bits)
         self._cache: dict[frozenset[int], tuple[frozenset[int], int, frozenset[int], int]] = {}
         self._always_mask = mask_of(self.always)
-        self._found = _needle_finder(list(patterns), self._ac_type, self._dfa)
+        self._found = needle_finder(list(patterns), self._ac_type, self._dfa)
 
     def _queries_of(self, found: frozenset[int]) -> tuple[frozenset[int], int]:
         """The queries some filter of which has every chosen clause among the ``found`` needles
@@ -298,7 +298,7 @@ class RuleSetFilter:
         )
 
 
-def _needle_finder(patterns: list[bytes], ac_type: Any, dfa: Any) -> Callable[[bytes], list[int]]:
+def needle_finder(patterns: list[bytes], ac_type: Any, dfa: Any) -> Callable[[bytes], list[int]]:
     """A function giving the ids of the ``patterns`` (lowercase) a line holds in any ASCII case,
     each id at least once: one Hyperscan scan reporting each needle once where Hyperscan is
     installed (a third faster than the automaton here), else an Aho-Corasick automaton

@@ -32,6 +32,7 @@ from vigil.sources.parallel import (
     MIN_PARALLEL_BYTES,
     SharedPacker,
     SharedUnpacker,
+    _batched,
     _Chunk,
     _events_of,
     _every_event,
@@ -56,6 +57,9 @@ class _HuntResult:
     scanned: bool = False  # the range was searched whole (a few rules, see plan_scan)
     malformed: list[tuple[int, int, str]] = field(default_factory=list)
 
+
+#: From this many rules on, a parallel hunt answers lines with the columnar filter.
+COLUMNAR_MIN_RULES = 20
 
 # Set in the main process right before the pool forks; workers inherit it.
 _STATE: dict[str, Any] = {}
@@ -94,6 +98,11 @@ def _hunt_chunk(chunk: _Chunk) -> _HuntResult:
         chosen, lines, blank = picks[(chunk.file_no, chunk.start)]
         passed = [0]
         events = _events_of(reader, chunk, _picked(chunk, chosen, ruleset, passed))
+    elif _STATE.get("columnar") is not None:
+        # Many rules: the lines are answered a batch at a time from their columns (see
+        # vigil.engine.columnar); the collector offers each event to the rules its line named.
+        collector.columnar = _STATE["columnar"]
+        events = _events_of(reader, chunk, _batched(chunk, _STATE["columnar"], report))
     elif ruleset is not None and scanner is not None:
         # A few rules with selective needles: the range is searched whole for them (see
         # plan_scan); the filter sees each line found right before its event is read.
@@ -169,11 +178,14 @@ def collect_parallel(
     chunk_bytes: int = CHUNK_BYTES,
     on_event: Callable[[int], None] | None = None,
     scan: bool = True,
+    columnar: bool = True,
 ) -> CollectStats | None:
     """Give every rule its parts of ``paths`` using ``workers`` processes; None (nothing done)
     when the input is not made of plain NDJSON files big enough to be worth cutting.
     ``scan=False`` keeps a few rules from the range searches and key pre-pass of
-    :func:`plan_scan` (for tests)."""
+    :func:`plan_scan` (for tests). With :data:`COLUMNAR_MIN_RULES` rules or more, the lines are
+    answered in batches by :class:`vigil.engine.columnar.ColumnarFilter` instead of line by line
+    by the rule-set pre-filter (``columnar=False``: never)."""
     if workers < 2:
         return None
     files = _files(paths, input_format, index, index_of_path or {})
@@ -194,6 +206,11 @@ def collect_parallel(
     ctx = multiprocessing.get_context("fork")
     if scan:
         plan_scan(plans, _STATE["collector"], [f for f, _i in files], chunks, workers, ctx)
+    if columnar and use_ruleset and len(plans) >= COLUMNAR_MIN_RULES and "scanner" not in _STATE:
+        from vigil.ecs.ecs_schema import ecs_schema
+        from vigil.engine.columnar import ColumnarFilter, rule_filters
+
+        _STATE["columnar"] = ColumnarFilter(rule_filters(plans), ecs_schema())
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             for chunk, res in zip(chunks, pool.map(_hunt_chunk, chunks), strict=True):

@@ -101,6 +101,9 @@ class Collector:
         self.dispatch = _dispatcher(plans)
         self.ruleset = rule_set_filter(plans) if use_ruleset else None
         self.profile = profile
+        # The columnar filter of a many-rules hunt over NDJSON (vigil.engine.columnar), when the
+        # reader uses it instead of the rule-set pre-filter: set by that reader.
+        self.columnar: Any | None = None
 
     def collect(self, events: Iterable[Event], on_event: Callable[[int], None] | None = None) -> CollectStats:
         """Read the events once, offering each to every rule that may match it.
@@ -115,10 +118,16 @@ class Collector:
 
         dispatch = self.dispatch
         ruleset = self.ruleset
+        columnar = self.columnar
 
         def targeted() -> Iterator[tuple[Event, Sequence[int]]]:
             for ev in events:
                 begin_event(ev.source)  # the dispatcher's field reads are shared with the rules'
+                if columnar is not None and ev.raw is columnar.last_line and columnar.last_exact:
+                    # The columnar filter read this line's fields; its candidates replace the
+                    # rule index's (each filter's category test is one of its leaves).
+                    yield ev, bits(columnar.last_mask)
+                    continue
                 mask = dispatch(ev.source)
                 if ruleset is not None and ev.raw is not None and ev.raw is ruleset.last_line:
                     mask &= ruleset.last_mask

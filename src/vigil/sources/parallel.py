@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -286,6 +286,67 @@ def _passing(
     finally:
         report.filtered += filtered
         report.lines += lines
+
+
+def _batched(chunk: _Chunk, columnar: Any, report: ReadReport) -> Iterator[tuple[int, int, bytes]]:
+    """:func:`_passing` for a :class:`vigil.engine.columnar.ColumnarFilter`: the lines of a chunk
+    are answered a batch at a time, and each line some rule may concern is handed on right after
+    the filter's ``last_line``/``last_mask``/``last_exact`` are set to it (the reader yields its
+    event next). Lines no rule concerns are counted as passed over."""
+    from vigil.engine.columnar import BATCH_LINES
+
+    lines = filtered = 0
+    try:
+        with open(chunk.path, "rb", buffering=_BUFFER) as f:
+            if chunk.start > 0:
+                f.seek(chunk.start - 1)
+                f.readline()  # the line running over the boundary belongs to the previous chunk
+            pos = f.tell()
+            end = chunk.end
+            batch: list[tuple[int, int, bytes]] = []
+            for line in f:
+                if pos >= end:
+                    break
+                lines += 1
+                batch.append((lines, pos, line))
+                pos += len(line)
+                if len(batch) >= BATCH_LINES:
+                    filtered += yield from _answered(batch, columnar)
+                    batch = []
+            if batch:
+                filtered += yield from _answered(batch, columnar)
+    finally:
+        report.filtered += filtered
+        report.lines += lines
+
+
+def _answered(
+    batch: list[tuple[int, int, bytes]], columnar: Any
+) -> Generator[tuple[int, int, bytes], None, int]:
+    """The lines of one batch (see :func:`_batched`); returns how many were passed over."""
+    texts: list[bytes] = []
+    where: list[int] = []
+    for k, (_number, _off, line) in enumerate(batch):
+        text = line.rstrip(b"\r\n")
+        if text.strip(_WHITESPACE):
+            texts.append(text)
+            where.append(k)
+    answers: list[int | bool | None] = [False] * len(batch)  # False: a blank line
+    for k, mask in zip(where, columnar.masks(texts), strict=True):
+        answers[k] = mask
+    filtered = 0
+    full = columnar.full
+    for (number, off, line), mask in zip(batch, answers, strict=True):
+        if mask is False:
+            yield number, off, line  # the reader counts it, as any blank line
+        elif mask == 0:
+            filtered += 1
+        else:
+            columnar.last_line = line
+            columnar.last_exact = mask is not None
+            columnar.last_mask = full if mask is None else mask
+            yield number, off, line
+    return filtered
 
 
 def _filtered(

@@ -107,38 +107,20 @@ def _dotted_hits(buf: bytes) -> list[int]:
     return ends
 
 
-class TextColumns:
-    """The JSON-text path of a :class:`vigil.store.columns.RowBuilder` (see the module
-    docstring). ``add`` appends the rows of a batch of texts to the builder."""
+class JsonColumns:
+    """Arrow's JSON reader over chosen fields, as the module docstring describes it: declared
+    types learned from the data, failures split down to rows left to Python, and rows with dotted
+    keys found first. :meth:`parse` gives the parsed groups of a batch of texts (each column
+    holding the raw JSON values ``orjson`` would give, a null being a missing value) and the rows
+    left to Python; :class:`TextColumns` turns them into a store's hot columns, and
+    :mod:`vigil.engine.columnar` tests rules on them."""
 
-    def __init__(self, builder: Any):
-        self.builder = builder
-        self.fields = builder.fields
+    def __init__(self, fields: Sequence[Any]):
+        self.fields = fields  # objects with ``path``, ``spec`` and ``many``, as HotField has
         self.paths = [f.path.split(".") for f in self.fields]
-        self.supported = self._supported()
-        # per field: string -> (cell, flag bits) of the per-value code (see _column)
-        self._memo: dict[int, dict[str, tuple[Any, int]]] = {}
         # The declared Arrow type of each leaf (learned from the data, see _retype).
         self.declared: list[pa.DataType] = [self._natural(i) for i in range(len(self.fields))]
-        self.pause = 0
-        self._python_builder: Any = None
         self.stats = {"rows": 0, "python_rows": 0, "parses": 0}
-
-    # ------------------------------------------------------------------ what the reader can do
-
-    def _supported(self) -> bool:
-        leaves = {f.path for f in self.fields}
-        for f in self.fields:
-            parts = f.path.split(".")
-            if any(".".join(parts[:k]) in leaves for k in range(1, len(parts))):
-                return False  # a hot field that is the parent of another
-            spec = f.spec
-            if spec is not None and (spec.null_value is not None or spec.type is FieldType.DOUBLE):
-                return False
-            if any(not p for p in parts):
-                return False
-        # A null must read as a missing value: true of every reader without null_value.
-        return all(self.builder._coerced(i, None) is None for i in range(len(self.fields)))
 
     def _natural(self, i: int) -> pa.DataType:
         """The JSON type a leaf's values usually have."""
@@ -166,17 +148,6 @@ class TextColumns:
             return [pa.field(k, pa.struct(struct(v)) if isinstance(v, dict) else v) for k, v in node.items()]
 
         return pa.schema(struct(tree))
-
-    def _direct(self, i: int, dtype: pa.DataType) -> bool:
-        """Whether leaf ``i``'s values, read as ``dtype``, are its column's values."""
-        want, _storage, many = self.builder._kinds[i]
-        if self.builder._same[i] is not want or i == self.builder._ts:
-            return False
-        if many:
-            if not pa.types.is_list(dtype):
-                return False
-            dtype = dtype.value_type
-        return (want is str and dtype == pa.string()) or (want is int and dtype == pa.int64())
 
     # ------------------------------------------------------------------ parsing
 
@@ -281,16 +252,10 @@ class TextColumns:
 
     # ------------------------------------------------------------------ the batch
 
-    def add(self, texts: Sequence[bytes]) -> list[int | None]:
-        """Append the rows of ``texts`` to the builder; returns their ``__ts``."""
+    def parse(self, texts: Sequence[bytes]) -> tuple[list[tuple[list[int], pa.Table]], list[int]]:
+        """The parsed groups of ``texts`` (rows, their table) and the rows left to Python
+        (sorted): rows holding a dotted key, and rows no parse could read exactly."""
         n = len(texts)
-        if not n:
-            return []
-        self.stats["rows"] += n
-        if not self.supported or self.pause > 0:
-            self.pause = max(0, self.pause - 1)
-            self.stats["python_rows"] += n
-            return self.builder.add_many(_decoded(texts, range(n)))
         groups: list[tuple[list[int], pa.Table]] = []
         left: list[int] = []
         for k in range(0, n, CHUNK_ROWS):
@@ -304,10 +269,9 @@ class TextColumns:
                 self._read_rows(texts, rows, groups, left)
             else:
                 self._read_rows(texts, rows, groups, left, buf)
-        if len(left) * 2 > n:
-            self.pause = PAUSE_CHUNKS
+        self.stats["rows"] += n
         self.stats["python_rows"] += len(left)
-        return self._assemble(texts, groups, sorted(left))
+        return groups, sorted(left)
 
     def _suspects(self, texts: Sequence[bytes], buf: bytes | None = None) -> set[int]:
         """Rows with a dotted key (or an escape that could be a dot), or more than one line (a
@@ -323,6 +287,62 @@ class TextColumns:
             starts = list(accumulate((len(t) + 1 for t in texts), initial=0))
             out.update(bisect.bisect_right(starts, at) - 1 for at in hits)
         return out
+
+
+class TextColumns(JsonColumns):
+    """The JSON-text path of a :class:`vigil.store.columns.RowBuilder` (see the module
+    docstring). ``add`` appends the rows of a batch of texts to the builder."""
+
+    def __init__(self, builder: Any):
+        super().__init__(builder.fields)
+        self.builder = builder
+        self.supported = self._supported()
+        # per field: string -> (cell, flag bits) of the per-value code (see _column)
+        self._memo: dict[int, dict[str, tuple[Any, int]]] = {}
+        self.pause = 0
+        self._python_builder: Any = None
+
+    # ------------------------------------------------------------------ what the reader can do
+
+    def _supported(self) -> bool:
+        leaves = {f.path for f in self.fields}
+        for f in self.fields:
+            parts = f.path.split(".")
+            if any(".".join(parts[:k]) in leaves for k in range(1, len(parts))):
+                return False  # a hot field that is the parent of another
+            spec = f.spec
+            if spec is not None and (spec.null_value is not None or spec.type is FieldType.DOUBLE):
+                return False
+            if any(not p for p in parts):
+                return False
+        # A null must read as a missing value: true of every reader without null_value.
+        return all(self.builder._coerced(i, None) is None for i in range(len(self.fields)))
+
+    def _direct(self, i: int, dtype: pa.DataType) -> bool:
+        """Whether leaf ``i``'s values, read as ``dtype``, are its column's values."""
+        want, _storage, many = self.builder._kinds[i]
+        if self.builder._same[i] is not want or i == self.builder._ts:
+            return False
+        if many:
+            if not pa.types.is_list(dtype):
+                return False
+            dtype = dtype.value_type
+        return (want is str and dtype == pa.string()) or (want is int and dtype == pa.int64())
+
+    def add(self, texts: Sequence[bytes]) -> list[int | None]:
+        """Append the rows of ``texts`` to the builder; returns their ``__ts``."""
+        n = len(texts)
+        if not n:
+            return []
+        if not self.supported or self.pause > 0:
+            self.pause = max(0, self.pause - 1)
+            self.stats["rows"] += n
+            self.stats["python_rows"] += n
+            return self.builder.add_many(_decoded(texts, range(n)))
+        groups, left = self.parse(texts)
+        if len(left) * 2 > n:
+            self.pause = PAUSE_CHUNKS
+        return self._assemble(texts, groups, left)
 
     def _assemble(
         self, texts: Sequence[bytes], groups: list[tuple[list[int], pa.Table]], left: list[int]

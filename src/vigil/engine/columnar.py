@@ -1,0 +1,526 @@
+"""Which rules a batch of NDJSON lines may concern, answered column by column.
+
+A hunt with many rules spends most of its time deciding, event by event, which rules to offer
+each event to. This filter decides it for a batch of lines at once, before any line is decoded:
+
+1. Arrow's JSON reader (:class:`vigil.store.textcols.JsonColumns`) reads the fields the rules'
+   filters test into columns of raw JSON values (the values ``orjson`` would give; a null is a
+   missing value). Rows it cannot read so (a dotted key such as ``"process.name": ...``, a value
+   whose JSON type differs from the rest of its column and cannot be split away, a line that is
+   no JSON object) are *left over*: every rule gets them, as without this filter.
+2. Each filter of each rule (a query's category test and condition; every step of a sequence or
+   sample, ``until`` included) becomes a small program over *leaves*: the largest
+   sub-expressions below ``and``/``or``/``not`` that read one field. A leaf is evaluated by the
+   exact evaluator's own compiled predicate, once per distinct value of its field (remembered
+   across batches), on a document holding that value alone at the field's path. The field
+   reader gives the same value there as in the event (same raw value, same path, no dotted
+   key), so the leaf's answer is the event's.
+3. The programs combine the leaves' answers over whole columns as two halves per node, as the
+   store's push-down does (:mod:`vigil.store.pushdown`): "may be true" and "may be false".
+   ``not`` swaps them, ``and``/``or`` combine them, which is Kleene's three-valued logic when
+   every leaf is known; a node reading several fields, or none, is unknown (both halves set),
+   and a leaf that raised is unknown for that value. A rule is a candidate for a row when some
+   filter of the rule may be true on it.
+
+Never a missed match: a candidate superset, which the rules then test exactly as before. Leaves
+on fields whose mapping has a ``null_value`` (an explicit null and a missing value then differ),
+on object fields, or on fields that are the parent of another tested field are unknown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ahocorasick_rs
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from vigil.ecs.schema import FieldSpec, FieldType, Schema
+from vigil.engine.compile import ExprCompiler
+from vigil.engine.typed import begin_event, end_event, make_field_reader
+from vigil.eql import ast
+from vigil.eql.patterns import ascii_fold
+
+#: Lines read per batch: Arrow is fast over large buffers; the masks of a batch are kept.
+BATCH_LINES = 8192
+#: Distinct values whose leaf answers are remembered per field (cleared when exceeded).
+MEMO_VALUES = 200_000
+#: After a batch whose rows were mostly left over, this many batches skip the filter.
+PAUSE_BATCHES = 8
+
+_F, _N, _T, _U = 0, 1, 2, 3  # a leaf's answer: false, null, true, unknown (it raised)
+_SOURCE_KEY = b'"_source"'  # a search hit per line: its event is under _source
+
+
+@dataclass(frozen=True)
+class _Column:
+    """One field the leaves read (``path``, ``spec`` and ``many`` as JsonColumns reads them)."""
+
+    path: str
+    spec: FieldSpec | None
+    many: bool = False
+
+
+# A program node: ("leaf", leaf number) | ("unknown",) | ("not", node) | ("and"|"or", [nodes]).
+Node = tuple[Any, ...]
+
+
+def _fields_of(expr: ast.Expr) -> set[str]:
+    if isinstance(expr, ast.Field):
+        return {expr.path}
+    out: set[str] = set()
+    for name in ("left", "right", "expr"):
+        sub = getattr(expr, name, None)
+        if sub is not None:
+            out |= _fields_of(sub)
+    for name in ("terms", "patterns", "values", "args"):
+        for sub in getattr(expr, name, ()):
+            out |= _fields_of(sub)
+    return out
+
+
+class ColumnarFilter:
+    """The candidate rules of each line of a batch (see the module docstring).
+
+    ``filters[i]``: the filters of rule ``i`` as ``(category field, query)`` pairs, or None for
+    a rule that gets every line. :meth:`masks` answers a batch; :attr:`last_line`,
+    :attr:`last_mask` and :attr:`last_exact` describe the line last handed on (the reader
+    yields that line's event next; see :class:`vigil.rules.scheduler.Collector`)."""
+
+    def __init__(self, filters: Sequence[Sequence[tuple[str, ast.EventQuery]] | None], schema: Schema):
+        self.schema = schema
+        self.compiler = ExprCompiler(schema)
+        self.leaves: list[tuple[int, Any]] = []  # (column number, compiled predicate)
+        self._exprs: list[ast.Expr] = []  # each leaf's expression
+        self._evaluators: dict[int, Callable[[dict[str, Any]], bytes]] = {}
+        self._leaf_numbers: dict[tuple[str, ast.Expr], int] = {}
+        self._column_numbers: dict[str, int] = {}
+        self.columns: list[_Column] = []
+        self.programs: list[list[Node] | None] = []
+        tested = {self._resolved(p) for fs in filters if fs for _c, q in fs for p in self._paths(_c, q)}
+        self._readable = {p for p in tested if self._can_read(p, tested)}
+        for fs in filters:
+            if fs is None:
+                self.programs.append(None)
+                continue
+            nodes = [self._program(self._condition(cat, q)) for cat, q in fs]
+            # A filter that is unknown as a whole makes the rule a candidate for every line.
+            self.programs.append(None if any(n == ("unknown",) for n in nodes) else nodes)
+        self.everyone = sum(1 << i for i, p in enumerate(self.programs) if p is None)
+        self.full = (1 << len(self.programs)) - 1
+        self._memo: list[dict[Any, bytes]] = [{} for _ in self.columns]
+        self._by_column: list[list[int]] = [[] for _ in self.columns]
+        for k, (col, _fn) in enumerate(self.leaves):
+            self._by_column[col].append(k)
+        self._reader: Any = None
+        self.pause = 0
+        self.last_line: bytes | None = None
+        self.last_mask = self.full
+        self.last_exact = False
+        self.stats = {"lines": 0, "left_over": 0, "candidates": 0}
+
+    # ------------------------------------------------------------------ building
+
+    def _resolved(self, path: str) -> str:
+        return self.schema.resolve(path)
+
+    def _paths(self, category_field: str, query: ast.EventQuery) -> set[str]:
+        out = _fields_of(query.condition)
+        if query.category is not None:
+            out.add(category_field)
+        return out
+
+    def _can_read(self, path: str, tested: set[str]) -> bool:
+        parts = path.split(".")
+        if not all(parts) or path.startswith("_"):
+            return False
+        spec = self.schema.spec(path)
+        if spec is not None and (spec.null_value is not None or spec.type is FieldType.OBJECT):
+            return False
+        # A field that is the parent of another tested field cannot be both a column and a struct.
+        return not any(o != path and (o.startswith(path + ".") or path.startswith(o + ".")) for o in tested)
+
+    @staticmethod
+    def _condition(category_field: str, query: ast.EventQuery) -> ast.Expr:
+        if query.category is None:
+            return query.condition
+        # The category test as the query plan compiles it (vigil.engine.plan._matcher).
+        test = ast.Comparison("==", ast.Field(category_field), ast.Literal(query.category))
+        return ast.And((test, query.condition))
+
+    def _program(self, expr: ast.Expr) -> Node:
+        if isinstance(expr, ast.And | ast.Or):
+            return ("and" if isinstance(expr, ast.And) else "or", [self._program(t) for t in expr.terms])
+        if isinstance(expr, ast.Not):
+            return ("not", self._program(expr.expr))
+        fields = _fields_of(expr)
+        if len(fields) != 1:
+            return ("unknown",)
+        path = self._resolved(next(iter(fields)))
+        if path not in self._readable:
+            return ("unknown",)
+        key = (path, expr)
+        number = self._leaf_numbers.get(key)
+        if number is None:
+            try:
+                fn = self.compiler.predicate(expr)
+            except Exception:
+                return ("unknown",)  # the rule's own compilation decides how it fails
+            col = self._column_numbers.get(path)
+            if col is None:
+                col = self._column_numbers[path] = len(self.columns)
+                self.columns.append(_Column(path, self.schema.spec(path)))
+            number = self._leaf_numbers[key] = len(self.leaves)
+            self.leaves.append((col, fn))
+            self._exprs.append(expr)
+        return ("leaf", number)
+
+    # ------------------------------------------------------------------ a batch
+
+    def masks(self, texts: Sequence[bytes]) -> list[int | None]:
+        """Per text (one JSON document each, without its line end), the rules it may concern as
+        bits (rule ``i`` is ``1 << i``), or None for a text left over (every rule)."""
+        n = len(texts)
+        self.stats["lines"] += n
+        if not self.columns or self.pause > 0:
+            self.pause = max(0, self.pause - 1)
+            self.stats["left_over"] += n
+            return [None] * n
+        if self._reader is None:
+            from vigil.store.textcols import JsonColumns
+
+            self._reader = JsonColumns(self.columns)
+        out: list[int | None] = [None] * n
+        # A line holding "_source" may be a search hit, whose event is under that key.
+        hits = [j for j, t in enumerate(texts) if _SOURCE_KEY in t]
+        if hits:
+            skip = set(hits)
+            rows = [j for j in range(n) if j not in skip]
+            groups, left = self._reader.parse([texts[j] for j in rows])
+            groups = [([rows[j] for j in g], table) for g, table in groups]
+        else:
+            groups, left = self._reader.parse(texts)
+        if (len(left) + len(hits)) * 2 > n:
+            self.pause = PAUSE_BATCHES
+        self.stats["left_over"] += len(left) + len(hits)
+        try:
+            for rows, table in groups:
+                for j, mask in zip(rows, self._group_masks(table), strict=True):
+                    out[j] = mask
+        finally:
+            end_event()
+        return out
+
+    def _group_masks(self, table: pa.Table) -> list[int]:
+        """The masks of the rows of one parsed table. Row sets are Python integers (bit ``j``:
+        row ``j``): a few hundred bytes each, combined faster than arrays of that size."""
+        n = table.num_rows
+        every = (1 << n) - 1
+        answers = [self._answers(c, table, n) for c in range(len(self.columns))]
+        where = [0] * len(self.leaves)
+        for leaves in self._by_column:
+            for p, k in enumerate(leaves):
+                where[k] = p
+        true_rows: dict[int, int] = {}
+        false_rows: dict[int, int] = {}
+
+        def rows_of(k: int, wanted: tuple[int, int], memo: dict[int, int]) -> int:
+            got = memo.get(k)
+            if got is None:
+                matrix, index = answers[self.leaves[k][0]]
+                column = matrix[:, where[k]]
+                hit = (column == wanted[0]) | (column == wanted[1])
+                if not hit.any():
+                    got = 0
+                elif hit.all():
+                    got = every
+                else:
+                    got = _row_set(hit[index])
+                memo[k] = got
+            return got
+
+        def may_true(node: Node) -> int:
+            op = node[0]
+            if op == "leaf":
+                return rows_of(node[1], (_T, _U), true_rows)
+            if op == "not":
+                return may_false(node[1])
+            if op == "and":
+                out = every
+                for sub in node[1]:
+                    out &= may_true(sub)
+                    if not out:
+                        break
+                return out
+            if op == "or":
+                out = 0
+                for sub in node[1]:
+                    out |= may_true(sub)
+                return out
+            return every  # unknown
+
+        def may_false(node: Node) -> int:
+            op = node[0]
+            if op == "leaf":
+                return rows_of(node[1], (_F, _U), false_rows)
+            if op == "not":
+                return may_true(node[1])
+            if op == "and":
+                out = 0
+                for sub in node[1]:
+                    out |= may_false(sub)
+                return out
+            if op == "or":
+                out = every
+                for sub in node[1]:
+                    out &= may_false(sub)
+                    if not out:
+                        break
+                return out
+            return every  # unknown
+
+        masks = [self.everyone] * n
+        for i, nodes in enumerate(self.programs):
+            if nodes is None:
+                continue
+            may = 0
+            for node in nodes:
+                may |= may_true(node)
+            bit = 1 << i
+            while may:
+                low = may & -may
+                masks[low.bit_length() - 1] |= bit
+                may ^= low
+        return masks
+
+    def _answers(self, c: int, table: pa.Table, n: int) -> tuple[Any, Any]:
+        """Column ``c``'s leaves answered on each distinct value of the column: a (values,
+        leaves) array, and each row's value number."""
+        leaves = self._by_column[c]
+        column = _column(table, self.columns[c].path)
+        if column is None:
+            values: list[Any] = [None]
+            index = np.zeros(n, dtype=np.int64)
+        else:
+            values, index = _distinct(column)
+        memo = self._memo[c]
+        if len(memo) > MEMO_VALUES:
+            memo.clear()
+        path = self.columns[c].path.split(".")
+        evaluate = self._evaluator(c)
+        rows_out = []
+        for v in values:
+            key = _freeze(v)
+            got = memo.get(key)
+            if got is None:
+                got = memo[key] = evaluate(_document(path, v))
+            rows_out.append(got)
+        matrix = np.frombuffer(b"".join(rows_out), dtype=np.uint8).reshape(len(values), len(leaves))
+        return matrix, index
+
+    def _evaluator(self, c: int) -> Callable[[dict[str, Any]], bytes]:
+        """A function answering column ``c``'s leaves on a document holding one value.
+
+        Most leaves compare the field with literal strings (``==``, ``in``, ``:``, ``like``):
+        on a string value, or a list of strings, such a leaf is false unless the value holds,
+        for one of its patterns, every literal run of that pattern (in some ASCII case). One
+        search of the value finds the runs of every leaf of the column; a leaf is evaluated only
+        when one of its patterns has all its runs there. Other leaves are always evaluated."""
+        made = self._evaluators.get(c)
+        if made is not None:
+            return made
+        leaves = self._by_column[c]
+        fns = [self.leaves[k][1] for k in leaves]
+        reader = make_field_reader(self.schema, self.columns[c].path)
+        runs: dict[bytes, int] = {}  # a literal run -> its number
+        users: list[list[tuple[int, frozenset[int]]]] = []  # per run: (leaf, all runs of a pattern)
+        always: list[int] = []
+        for p, k in enumerate(leaves):
+            patterns = _patterns(self._exprs[k])
+            if patterns is None:
+                always.append(p)
+                continue
+            for pattern in patterns:
+                numbers = frozenset(runs.setdefault(r, len(runs)) for r in pattern)
+                while len(users) < len(runs):
+                    users.append([])
+                for r in numbers:
+                    users[r].append((p, numbers))
+        every = range(len(fns))
+        if not runs:
+
+            def plain(doc: dict[str, Any]) -> bytes:
+                return _evaluate(fns, doc, every, len(fns))
+
+            self._evaluators[c] = plain
+            return plain
+        from vigil.engine.ruleset import needle_finder
+
+        find = needle_finder(list(runs), ahocorasick_rs.BytesAhoCorasick, ahocorasick_rs.Implementation.DFA)
+
+        def searched(doc: dict[str, Any]) -> bytes:
+            try:
+                value = reader(doc)
+            except Exception:
+                value = None
+            if type(value) is str:
+                text = value
+            elif type(value) in (list, tuple) and value and all(type(x) is str for x in value):
+                text = "\n".join(value)  # (runs found across two items: a test more)
+            else:
+                return _evaluate(fns, doc, every, len(fns))
+            found = set(find(text.encode("utf-8", "surrogatepass")))
+            chosen = set(always)
+            for r in found:
+                for p, needed in users[r]:
+                    if p not in chosen and needed <= found:
+                        chosen.add(p)
+            return _evaluate(fns, doc, sorted(chosen), len(fns))
+
+        self._evaluators[c] = searched
+        return searched
+
+
+def _patterns(expr: ast.Expr) -> list[list[bytes]] | None:
+    """The literal runs of each pattern of a leaf (see ColumnarFilter._evaluator), lowercase:
+    a string value the leaf is true on holds every run of one of them, in some ASCII case; None
+    when the leaf is not of that kind."""
+    if isinstance(expr, ast.Comparison) and expr.op == "==":
+        sides = (expr.left, expr.right)
+        field = next((x for x in sides if isinstance(x, ast.Field)), None)
+        literal = next((x for x in sides if isinstance(x, ast.Literal)), None)
+        if field is None or literal is None or not isinstance(literal.value, str):
+            return None
+        return _runs([literal.value], wildcards=False)
+    if isinstance(expr, ast.InSet) and not expr.negated and isinstance(expr.expr, ast.Field):
+        texts = [v.value for v in expr.values if isinstance(v, ast.Literal)]
+        if len(texts) != len(expr.values) or not all(isinstance(t, str) for t in texts):
+            return None
+        return _runs(texts, wildcards=False)
+    if isinstance(expr, ast.Match) and expr.op in (":", "like", "like~") and isinstance(expr.expr, ast.Field):
+        texts = [v.value for v in expr.patterns if isinstance(v, ast.Literal)]
+        if len(texts) != len(expr.patterns) or not all(isinstance(t, str) for t in texts):
+            return None
+        return _runs(texts, wildcards=True)
+    return None
+
+
+def _runs(texts: Sequence[Any], *, wildcards: bool) -> list[list[bytes]] | None:
+    out = []
+    for text in texts:
+        # ``*`` and ``?`` cut a pattern into literal runs (EQL wildcards have no escapes).
+        runs = [r for r in re.split(r"[*?]", text) if r] if wildcards else [text] if text else []
+        if not runs:
+            return None  # a pattern every string may match
+        out.append([ascii_fold(r).encode("utf-8", "surrogatepass") for r in runs])
+    return out
+
+
+def _row_set(rows: Any) -> int:
+    """The rows of a boolean array as an integer (bit ``j``: row ``j``)."""
+    return int.from_bytes(np.packbits(rows, bitorder="little").tobytes(), "little")
+
+
+def _distinct(column: Any) -> tuple[list[Any], Any]:
+    """The distinct raw values of a column (None last, for missing values) and each row's
+    value number."""
+    if pa.types.is_list(column.type) and pa.types.is_string(column.type.value_type):
+        flat = pc.list_flatten(column)
+        if flat.null_count == 0 and not pc.any(pc.match_substring(flat, "\x00")).as_py():
+            # Lists of strings as one string each: their length, then the items, each ended by
+            # a NUL (no item holds one), so that distinct lists stay distinct.
+            joined = pc.binary_join(column, "\x00")
+            lengths = pc.cast(pc.list_value_length(column), pa.string())
+            keys = pc.binary_join_element_wise(lengths, joined, "\x01")
+            encoded = pc.dictionary_encode(keys)
+            values: list[Any] = []
+            for key in encoded.dictionary.to_pylist():
+                count, _sep, items = key.partition("\x01")
+                values.append(items.split("\x00") if count != "0" else [])
+            values.append(None)
+            index = encoded.indices.fill_null(len(values) - 1).to_numpy(zero_copy_only=False)
+            return values, index
+    if pa.types.is_list(column.type) or pa.types.is_struct(column.type):
+        keys_seen: dict[Any, int] = {}
+        values = []
+        where = []
+        for v in column.to_pylist():
+            key = _freeze(v)
+            k = keys_seen.get(key)
+            if k is None:
+                k = keys_seen[key] = len(values)
+                values.append(v)
+            where.append(k)
+        return values, np.array(where, dtype=np.int64)
+    encoded = pc.dictionary_encode(column)
+    values = encoded.dictionary.to_pylist()
+    values.append(None)
+    return values, encoded.indices.fill_null(len(values) - 1).to_numpy(zero_copy_only=False)
+
+
+def _column(table: pa.Table, path: str) -> Any:
+    parts = path.split(".")
+    if parts[0] not in table.column_names:
+        return None
+    col = table.column(parts[0]).combine_chunks()
+    for part in parts[1:]:
+        col = pc.struct_field(col, part)
+    return col
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable key for a raw value, distinct across JSON types (True is not 1)."""
+    if isinstance(value, list):
+        return (list, *(_freeze(x) for x in value))
+    if isinstance(value, dict):
+        return (dict, *((k, _freeze(x)) for k, x in value.items()))
+    return (type(value), value)
+
+
+def _document(path: list[str], value: Any) -> dict[str, Any]:
+    """A document holding ``value`` alone at ``path`` (a null: a document without it)."""
+    if value is None:
+        return {}
+    doc: Any = value
+    for part in reversed(path):
+        doc = {part: doc}
+    return doc
+
+
+def _evaluate(fns: Sequence[Any], doc: dict[str, Any], chosen: Iterable[int], n: int) -> bytes:
+    """The answers of the ``chosen`` leaves on ``doc``; false for the others."""
+    begin_event(doc)  # the leaves read the same field: read once (undone by masks())
+    out = bytearray(n)
+    for p in chosen:
+        fn = fns[p]
+        try:
+            r = fn(doc)
+        except Exception:
+            out[p] = _U  # the exact evaluator decides (and reports) on the event itself
+            continue
+        out[p] = _T if r is True else _F if r is False else _N
+    return bytes(out)
+
+
+def rule_filters(plans: Sequence[Any]) -> list[list[tuple[str, ast.EventQuery]] | None]:
+    """The filters of each plan's query for :class:`ColumnarFilter` (None: every line)."""
+    out: list[list[tuple[str, ast.EventQuery]] | None] = []
+    for plan in plans:
+        compiled = plan.compiled
+        body = compiled.query.body if hasattr(compiled.query, "body") else compiled.query
+        category = compiled.options.event_category_field
+        if isinstance(body, ast.EventQuery):
+            out.append([(category, body)])
+        elif isinstance(body, ast.SequenceQuery | ast.SampleQuery):
+            steps = list(body.steps)
+            until = getattr(body, "until", None)
+            if until is not None:
+                steps.append(until)
+            out.append([(category, s.query) for s in steps])
+        else:
+            out.append(None)
+    return out
