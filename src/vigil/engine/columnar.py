@@ -49,6 +49,9 @@ from vigil.eql.patterns import ascii_fold
 BATCH_LINES = 8192
 #: Distinct values whose leaf answers are remembered per field (cleared when exceeded).
 MEMO_VALUES = 200_000
+#: A leaf true (or false) on at most this many distinct values of a batch gets its rows as the
+#: union of those values' rows.
+FEW_VALUES = 4
 #: After a batch whose rows were mostly left over, this many batches skip the filter.
 PAUSE_BATCHES = 8
 
@@ -117,6 +120,7 @@ class ColumnarFilter:
         for k, (col, _fn) in enumerate(self.leaves):
             self._by_column[col].append(k)
         self._reader: Any = None
+        self._compiled: Callable[..., list[tuple[int, int]]] | None = None
         self.pause = 0
         self.last_line: bytes | None = None
         self.last_mask = self.full
@@ -228,74 +232,77 @@ class ColumnarFilter:
         true_rows: dict[int, int] = {}
         false_rows: dict[int, int] = {}
 
+        value_rows: dict[tuple[int, int], int] = {}
+
+        def rows_with(c: int, d: int, index: Any) -> int:
+            """The rows whose value in column ``c`` is distinct value ``d``."""
+            got = value_rows.get((c, d))
+            if got is None:
+                got = value_rows[c, d] = _row_set(index == d)
+            return got
+
         def rows_of(k: int, wanted: tuple[int, int], memo: dict[int, int]) -> int:
             got = memo.get(k)
             if got is None:
-                matrix, index = answers[self.leaves[k][0]]
+                c = self.leaves[k][0]
+                matrix, index = answers[c]
                 column = matrix[:, where[k]]
                 hit = (column == wanted[0]) | (column == wanted[1])
-                if not hit.any():
+                chosen = np.flatnonzero(hit)
+                if len(chosen) == 0:
                     got = 0
-                elif hit.all():
+                elif len(chosen) == len(column):
                     got = every
+                elif len(chosen) <= FEW_VALUES:
+                    # A few values: the union of their rows (each value's rows are shared by
+                    # every leaf of the column in this batch).
+                    got = 0
+                    for d in chosen.tolist():
+                        got |= rows_with(c, d, index)
+                elif len(column) - len(chosen) <= FEW_VALUES:
+                    got = every
+                    for d in np.flatnonzero(~hit).tolist():
+                        got &= ~rows_with(c, d, index)
                 else:
                     got = _row_set(hit[index])
                 memo[k] = got
             return got
 
-        def may_true(node: Node) -> int:
-            op = node[0]
-            if op == "leaf":
-                return rows_of(node[1], (_T, _U), true_rows)
-            if op == "not":
-                return may_false(node[1])
-            if op == "and":
-                out = every
-                for sub in node[1]:
-                    out &= may_true(sub)
-                    if not out:
-                        break
-                return out
-            if op == "or":
-                out = 0
-                for sub in node[1]:
-                    out |= may_true(sub)
-                return out
-            return every  # unknown
+        def t(k: int) -> int:
+            return rows_of(k, (_T, _U), true_rows)
 
-        def may_false(node: Node) -> int:
-            op = node[0]
-            if op == "leaf":
-                return rows_of(node[1], (_F, _U), false_rows)
-            if op == "not":
-                return may_true(node[1])
-            if op == "and":
-                out = 0
-                for sub in node[1]:
-                    out |= may_false(sub)
-                return out
-            if op == "or":
-                out = every
-                for sub in node[1]:
-                    out &= may_false(sub)
-                    if not out:
-                        break
-                return out
-            return every  # unknown
+        def f(k: int) -> int:
+            return rows_of(k, (_F, _U), false_rows)
 
         masks = [self.everyone] * n
-        for i, nodes in enumerate(self.programs):
-            if nodes is None:
-                continue
-            may = 0
-            for node in nodes:
-                may |= may_true(node)
+        for i, may in self._programs_code(t, f, every):
             bit = 1 << i
             while may:
                 low = may & -may
                 masks[low.bit_length() - 1] |= bit
                 may ^= low
         return masks
+
+    def _programs_code(
+        self, t: Callable[[int], int], f: Callable[[int], int], every: int
+    ) -> list[tuple[int, int]]:
+        """(rule, rows some filter of the rule may be true on) for every rule with a program and
+        such rows, from ``t``/``f`` (a leaf's may-be-true / may-be-false rows) and ``every``
+        (all rows): the programs compiled into one Python function on first use, ``and`` chains
+        stopping at the first empty set."""
+        if self._compiled is None:
+            lines = ["def programs(t, f, every):", "    out = []"]
+            for i, nodes in enumerate(self.programs):
+                if nodes is None:
+                    continue
+                lines.append(f"    m = {' | '.join(_source(n, True, 0) for n in nodes)}")
+                lines.append(f"    if m: out.append(({i}, m))")
+            lines.append("    return out")
+            namespace: dict[str, Any] = {}
+            exec(compile("\n".join(lines), "<columnar programs>", "exec"), namespace)
+            self._compiled = namespace["programs"]
+        result: list[tuple[int, int]] = self._compiled(t, f, every)
+        return result
 
     def _answers(self, c: int, table: pa.Table, n: int) -> tuple[Any, Any]:
         """Column ``c``'s leaves answered on each distinct value of the column: a (values,
@@ -418,6 +425,27 @@ def _runs(texts: Sequence[Any], *, wildcards: bool) -> list[list[bytes]] | None:
             return None  # a pattern every string may match
         out.append([ascii_fold(r).encode("utf-8", "surrogatepass") for r in runs])
     return out
+
+
+def _source(node: Node, want_true: bool, depth: int) -> str:
+    """Python source of a node's may-be-true (``want_true``) or may-be-false rows, over ``t``,
+    ``f`` and ``every`` (see ColumnarFilter._programs_code)."""
+    op = node[0]
+    if op == "leaf":
+        return f"{'t' if want_true else 'f'}({node[1]})"
+    if op == "unknown":
+        return "every"
+    if op == "not":
+        return _source(node[1], not want_true, depth)
+    parts = [_source(x, want_true, depth + 1) for x in node[1]]
+    if len(parts) == 1:
+        return parts[0]
+    if (op == "and") != want_true:
+        return "(" + " | ".join(parts) + ")"
+    # An intersection: stop at the first empty set (the walrus name is one per depth).
+    v = f"_{depth}"
+    chain = [f"({v} := {parts[0]})", *(f"({v} := {v} & {p})" for p in parts[1:-1]), f"({v} & {parts[-1]})"]
+    return "(" + " and ".join(chain) + ")"
 
 
 def _row_set(rows: Any) -> int:
