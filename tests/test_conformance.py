@@ -31,7 +31,8 @@ def _params() -> list[object]:
 # Every accelerator must give the plain evaluator's answers: each spec runs through the plain
 # path, behind the raw-bytes pre-filter, behind pre-filter plus projection decoding, and with its
 # events chosen by range searches and the key pre-pass as the parallel reader chooses them (in
-# two readings, and in one that records lines by key).
+# two readings, and in one that records lines by key), and behind the columnar filter of
+# many-rules hunts.
 @pytest.mark.parametrize(("suite", "spec", "path"), _params())
 def test_spec(suite: LoadedSuite, spec: Spec, path: str) -> None:
     outcome = run_spec(suite, spec, path)
@@ -43,10 +44,11 @@ def test_spec(suite: LoadedSuite, spec: Spec, path: str) -> None:
 @pytest.mark.skipif(not SUITE_DIR.is_dir(), reason=ABSENT)
 def test_scan_path_without_hyperscan(monkeypatch: pytest.MonkeyPatch) -> None:
     # The range searches' fallback (Aho-Corasick over the bare needles) must choose the same
-    # events as Hyperscan does: the whole suite through the "scan" and "record" paths.
+    # events as Hyperscan does: the whole suite through the "scan" and "record" paths, and the
+    # columnar filter's search for literal runs.
     from vigil.conformance.runner import run_conformance
     from vigil.sources import scan as scan_module
 
     monkeypatch.setattr(scan_module, "_NO_HYPERSCAN", True)
-    report = run_conformance(SUITE_DIR, paths=("scan", "record"))
-    assert report.failed == 0 and report.passed > 800
+    report = run_conformance(SUITE_DIR, paths=("scan", "record", "columnar"))
+    assert report.failed == 0 and report.passed > 1300

@@ -50,7 +50,9 @@ POSITIONS: tuple[Literal["head", "tail"], ...] = ("head", "tail")
 # "scan" chooses the events as the parallel reader's workers do: byte ranges searched whole for
 # the pre-filter's needles, and the key pre-pass of keyed sequences (vigil.conformance.scan_path).
 # "record" runs that key pre-pass in one reading, recording lines by key (vigil.sources.keypass).
-KNOWN_PATHS = ("plain", "prefilter", "projection", "scan", "record")
+# "columnar" keeps the events the many-rules hunt's columnar filter (vigil.engine.columnar) names
+# for the query, their raw lines answered a batch at a time per index (each index's mapping).
+KNOWN_PATHS = ("plain", "prefilter", "projection", "scan", "record", "columnar")
 # "store" loads each suite's data once into a temporary columnar event store (vigil.store) and
 # runs every query over the candidates its SQL push-down returns: the push-down must never lose
 # an event the evaluator needs.
@@ -274,6 +276,22 @@ class _SuiteRunner:
             lines = self._lines[healthy] = LinesFile(self.events(healthy), self.raw_line)
         return record_events(compiled, lines) if path == "record" else scan_events(compiled, lines)
 
+    def columnar(self, compiled: Any, events: Sequence[Any]) -> list[Any]:
+        """The events whose raw line the columnar filter names for the query (or leaves over),
+        each index's lines answered with that index's mapping."""
+        from vigil.engine.columnar import ColumnarFilter, query_filters
+
+        filters = query_filters(compiled.query, compiled.options.event_category_field)
+        keep: set[int] = set()
+        by_index: dict[str, list[Any]] = {}
+        for e in events:
+            by_index.setdefault(e.index, []).append(e)
+        for index, group in by_index.items():
+            cf = ColumnarFilter([filters], self.suite.registry.for_index(index))
+            masks = cf.masks([self.raw_line(e) for e in group])
+            keep.update(id(e) for e, m in zip(group, masks, strict=True) if m != 0)
+        return [e for e in events if id(e) in keep]
+
     def raw_line(self, event: Any) -> bytes:
         raw = self._raw.get(id(event))
         if raw is None:
@@ -312,6 +330,8 @@ class _SuiteRunner:
                 events = self.projected(events, compiled.fields)
             if path in ("scan", "record"):
                 events = self.scanned(compiled, healthy, path)
+            if path == "columnar":
+                events = self.columnar(compiled, events)
             result = compiled.execute(events)
         except Exception as exc:
             return _Answer(error=_describe(exc), shard_failures=failing)

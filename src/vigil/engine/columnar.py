@@ -534,21 +534,21 @@ def _evaluate(fns: Sequence[Any], doc: dict[str, Any], chosen: Iterable[int], n:
     return bytes(out)
 
 
+def query_filters(query: Any, category_field: str) -> list[tuple[str, ast.EventQuery]] | None:
+    """The filters of a parsed query (``ast.Query``) for :class:`ColumnarFilter`: the event
+    query, or every step of a sequence or sample (``until`` included); None for another body."""
+    body = query.body if hasattr(query, "body") else query
+    if isinstance(body, ast.EventQuery):
+        return [(category_field, body)]
+    if isinstance(body, ast.SequenceQuery | ast.SampleQuery):
+        steps = list(body.steps)
+        until = getattr(body, "until", None)
+        if until is not None:
+            steps.append(until)
+        return [(category_field, s.query) for s in steps]
+    return None
+
+
 def rule_filters(plans: Sequence[Any]) -> list[list[tuple[str, ast.EventQuery]] | None]:
     """The filters of each plan's query for :class:`ColumnarFilter` (None: every line)."""
-    out: list[list[tuple[str, ast.EventQuery]] | None] = []
-    for plan in plans:
-        compiled = plan.compiled
-        body = compiled.query.body if hasattr(compiled.query, "body") else compiled.query
-        category = compiled.options.event_category_field
-        if isinstance(body, ast.EventQuery):
-            out.append([(category, body)])
-        elif isinstance(body, ast.SequenceQuery | ast.SampleQuery):
-            steps = list(body.steps)
-            until = getattr(body, "until", None)
-            if until is not None:
-                steps.append(until)
-            out.append([(category, s.query) for s in steps])
-        else:
-            out.append(None)
-    return out
+    return [query_filters(p.compiled.query, p.compiled.options.event_category_field) for p in plans]
