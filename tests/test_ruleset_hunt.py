@@ -634,3 +634,64 @@ def test_columnar_hunt_same_alerts_and_reports(tmp_path: Path, events_file: Path
     # the columnar filter passes over more lines than the line-by-line pre-filter
     assert reports[True].filtered > reports[False].filtered
     assert reports[True].lines == reports[False].lines
+
+
+@pytest.mark.parametrize("cap", [None, 1])
+def test_alerts_built_in_workers_are_the_same(
+    tmp_path: Path, events_file: Path, cap: int | None, monkeypatch
+) -> None:
+    """A parallel hunt builds most rules' alerts in workers (build_in_workers): the same alerts
+    in the same order, and the same run counts, as built here; a rule with more alerts than a
+    worker hands back (``cap``) is built here instead."""
+    from datetime import UTC, datetime
+
+    from vigil.alerts.build import build_alerts
+    from vigil.rules import parallel
+    from vigil.rules.scheduler import take_built
+
+    if cap is not None:
+        monkeypatch.setattr(parallel, "MAX_WORKER_ALERTS", cap)
+    folder = _rules(tmp_path)
+    run_time = datetime(2024, 6, 1, tzinfo=UTC)
+
+    def hunted() -> list:
+        plans = _plans(folder)
+        for plan in plans:
+            plan.start_stream()
+        collect_parallel(
+            plans, [str(events_file)], ReadReport(), workers=2, min_bytes=0, chunk_bytes=64 * 1024
+        )
+        return plans
+
+    here: list = []
+    for plan in hunted():
+        summary = hunt_rule(
+            plan,
+            run_time=run_time,
+            sink=AlertSink(None),
+            build=build_alerts,
+            on_alerts=lambda g: here.extend(x.primary_id for x in g),
+        )
+        here.append((summary.runs, summary.alerts))
+    plans = hunted()
+    there: list = []
+    sink = AlertSink(None)
+    made_here = 0
+    for plan, made in zip(
+        plans,
+        parallel.build_in_workers(plans, range(len(plans)), run_time=run_time, build=build_alerts, workers=2),
+        strict=True,
+    ):
+
+        def take(g: list) -> None:
+            there.extend(x.primary_id for x in g)
+
+        if made is None:
+            made_here += 1
+            summary = hunt_rule(plan, run_time=run_time, sink=sink, build=build_alerts, on_alerts=take)
+        else:
+            summary = take_built(plan, made[0], made[1], sink=sink, on_alerts=take)
+        there.append((summary.runs, summary.alerts))
+    assert there == here
+    assert sum(1 for x in here if isinstance(x, str)) > 10
+    assert (made_here > 0) == (cap is not None)

@@ -434,3 +434,79 @@ def _record_chunk(chunk: _Chunk) -> list[Any]:
         rec.parts = []
         out.append(rec)
     return out
+
+
+# --------------------------------------------------------------------------- alerts
+
+#: A worker hands back at most this many alerts of one rule (they come back at once): a rule
+#: with more has its alerts built by the caller instead, a slice at a time.
+MAX_WORKER_ALERTS = 4_000
+
+
+class _TooMany(Exception):
+    """A rule has more alerts than a worker hands back."""
+
+
+def build_in_workers(
+    plans: Sequence[RulePlan],
+    chosen: Sequence[int],
+    *,
+    run_time: Any,
+    build: Callable[..., list[Any]],
+    workers: int,
+) -> Iterator[tuple[Any, list[list[Any]]] | None]:
+    """The hunt runs of ``plans[i]`` for ``i`` in ``chosen``, made by forked workers, in that
+    order: each rule's answer is finished and its alerts built there (deduplicated within the
+    run only, as :class:`AlertSink` does without a store), a worker per rule at a time. Yields
+    ``(outcome, slices of alert groups)``, or None for a rule with more than
+    :data:`MAX_WORKER_ALERTS` alerts (the caller runs it itself); the caller deduplicates them
+    against its store and earlier runs, in order. At most two rules per worker are in flight, so
+    that finished rules wait for the caller in small numbers."""
+    if not chosen:
+        return
+    _STATE.clear()
+    _STATE.update(plans=plans, run_time=run_time, build=build)
+    ctx = multiprocessing.get_context("fork")
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            pending: list[Any] = []
+            todo = iter(chosen)
+            for i in todo:
+                pending.append(pool.submit(_build_rule, i))
+                if len(pending) >= 2 * workers:
+                    break
+            while pending:
+                result = pending.pop(0).result()
+                nxt = next(todo, None)
+                if nxt is not None:
+                    pending.append(pool.submit(_build_rule, nxt))
+                yield result
+    finally:
+        _STATE.clear()
+
+
+def _build_rule(i: int) -> tuple[Any, list[list[Any]]] | None:
+    from vigil.rules.scheduler import AlertSink, run_once
+
+    slices: list[list[Any]] = []
+    count = [0]
+
+    def keep(groups: list[Any]) -> None:
+        count[0] += len(groups)
+        if count[0] > MAX_WORKER_ALERTS:
+            raise _TooMany
+        slices.append(groups)
+
+    try:
+        outcome = run_once(
+            _STATE["plans"][i],
+            tick=_STATE["run_time"],
+            window=None,
+            limit=None,
+            sink=AlertSink(None),
+            build=_STATE["build"],
+            on_alerts=keep,
+        )
+    except _TooMany:
+        return None
+    return outcome, slices
