@@ -29,6 +29,9 @@ MORE = [
     "process where process.pid + process.parent.pid > 100",  # two fields: unknown
     'network where cidrmatch(destination.ip, "10.0.0.0/8", "::ffff:192.168.0.0/112", "fe80::/10")',
     'network where not cidrmatch(destination.ip, "127.0.0.1", "::1") and destination.port != 445',
+    'network where cidrmatch(destination.ip, "192.168.1.1", "::ffff:192.168.0.9", "10.0.0.0/31", "::/127")',
+    'network where cidrmatch(destination.ip, "192.168.0.0/16")'
+    ' and not cidrmatch(destination.ip, "192.168.1.0/24")',
     'any where custom.num in (445, "80") or custom.num : "44*"',
     'any where ?custom.missing == null and event.action in~ ("CREATION")',
     'process where event.type : "start" and process.args like~ ("/ENC", "-e?c")',
@@ -58,7 +61,19 @@ def _odd(rng: random.Random, doc: dict[str, Any]) -> dict[str, Any]:
         doc["process"]["args"] = rng.choice([[], ["-enc", None], [None], "-ENC", ["a", "b", "c"]])
     elif r < 0.3:
         doc["destination"] = {
-            "ip": rng.choice(["::1", "::ffff:192.168.0.9", "fe80::1", "127.0.0.1", "bad", 5])
+            "ip": rng.choice(
+                [
+                    "::1",
+                    "::ffff:192.168.0.9",
+                    "fe80::1",
+                    "127.0.0.1",
+                    "bad",
+                    5,
+                    "10.0.0.1",
+                    "192.168.1.7",
+                    "::",
+                ]
+            )
         }
     elif r < 0.35:
         doc["event"]["category"] = rng.choice([[], ["process", None], "PROCESS"])

@@ -29,6 +29,8 @@ on object fields, or on fields that are the parent of another tested field are u
 
 from __future__ import annotations
 
+import bisect
+import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -40,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vigil.ecs.schema import FieldSpec, FieldType, Schema
-from vigil.engine.compile import ExprCompiler
+from vigil.engine.compile import ExprCompiler, parsed_address
 from vigil.engine.typed import begin_event, end_event, make_field_reader
 from vigil.eql import ast
 from vigil.eql.patterns import ascii_fold
@@ -336,18 +338,25 @@ class ColumnarFilter:
         on a string value, or a list of strings, such a leaf is false unless the value holds,
         for one of its patterns, every literal run of that pattern (in some ASCII case). One
         search of the value finds the runs of every leaf of the column; a leaf is evaluated only
-        when one of its patterns has all its runs there. Other leaves are always evaluated."""
+        when one of its patterns has all its runs there. ``cidrMatch`` leaves are answered
+        together on a string that is an address (:class:`_Blocks`). Other leaves are always
+        evaluated."""
         made = self._evaluators.get(c)
         if made is not None:
             return made
         leaves = self._by_column[c]
         fns = [self.leaves[k][1] for k in leaves]
+        n = len(fns)
         reader = make_field_reader(self.schema, self.columns[c].path)
         runs: dict[bytes, int] = {}  # a literal run -> its number
         users: list[list[tuple[int, frozenset[int]]]] = []  # per run: (leaf, all runs of a pattern)
         always: list[int] = []
+        blocks = _Blocks()
         for p, k in enumerate(leaves):
-            patterns = _patterns(self._exprs[k])
+            expr = self._exprs[k]
+            if blocks.add(p, expr):
+                continue
+            patterns = _patterns(expr)
             if patterns is None:
                 always.append(p)
                 continue
@@ -357,17 +366,21 @@ class ColumnarFilter:
                     users.append([])
                 for r in numbers:
                     users[r].append((p, numbers))
-        every = range(len(fns))
-        if not runs:
+        every = range(n)
+        if not runs and not blocks:
 
             def plain(doc: dict[str, Any]) -> bytes:
-                return _evaluate(fns, doc, every, len(fns))
+                return _evaluate(fns, doc, every, n)
 
             self._evaluators[c] = plain
             return plain
         from vigil.engine.ruleset import needle_finder
 
-        find = needle_finder(list(runs), ahocorasick_rs.BytesAhoCorasick, ahocorasick_rs.Implementation.DFA)
+        find = (
+            needle_finder(list(runs), ahocorasick_rs.BytesAhoCorasick, ahocorasick_rs.Implementation.DFA)
+            if runs
+            else None
+        )
 
         def searched(doc: dict[str, Any]) -> bytes:
             try:
@@ -379,17 +392,89 @@ class ColumnarFilter:
             elif type(value) in (list, tuple) and value and all(type(x) is str for x in value):
                 text = "\n".join(value)  # (runs found across two items: a test more)
             else:
-                return _evaluate(fns, doc, every, len(fns))
-            found = set(find(text.encode("utf-8", "surrogatepass")))
+                return _evaluate(fns, doc, every, n)
             chosen = set(always)
-            for r in found:
-                for p, needed in users[r]:
-                    if p not in chosen and needed <= found:
-                        chosen.add(p)
-            return _evaluate(fns, doc, sorted(chosen), len(fns))
+            if find is not None:
+                found = set(find(text.encode("utf-8", "surrogatepass")))
+                for r in found:
+                    for p, needed in users[r]:
+                        if p not in chosen and needed <= found:
+                            chosen.add(p)
+            true: frozenset[int] = frozenset()
+            if blocks:
+                hit = blocks.lookup(value) if type(value) is str else None
+                if hit is None:
+                    chosen |= blocks.leaves  # not an address (or a list): evaluated
+                else:
+                    true = hit
+            return _evaluate(fns, doc, sorted(chosen), n, true)
 
         self._evaluators[c] = searched
         return searched
+
+
+class _Blocks:
+    """The ``cidrMatch(field, "block", ...)`` leaves of one column, answered together: on a
+    string the evaluator parses as an address (IPv4-mapped IPv6 read as IPv4), such a leaf is
+    true when the address's canonical text is one of its single addresses or its number lies in
+    one of its blocks of the same IP version, else false (``cidrMatch`` in
+    :mod:`vigil.engine.compile`). The blocks of every leaf are cut into elementary ranges, each
+    knowing the leaves that cover it: one bisection answers them all."""
+
+    def __init__(self) -> None:
+        self.leaves: set[int] = set()
+        self._texts: dict[str, set[int]] = {}
+        self._spans: dict[int, list[tuple[int, int, int]]] = {4: [], 6: []}
+        self._table: dict[int, tuple[list[int], list[frozenset[int]]]] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.leaves)
+
+    def add(self, p: int, expr: ast.Expr) -> bool:
+        """Take leaf ``p`` when it is such a ``cidrMatch``."""
+        if not (
+            isinstance(expr, ast.FunctionCall)
+            and expr.name == "cidrMatch"
+            and len(expr.args) >= 2
+            and isinstance(expr.args[0], ast.Field)
+            and all(isinstance(a, ast.Literal) and type(a.value) is str for a in expr.args[1:])
+        ):
+            return False
+        nets = []
+        for a in expr.args[1:]:
+            try:
+                nets.append(ipaddress.ip_network(str(a.value), strict=False))  # type: ignore[union-attr]
+            except ValueError:
+                return False
+        for net in nets:
+            if net.num_addresses == 1:
+                self._texts.setdefault(str(net.network_address), set()).add(p)
+            else:
+                self._spans[net.version].append((int(net.network_address), int(net.broadcast_address), p))
+        self.leaves.add(p)
+        return True
+
+    def lookup(self, text: str) -> frozenset[int] | None:
+        """The leaves true on ``text`` (the others being false), or None when it is no address."""
+        parsed = parsed_address(text)
+        if parsed is None:
+            return None
+        if self._table is None:
+            self._table = {v: _elementary(spans) for v, spans in self._spans.items()}
+        _ip, canonical, version, number = parsed
+        starts, covers = self._table[version]
+        i = bisect.bisect_right(starts, number) - 1
+        out = covers[i] if i >= 0 else frozenset()
+        exact = self._texts.get(canonical)
+        return out | exact if exact else out
+
+
+def _elementary(spans: list[tuple[int, int, int]]) -> tuple[list[int], list[frozenset[int]]]:
+    """Sorted starts of the elementary ranges the spans ``(first, last, leaf)`` cut the number
+    line into, and the leaves covering each range."""
+    points = sorted({lo for lo, _hi, _p in spans} | {hi + 1 for _lo, hi, _p in spans})
+    covers = [frozenset(p for lo, hi, p in spans if lo <= start <= hi) for start in points]
+    return points, covers
 
 
 def _patterns(expr: ast.Expr) -> list[list[bytes]] | None:
@@ -519,10 +604,15 @@ def _document(path: list[str], value: Any) -> dict[str, Any]:
     return doc
 
 
-def _evaluate(fns: Sequence[Any], doc: dict[str, Any], chosen: Iterable[int], n: int) -> bytes:
-    """The answers of the ``chosen`` leaves on ``doc``; false for the others."""
+def _evaluate(
+    fns: Sequence[Any], doc: dict[str, Any], chosen: Iterable[int], n: int, true: Iterable[int] = ()
+) -> bytes:
+    """The answers of the ``chosen`` leaves on ``doc``; true for the ``true`` ones, false for
+    the others."""
     begin_event(doc)  # the leaves read the same field: read once (undone by masks())
     out = bytearray(n)
+    for p in true:
+        out[p] = _T
     for p in chosen:
         fn = fns[p]
         try:

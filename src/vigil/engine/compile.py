@@ -409,10 +409,10 @@ class ExprCompiler:
             if not nets:
                 # The value may be written in a non-canonical form (leading zeros, mapped v4).
                 if ":" in v or v.count(".") == 3:
-                    parsed = _address(v)
+                    parsed = parsed_address(v)
                     return None if parsed is None else parsed[1] in exact
                 return None
-            parsed = _address(v)
+            parsed = parsed_address(v)
             if parsed is None:
                 return None
             _ip, text, version, number = parsed
@@ -451,7 +451,7 @@ _ARITH = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "%": "mod
 
 
 @functools.lru_cache(maxsize=65_536)
-def _address(text: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, str, int, int] | None:
+def parsed_address(text: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, str, int, int] | None:
     """An address string parsed (IPv4-mapped IPv6 as IPv4): the address, its canonical text,
     version and number; None when it is no address. Remembered: every cidrMatch of every rule
     parses the same addresses."""
