@@ -150,8 +150,7 @@ def _run(
     from vigil.alerts.output import AlertWriter
     from vigil.alerts.store import AlertStore
     from vigil.rules.executor import NO_LIMIT, plan_rule
-    from vigil.rules.parallel import COLUMNAR_MIN_RULES, build_in_workers
-    from vigil.rules.scheduler import AlertSink, Collector, RunOutcome, hunt_rule, replay_rule, take_built
+    from vigil.rules.scheduler import AlertSink, Collector, RunOutcome, hunt_rule, replay_rule
     from vigil.rules.suppression import Suppressor
     from vigil.sources import ReadReport, read_events
 
@@ -203,18 +202,16 @@ def _run(
                     progress.update(task, completed=n, rate=f"{n / elapsed:,.0f}/s")
 
             seen = None
-            n_workers = 1
             if store_dir is not None:
                 seen = _collect_store(plans, store_dir, report, mode, start, end, on_event, profile)
             elif not strict:
                 from vigil.rules.parallel import collect_parallel
 
-                n_workers = workers if workers is not None else min(4, os.cpu_count() or 1)
                 seen = collect_parallel(
                     plans,
                     list(data),
                     report,
-                    workers=n_workers,
+                    workers=workers if workers is not None else min(4, os.cpu_count() or 1),
                     index=default_index,
                     index_of_path=per_path,
                     input_format=input_format,
@@ -223,8 +220,6 @@ def _run(
                     on_event=on_event,
                     columnar=columnar,
                 )
-            # how many processes read the events (the alerts are then built by as many)
-            read_by_workers = n_workers if seen is not None and store_dir is None else 1
             if seen is None:
                 collector = Collector(plans, use_ruleset=prefilter and not strict, profile=profile)
                 events = read_events(
@@ -287,25 +282,8 @@ def _run(
                 if progress
                 else None
             )
-            # Rules read by workers get their alerts built by workers too, several rules at once
-            # (the store, the output and the deduplication stay here, in the rules' order).
-            built: Iterator[tuple[Any, list[list[Any]]] | None] = iter(())
-            chosen: set[int] = set()
-            if mode == "hunt" and read_by_workers > 1 and len(plans) >= COLUMNAR_MIN_RULES:
-                chosen = {
-                    i
-                    for i, p in enumerate(plans)
-                    if p.stream is not None and p.rule.alert_suppression is None
-                }
-                built = build_in_workers(
-                    plans, sorted(chosen), run_time=run_time, build=build_alerts, workers=read_by_workers
-                )
-            for i, plan in enumerate(plans):
-                made = next(built) if i in chosen else None
-                if made is not None:
-                    outcome, slices = made
-                    summary = take_built(plan, outcome, slices, sink=sink, on_alerts=on_alerts, on_run=on_run)
-                elif mode == "hunt":
+            for plan in plans:
+                if mode == "hunt":
                     summary = hunt_rule(
                         plan,
                         run_time=run_time,

@@ -484,34 +484,3 @@ def hunt_rule(
     if on_run is not None:
         on_run(outcome)
     return summary
-
-
-def take_built(
-    plan: RulePlan,
-    outcome: RunOutcome,
-    slices: Sequence[list[Any]],
-    *,
-    sink: AlertSink,
-    on_alerts: Callable[[list[Any]], None],
-    on_run: Callable[[RunOutcome], None] | None = None,
-) -> RuleSummary:
-    """A hunt run of ``plan`` made elsewhere (:func:`vigil.rules.parallel.build_in_workers`):
-    its slices of alert groups deduplicated against ``sink`` (the store, earlier runs) and
-    handed to ``on_alerts`` exactly as :func:`run_once` hands over its own, then ``on_run``."""
-    summary = RuleSummary(plan.rule.rule_id, plan.rule.name)
-    created, duplicates = 0, outcome.duplicates
-    sink.begin_run()
-    try:
-        for groups in slices:
-            fresh, dups = sink.accept(groups)
-            created += len(fresh)
-            duplicates += dups
-            if fresh:
-                on_alerts(fresh)
-    finally:
-        sink.end_run()
-    outcome.alerts_created, outcome.duplicates = created, duplicates
-    summary.add(outcome)
-    if on_run is not None:
-        on_run(outcome)
-    return summary
