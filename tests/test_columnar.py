@@ -39,6 +39,10 @@ MORE = [
     'process where process.name like "\u0130*" or process.name : "\u212amd.exe"',
     "process where true",
     "any where false",
+    # every filter known: the rule is told which of its steps are true
+    'sequence [process where process.name : "cmd*"] [network where destination.port == 445]'
+    " until [process where process.pid == 4]",
+    'sample by host.os.type [process where process.name == "x.exe"] [file where file.extension : "exe"]',
 ]
 ALL = QUERIES + MORE
 BODIES = [parse(q).body for q in ALL]
@@ -107,16 +111,23 @@ def test_candidates_cover_every_match_and_nothing_more_where_known(
     tests = [[compiler.predicate(cf._condition(cat, q)) for cat, q in _filters(b)] for b in BODIES]
     docs = _docs(seed, 700)
     masks = cf.masks([orjson.dumps(d) for d in docs])
-    exact_rows = 0
-    for doc, mask in zip(docs, masks, strict=True):
+    known = cf.known
+    exact_rows = told = several = 0
+    for doc, mask, row_known in zip(docs, masks, known, strict=True):
         if "destination.port" in doc:
             assert mask is None  # a dotted key: only the field readers follow it
         if mask is None:
             continue
         exact_rows += 1
         for qi, preds in enumerate(tests):
-            matches = any(p(doc) is True for p in preds)
+            truths = tuple(k for k, p in enumerate(preds) if p(doc) is True)
+            matches = bool(truths)
             named = bool(mask >> qi & 1)
+            if row_known is not None and qi in row_known:
+                # the filters the rule is told are true with the event are exactly those
+                assert row_known[qi] == truths, (ALL[qi], doc)
+                told += 1
+                several += len(preds) > 1
             if matches:
                 assert named, (ALL[qi], doc)
             program = cf.programs[qi]
@@ -125,6 +136,7 @@ def test_candidates_cover_every_match_and_nothing_more_where_known(
                 assert named == matches, (ALL[qi], doc)
     # half the documents have a dotted key; a few more hold values no column can (7 as a name)
     assert exact_rows > 250
+    assert told > 100 and several > 10
     # the filter narrows: most documents are not candidates of most queries
     assert sum(bin(m).count("1") for m in masks if m is not None) < exact_rows * len(ALL) / 2
 

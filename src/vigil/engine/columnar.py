@@ -116,17 +116,25 @@ class ColumnarFilter:
             # A filter that is unknown as a whole makes the rule a candidate for every line.
             self.programs.append(None if any(n == ("unknown",) for n in nodes) else nodes)
         self.everyone = sum(1 << i for i, p in enumerate(self.programs) if p is None)
+        # Rules whose every filter is known (no unknown node): on a row none of whose values made
+        # a leaf raise, "may be true" is "true", and each filter's answer is the evaluator's.
+        self.exact = [p is not None and "unknown" not in repr(p) for p in self.programs]
         self.full = (1 << len(self.programs)) - 1
         self._memo: list[dict[Any, bytes]] = [{} for _ in self.columns]
         self._by_column: list[list[int]] = [[] for _ in self.columns]
         for k, (col, _fn) in enumerate(self.leaves):
             self._by_column[col].append(k)
         self._reader: Any = None
-        self._compiled: Callable[..., list[tuple[int, int]]] | None = None
+        self._compiled: Callable[..., list[tuple[int, int, tuple[int, ...] | None]]] | None = None
         self.pause = 0
         self.last_line: bytes | None = None
         self.last_mask = self.full
         self.last_exact = False
+        #: per rule of :attr:`last_mask` whose filters are known on the last line: the positions
+        #: of its filters that are true there (as :func:`query_filters` orders them); else None
+        self.last_known: dict[int, tuple[int, ...]] | None = None
+        #: the same for each text of the last batch (see :meth:`masks`)
+        self.known: list[dict[int, tuple[int, ...]] | None] = []
         self.stats = {"lines": 0, "left_over": 0, "candidates": 0}
 
     # ------------------------------------------------------------------ building
@@ -201,6 +209,8 @@ class ColumnarFilter:
 
             self._reader = JsonColumns(self.columns)
         out: list[int | None] = [None] * n
+        known: list[dict[int, tuple[int, ...]] | None] = [None] * n
+        self.known = known
         # A line holding "_source" may be a search hit, whose event is under that key.
         hits = [j for j, t in enumerate(texts) if _SOURCE_KEY in t]
         if hits:
@@ -215,15 +225,18 @@ class ColumnarFilter:
         self.stats["left_over"] += len(left) + len(hits)
         try:
             for rows, table in groups:
-                for j, mask in zip(rows, self._group_masks(table), strict=True):
+                masks, group_known = self._group_masks(table)
+                for j, mask, steps in zip(rows, masks, group_known, strict=True):
                     out[j] = mask
+                    known[j] = steps
         finally:
             end_event()
         return out
 
-    def _group_masks(self, table: pa.Table) -> list[int]:
-        """The masks of the rows of one parsed table. Row sets are Python integers (bit ``j``:
-        row ``j``): a few hundred bytes each, combined faster than arrays of that size."""
+    def _group_masks(self, table: pa.Table) -> tuple[list[int], list[dict[int, tuple[int, ...]] | None]]:
+        """The masks of the rows of one parsed table, and per row the true filters of the exact
+        rules named (see :attr:`known`). Row sets are Python integers (bit ``j``: row ``j``): a
+        few hundred bytes each, combined faster than arrays of that size."""
         n = table.num_rows
         every = (1 << n) - 1
         answers = [self._answers(c, table, n) for c in range(len(self.columns))]
@@ -276,34 +289,60 @@ class ColumnarFilter:
         def f(k: int) -> int:
             return rows_of(k, (_F, _U), false_rows)
 
+        # rows some leaf raised on: their answers are candidates only
+        uncertain = 0
+        for matrix, index in answers:
+            bad = (matrix == _U).any(axis=1)
+            if bad.any():
+                uncertain |= _row_set(bad[index])
         masks = [self.everyone] * n
-        for i, may in self._programs_code(t, f, every):
+        known: list[dict[int, tuple[int, ...]] | None] = [None] * n
+        exact = self.exact
+        for i, may, sets in self._programs_code(t, f, every):
             bit = 1 << i
+            certain = exact[i]
             while may:
                 low = may & -may
-                masks[low.bit_length() - 1] |= bit
+                j = low.bit_length() - 1
+                masks[j] |= bit
                 may ^= low
-        return masks
+                if certain and not uncertain >> j & 1:
+                    steps = (0,) if sets is None else tuple(p for p, s in enumerate(sets) if s >> j & 1)
+                    row = known[j]
+                    if row is None:
+                        known[j] = {i: steps}
+                    else:
+                        row[i] = steps
+        return masks, known
 
     def _programs_code(
         self, t: Callable[[int], int], f: Callable[[int], int], every: int
-    ) -> list[tuple[int, int]]:
-        """(rule, rows some filter of the rule may be true on) for every rule with a program and
-        such rows, from ``t``/``f`` (a leaf's may-be-true / may-be-false rows) and ``every``
-        (all rows): the programs compiled into one Python function on first use, ``and`` chains
-        stopping at the first empty set."""
+    ) -> list[tuple[int, int, tuple[int, ...] | None]]:
+        """(rule, rows some filter of the rule may be true on, each filter's rows or None) for
+        every rule with a program and such rows, from ``t``/``f`` (a leaf's may-be-true /
+        may-be-false rows) and ``every`` (all rows): the programs compiled into one Python
+        function on first use, ``and`` chains stopping at the first empty set. Each filter's
+        rows are kept for the exact rules of several filters (sequences, samples)."""
         if self._compiled is None:
             lines = ["def programs(t, f, every):", "    out = []"]
             for i, nodes in enumerate(self.programs):
                 if nodes is None:
                     continue
-                lines.append(f"    m = {' | '.join(_source(n, True, 0) for n in nodes)}")
-                lines.append(f"    if m: out.append(({i}, m))")
+                if self.exact[i] and len(nodes) > 1:
+                    names = [f"s{p}" for p in range(len(nodes))]
+                    lines += [
+                        f"    {v} = {_source(node, True, 0)}" for v, node in zip(names, nodes, strict=True)
+                    ]
+                    lines.append(f"    m = {' | '.join(names)}")
+                    lines.append(f"    if m: out.append(({i}, m, ({', '.join(names)},)))")
+                else:
+                    lines.append(f"    m = {' | '.join(_source(n, True, 0) for n in nodes)}")
+                    lines.append(f"    if m: out.append(({i}, m, None))")
             lines.append("    return out")
             namespace: dict[str, Any] = {}
             exec(compile("\n".join(lines), "<columnar programs>", "exec"), namespace)
             self._compiled = namespace["programs"]
-        result: list[tuple[int, int]] = self._compiled(t, f, every)
+        result: list[tuple[int, int, tuple[int, ...] | None]] = self._compiled(t, f, every)
         return result
 
     def _answers(self, c: int, table: pa.Table, n: int) -> tuple[Any, Any]:

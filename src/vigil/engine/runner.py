@@ -121,32 +121,38 @@ class CompiledQuery:
             stats.events_considered += n
             stats.events_matched += matched
 
-    def part_of(self, ev: Event) -> Any | None:
+    def part_of(self, ev: Event, known: tuple[int, ...] | None = None) -> Any | None:
         """What one event contributes (as :meth:`parts` would yield it), or None. For callers
-        that push each event to many queries (a hunt with many rules) instead of streaming."""
+        that push each event to many queries (a hunt with many rules) instead of streaming.
+        ``known``: the positions of the filters true on the event (the steps in order, then
+        ``until``), when the caller knows them exactly (vigil.engine.columnar): they are not
+        tested again."""
         plan = self.plan(ev.index)
         doc = ev.source
         body = self.query.body
         if isinstance(body, ast.EventQuery):
-            if not plan.steps[0].matches(doc):
+            if known is None and not plan.steps[0].matches(doc):
+                return None
+            if known is not None and 0 not in known:
                 return None
             return plan.ordinal(doc, ev.seq) or (_LAST, ev.seq), ev
         step_keys: dict[int, list[tuple[Any, ...]]] = {}
         if isinstance(body, ast.SequenceQuery):
             steps = plan.steps
-            for i in plan.matching_steps(doc):
+            n = len(steps)
+            for i in plan.matching_steps(doc) if known is None else [p for p in known if p < n]:
                 keys = steps[i].key_tuples(doc)
                 if keys:
                     step_keys[i] = keys
             until_keys = None
-            if plan.until is not None and plan.until.matches(doc):
+            if plan.until is not None and (plan.until.matches(doc) if known is None else n in known):
                 until_keys = plan.until.key_tuples(doc) or None
             if not step_keys and not until_keys:
                 return None
             ordinal = plan.ordinal(doc, ev.seq)
             return None if ordinal is None else Candidate(ordinal, ev, step_keys, until_keys)
         for i, step in enumerate(plan.steps):
-            if step.matches(doc):
+            if step.matches(doc) if known is None else i in known:
                 keys = step.key_tuples(doc)
                 if keys:
                     step_keys[i] = keys

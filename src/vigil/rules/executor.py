@@ -122,8 +122,10 @@ class RulePlan:
         self.stream_stats = QueryStats()
         self.stream = self.compiled.accumulator(self.stream_stats)
 
-    def offer(self, ev: Event) -> None:
-        """Give the rule one event; keep what its query makes of it."""
+    def offer(self, ev: Event, steps: tuple[int, ...] | None = None) -> None:
+        """Give the rule one event; keep what its query makes of it. ``steps``: the positions
+        of the query's filters true on the event, when already known (see
+        :meth:`vigil.engine.runner.CompiledQuery.part_of`)."""
         if not self.sees_index(ev.index):
             return
         doc = ev.source
@@ -132,7 +134,7 @@ class RulePlan:
         if self.excepted is not None and self.excepted(doc):
             return
         self.events_seen += 1
-        part = self.compiled.part_of(ev)
+        part = self.compiled.part_of(ev, steps)
         if part is None:
             return
         if self.stream is not None:

@@ -104,6 +104,7 @@ class Collector:
         # The columnar filter of a many-rules hunt over NDJSON (vigil.engine.columnar), when the
         # reader uses it instead of the rule-set pre-filter: set by that reader.
         self.columnar: Any | None = None
+        self._known: dict[int, tuple[int, ...]] | None = None  # (see collect)
 
     def collect(self, events: Iterable[Event], on_event: Callable[[int], None] | None = None) -> CollectStats:
         """Read the events once, offering each to every rule that may match it.
@@ -125,8 +126,11 @@ class Collector:
                 begin_event(ev.source)  # the dispatcher's field reads are shared with the rules'
                 if columnar is not None and ev.raw is columnar.last_line and columnar.last_exact:
                     # The columnar filter read this line's fields; its candidates replace the
-                    # rule index's (each filter's category test is one of its leaves).
+                    # rule index's (each filter's category test is one of its leaves), and the
+                    # rules whose filters it knows get their true filters with the event.
+                    self._known = columnar.last_known
                     yield ev, bits(columnar.last_mask)
+                    self._known = None
                     continue
                 mask = dispatch(ev.source)
                 if ruleset is not None and ev.raw is not None and ev.raw is ruleset.last_line:
@@ -167,11 +171,15 @@ class Collector:
                 unknown += 1
             if not begun:
                 begin_event(ev.source)
+            known = self._known
             if profile:
                 for i in targets:
                     t0 = perf_counter()
-                    plans[i].offer(ev)
+                    plans[i].offer(ev, None if known is None else known.get(i))
                     plans[i].offer_seconds += perf_counter() - t0
+            elif known is not None:
+                for i in targets:
+                    plans[i].offer(ev, known.get(i))
             else:
                 for i in targets:
                     plans[i].offer(ev)

@@ -332,11 +332,13 @@ def _answered(
             texts.append(text)
             where.append(k)
     answers: list[int | bool | None] = [False] * len(batch)  # False: a blank line
-    for k, mask in zip(where, columnar.masks(texts), strict=True):
+    known: list[Any] = [None] * len(batch)
+    for k, mask, steps in zip(where, columnar.masks(texts), columnar.known, strict=True):
         answers[k] = mask
+        known[k] = steps
     filtered = 0
     full = columnar.full
-    for (number, off, line), mask in zip(batch, answers, strict=True):
+    for (number, off, line), mask, steps in zip(batch, answers, known, strict=True):
         if mask is False:
             yield number, off, line  # the reader counts it, as any blank line
         elif mask == 0:
@@ -345,6 +347,7 @@ def _answered(
             columnar.last_line = line
             columnar.last_exact = mask is not None
             columnar.last_mask = full if mask is None else mask
+            columnar.last_known = steps
             yield number, off, line
     return filtered
 
