@@ -22,7 +22,9 @@ each event to. This filter decides it for a batch of lines at once, before any l
    and a leaf that raised is unknown for that value. A rule is a candidate for a row when some
    filter of the rule may be true on it.
 
-Never a missed match: a candidate superset, which the rules then test exactly as before. Leaves
+A rule whose filters are all known is told, with an event, which of them are true on it (on rows
+no leaf raised on): it does not test them again. Otherwise, never a missed match: a candidate
+superset, which the rules then test exactly as before. Leaves
 on fields whose mapping has a ``null_value`` (an explicit null and a missing value then differ),
 on object fields, or on fields that are the parent of another tested field are unknown.
 """
@@ -74,6 +76,17 @@ class _Column:
 Node = tuple[Any, ...]
 
 
+def _known(node: Node) -> bool:
+    """Whether no node of a program is unknown."""
+    if node[0] == "leaf":
+        return True
+    if node[0] == "unknown":
+        return False
+    if node[0] == "not":
+        return _known(node[1])
+    return all(_known(x) for x in node[1])
+
+
 def _fields_of(expr: ast.Expr) -> set[str]:
     if isinstance(expr, ast.Field):
         return {expr.path}
@@ -118,7 +131,7 @@ class ColumnarFilter:
         self.everyone = sum(1 << i for i, p in enumerate(self.programs) if p is None)
         # Rules whose every filter is known (no unknown node): on a row none of whose values made
         # a leaf raise, "may be true" is "true", and each filter's answer is the evaluator's.
-        self.exact = [p is not None and "unknown" not in repr(p) for p in self.programs]
+        self.exact = [p is not None and all(_known(n) for n in p) for p in self.programs]
         self.full = (1 << len(self.programs)) - 1
         self._memo: list[dict[Any, bytes]] = [{} for _ in self.columns]
         self._by_column: list[list[int]] = [[] for _ in self.columns]
@@ -135,7 +148,7 @@ class ColumnarFilter:
         self.last_known: dict[int, tuple[int, ...]] | None = None
         #: the same for each text of the last batch (see :meth:`masks`)
         self.known: list[dict[int, tuple[int, ...]] | None] = []
-        self.stats = {"lines": 0, "left_over": 0, "candidates": 0}
+        self.stats = {"lines": 0, "left_over": 0}
 
     # ------------------------------------------------------------------ building
 
@@ -203,6 +216,7 @@ class ColumnarFilter:
         if not self.columns or self.pause > 0:
             self.pause = max(0, self.pause - 1)
             self.stats["left_over"] += n
+            self.known = [None] * n
             return [None] * n
         if self._reader is None:
             from vigil.store.textcols import JsonColumns
