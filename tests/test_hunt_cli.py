@@ -57,6 +57,27 @@ def test_hunt_sample_raises_the_four_expected_alerts(rule_file: str, db: str) ->
     assert "4 alert(s)" in err
 
 
+def test_hunt_options_for_checking_give_the_same_alerts(tmp_path: Path) -> None:
+    """--no-columnar and --no-prefilter change how lines are chosen, never the alerts."""
+    found = []
+    for i, extra in enumerate([(), ("--no-columnar",), ("--no-prefilter",)]):
+        db = str(tmp_path / f"a{i}.db")
+        code, out, err = run(
+            "hunt",
+            "--rules",
+            str(RULES / FORMATS[0]),
+            str(DATA),
+            "--format",
+            "ndjson",
+            "--alert-db",
+            db,
+            *extra,
+        )
+        assert code == 0, err
+        found.append(primary_ids(alerts_of(out)))
+    assert found[0] == found[1] == found[2] and len(found[0]) == 4
+
+
 def test_hunt_leaves_the_garbage_collector_as_it_found_it(db: str) -> None:
     import gc
 
