@@ -49,10 +49,14 @@ from vigil.engine.typed import begin_event, end_event, make_field_reader
 from vigil.eql import ast
 from vigil.eql.patterns import ascii_fold
 
-#: Lines read per batch: Arrow is fast over large buffers; the masks of a batch are kept.
-BATCH_LINES = 8192
-#: Distinct values whose leaf answers are remembered per field (cleared when exceeded).
-MEMO_VALUES = 200_000
+#: Lines read per batch: Arrow is fast over large buffers; the masks of a batch are kept (and
+#: the parse's memory grows with the batch: 8,192 lines took as long, with 30 MB more).
+BATCH_LINES = 4096
+#: Distinct values whose leaf answers are remembered per field (cleared when exceeded): values
+#: that repeat (names, categories, ports) are few; unique ones (paths, addresses) would only
+#: grow a worker's memory (200,000 a field: +250 MiB a worker over 1,000,000 lines, still
+#: growing; 20,000: +166 MiB, flat from 600,000 lines on, and no slower).
+MEMO_VALUES = 20_000
 #: A leaf true (or false) on at most this many distinct values of a batch gets its rows as the
 #: union of those values' rows.
 FEW_VALUES = 4
@@ -150,6 +154,14 @@ class ColumnarFilter:
         self.known: list[dict[int, tuple[int, ...]] | None] = []
         self.stats = {"lines": 0, "left_over": 0}
 
+    def prepare(self) -> None:
+        """Build now what the first batch would build (each column's evaluator, the compiled
+        programs): done before worker processes fork, those pages are shared by all of them
+        (the programs' compilation alone grew each worker by ~30 MB)."""
+        for c in range(len(self.columns)):
+            self._evaluator(c)
+        self._programs_code(lambda _k: 0, lambda _k: 0, 0)
+
     # ------------------------------------------------------------------ building
 
     def _resolved(self, path: str) -> str:
@@ -245,6 +257,10 @@ class ColumnarFilter:
                     known[j] = steps
         finally:
             end_event()
+            del groups
+            # Arrow's allocator keeps the parse's freed memory for reuse; a worker then holds
+            # the largest batch's parse for good (~30 MB).
+            pa.default_memory_pool().release_unused()
         return out
 
     def _group_masks(self, table: pa.Table) -> tuple[list[int], list[dict[int, tuple[int, ...]] | None]]:

@@ -210,7 +210,9 @@ def collect_parallel(
         from vigil.ecs.ecs_schema import ecs_schema
         from vigil.engine.columnar import ColumnarFilter, rule_filters
 
-        _STATE["columnar"] = ColumnarFilter(rule_filters(plans), ecs_schema())
+        columnar_filter = ColumnarFilter(rule_filters(plans), ecs_schema())
+        columnar_filter.prepare()  # (shared by the workers forked below)
+        _STATE["columnar"] = columnar_filter
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             for chunk, res in zip(chunks, pool.map(_hunt_chunk, chunks), strict=True):
