@@ -23,6 +23,13 @@ def run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def hunt_sample(db: str, *extra: str) -> tuple[int, str, str]:
+    """`vigil hunt` with the TOML rule over the sample data, alerts as NDJSON into ``db``."""
+    return run(
+        "hunt", "--rules", str(RULES / FORMATS[0]), str(DATA), "--format", "ndjson", "--alert-db", db, *extra
+    )
+
+
 def alerts_of(stdout: str) -> list[dict]:
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
@@ -62,17 +69,7 @@ def test_hunt_options_for_checking_give_the_same_alerts(tmp_path: Path) -> None:
     found = []
     for i, extra in enumerate([(), ("--no-columnar",), ("--no-prefilter",)]):
         db = str(tmp_path / f"a{i}.db")
-        code, out, err = run(
-            "hunt",
-            "--rules",
-            str(RULES / FORMATS[0]),
-            str(DATA),
-            "--format",
-            "ndjson",
-            "--alert-db",
-            db,
-            *extra,
-        )
+        code, out, err = hunt_sample(db, *extra)
         assert code == 0, err
         found.append(primary_ids(alerts_of(out)))
     assert found[0] == found[1] == found[2] and len(found[0]) == 4
@@ -113,16 +110,7 @@ def test_the_published_page_loads_and_gives_the_same_alerts(tmp_path: Path) -> N
         "hunt", "--rules", str(SEED), str(DATA), "--format", "ndjson", "--alert-db", str(tmp_path / "seed.db")
     )
     assert code == 0, err
-    _, toml_out, _ = run(
-        "hunt",
-        "--rules",
-        str(RULES / FORMATS[0]),
-        str(DATA),
-        "--format",
-        "ndjson",
-        "--alert-db",
-        str(tmp_path / "toml.db"),
-    )
+    _, toml_out, _ = hunt_sample(str(tmp_path / "toml.db"))
     seed_alerts, toml_alerts = alerts_of(out), alerts_of(toml_out)
     assert len(primary_ids(seed_alerts)) == 4
 

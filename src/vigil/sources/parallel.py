@@ -250,9 +250,9 @@ def _lines_of(chunk: _Chunk) -> Iterator[tuple[int, bytes]]:
             f.seek(chunk.start - 1)
             f.readline()  # the line running over the boundary belongs to the previous chunk
         pos = f.tell()
-        while pos < chunk.end:
-            line = f.readline()
-            if not line:
+        end = chunk.end
+        for line in f:
+            if pos >= end:
                 break
             yield pos, line
             pos += len(line)
@@ -268,21 +268,12 @@ def _passing(
     counts them (every line; the non-blank ones as passed over)."""
     lines = filtered = 0
     try:
-        with open(chunk.path, "rb", buffering=_BUFFER) as f:
-            if chunk.start > 0:
-                f.seek(chunk.start - 1)
-                f.readline()  # the line running over the boundary belongs to the previous chunk
-            pos = f.tell()
-            end = chunk.end
-            for line in f:
-                if pos >= end:
-                    break
-                lines += 1
-                if line_filter(line):
-                    yield lines, pos, line
-                elif len(line) > 8 or line.strip(_WHITESPACE):
-                    filtered += 1
-                pos += len(line)
+        for pos, line in _lines_of(chunk):
+            lines += 1
+            if line_filter(line):
+                yield lines, pos, line
+            elif len(line) > 8 or line.strip(_WHITESPACE):
+                filtered += 1
     finally:
         report.filtered += filtered
         report.lines += lines
@@ -297,24 +288,15 @@ def _batched(chunk: _Chunk, columnar: Any, report: ReadReport) -> Iterator[tuple
 
     lines = filtered = 0
     try:
-        with open(chunk.path, "rb", buffering=_BUFFER) as f:
-            if chunk.start > 0:
-                f.seek(chunk.start - 1)
-                f.readline()  # the line running over the boundary belongs to the previous chunk
-            pos = f.tell()
-            end = chunk.end
-            batch: list[tuple[int, int, bytes]] = []
-            for line in f:
-                if pos >= end:
-                    break
-                lines += 1
-                batch.append((lines, pos, line))
-                pos += len(line)
-                if len(batch) >= BATCH_LINES:
-                    filtered += yield from _answered(batch, columnar)
-                    batch = []
-            if batch:
+        batch: list[tuple[int, int, bytes]] = []
+        for pos, line in _lines_of(chunk):
+            lines += 1
+            batch.append((lines, pos, line))
+            if len(batch) >= BATCH_LINES:
                 filtered += yield from _answered(batch, columnar)
+                batch = []
+        if batch:
+            filtered += yield from _answered(batch, columnar)
     finally:
         report.filtered += filtered
         report.lines += lines
