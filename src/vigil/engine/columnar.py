@@ -141,6 +141,10 @@ class ColumnarFilter:
         self._by_column: list[list[int]] = [[] for _ in self.columns]
         for k, (col, _fn) in enumerate(self.leaves):
             self._by_column[col].append(k)
+        self._position = [0] * len(self.leaves)  # each leaf's place among its column's leaves
+        for leaves in self._by_column:
+            for p, k in enumerate(leaves):
+                self._position[k] = p
         self._reader: Any = None
         self._compiled: Callable[..., list[tuple[int, int, tuple[int, ...] | None]]] | None = None
         self.pause = 0
@@ -270,10 +274,7 @@ class ColumnarFilter:
         n = table.num_rows
         every = (1 << n) - 1
         answers = [self._answers(c, table, n) for c in range(len(self.columns))]
-        where = [0] * len(self.leaves)
-        for leaves in self._by_column:
-            for p, k in enumerate(leaves):
-                where[k] = p
+        where = self._position
         true_rows: dict[int, int] = {}
         false_rows: dict[int, int] = {}
 
