@@ -294,6 +294,34 @@ def test_manifest_is_json(tmp_path: Path) -> None:
     assert body["files"][0]["rows"] == 1
 
 
+@pytest.mark.parametrize("by_text", [False, True])
+def test_each_file_lists_its_event_categories(tmp_path: Path, by_text: bool) -> None:
+    """A file's distinct event.category values, sorted (a string or a list per row; none for a
+    row without one), for pruning; None when some row's value did not fit the column."""
+    store = open_store(tmp_path / "s")
+    ts = "2024-05-01T00:00:00Z"
+    docs = [
+        _doc(ts, event={"category": "process"}),
+        _doc(ts, event={"category": ["network", "file"]}),
+        _doc(ts, event={"category": ["process"]}),
+        _doc(ts, event={}),
+        _doc(ts),
+    ]
+    odd = [_doc(ts, event={"category": "process"}), _doc(ts, event={"category": 5})]  # 5: no string
+    if by_text:
+        writer_module.append_texts(
+            tmp_path / "s", [("logs-a", f"t{i}", json.dumps(d).encode()) for i, d in enumerate(docs)]
+        )
+        writer_module.append_texts(
+            tmp_path / "s", [("logs-b", f"u{i}", json.dumps(d).encode()) for i, d in enumerate(odd)]
+        )
+    else:
+        store.append(_events(docs, "logs-a"))
+        store.append(_events(odd, "logs-b"))
+    found = {f.index: f.categories for f in store.manifest().files}
+    assert found == {"logs-a": ("file", "network", "process"), "logs-b": None}
+
+
 def test_one_walk_reads_what_the_readers_read() -> None:
     from vigil.store.columns import RowBuilder, default_hot_fields, with_timestamp
 

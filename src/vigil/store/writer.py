@@ -37,6 +37,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import zstandard
 
@@ -294,16 +295,14 @@ class _Appender:
         if self.cat_field is None:
             return None
         flag_name, mask = flag_column(self.cat_field)
-        flags = hot[flag_name].to_pylist()
-        if any(x & mask for x in flags):
+        # In Arrow: a flush walked every row's flags and categories in Python (~2 µs a row).
+        if pc.any(pc.not_equal(pc.bit_wise_and(hot[flag_name], mask), 0)).as_py():
             return None
-        seen: set[str] = set()
-        for v in hot[self.fields[self.cat_field].column].to_pylist():
-            if isinstance(v, list):
-                seen.update(x for x in v if isinstance(x, str))
-            elif isinstance(v, str):
-                seen.add(v)
-        return tuple(sorted(seen))
+        values = hot[self.fields[self.cat_field].column]
+        if pa.types.is_list(values.type):
+            values = pc.list_flatten(values)
+        distinct = pc.unique(values).to_pylist()
+        return tuple(sorted(v for v in distinct if isinstance(v, str)))
 
     def move_into_place(self) -> None:
         folders = set()
