@@ -92,17 +92,7 @@ def _known(node: Node) -> bool:
 
 
 def _fields_of(expr: ast.Expr) -> set[str]:
-    if isinstance(expr, ast.Field):
-        return {expr.path}
-    out: set[str] = set()
-    for name in ("left", "right", "expr"):
-        sub = getattr(expr, name, None)
-        if sub is not None:
-            out |= _fields_of(sub)
-    for name in ("terms", "patterns", "values", "args"):
-        for sub in getattr(expr, name, ()):
-            out |= _fields_of(sub)
-    return out
+    return {node.path for node in ast.walk(expr) if isinstance(node, ast.Field)}
 
 
 class ColumnarFilter:

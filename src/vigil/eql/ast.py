@@ -8,6 +8,7 @@ them. Nothing here knows about events.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 
@@ -133,6 +134,35 @@ class FunctionCall:
 
 
 Expr = Literal | Field | Comparison | Match | InSet | And | Or | Not | Arithmetic | Negate | FunctionCall
+
+
+def children(expr: Expr) -> Iterator[Expr]:
+    """The direct sub-expressions of ``expr``, left to right."""
+    if isinstance(expr, Comparison | Arithmetic):
+        yield expr.left
+        yield expr.right
+    elif isinstance(expr, And | Or):
+        yield from expr.terms
+    elif isinstance(expr, Not | Negate):
+        yield expr.expr
+    elif isinstance(expr, Match):
+        yield expr.expr
+        yield from expr.patterns
+    elif isinstance(expr, InSet):
+        yield expr.expr
+        yield from expr.values
+    elif isinstance(expr, FunctionCall):
+        yield from expr.args
+
+
+def walk(expr: Expr) -> Iterator[Expr]:
+    """Every node of ``expr``, parents first, left to right."""
+    pending = [expr]
+    while pending:
+        node = pending.pop()
+        yield node
+        if not isinstance(node, Literal | Field):
+            pending.extend(reversed(tuple(children(node))))
 
 
 # --------------------------------------------------------------------------- queries

@@ -34,25 +34,7 @@ def has_required_field(expr: ast.Expr) -> bool:
         return not expr.optional
     if isinstance(expr, ast.Literal):
         return False
-    return any(has_required_field(child) for child in _children(expr))
-
-
-def _children(expr: ast.Expr) -> Iterator[ast.Expr]:
-    if isinstance(expr, (ast.Comparison, ast.Arithmetic)):
-        yield expr.left
-        yield expr.right
-    elif isinstance(expr, (ast.And, ast.Or)):
-        yield from expr.terms
-    elif isinstance(expr, (ast.Not, ast.Negate)):
-        yield expr.expr
-    elif isinstance(expr, ast.Match):
-        yield expr.expr
-        yield from expr.patterns
-    elif isinstance(expr, ast.InSet):
-        yield expr.expr
-        yield from expr.values
-    elif isinstance(expr, ast.FunctionCall):
-        yield from expr.args
+    return any(has_required_field(child) for child in ast.children(expr))
 
 
 def _location(node: object, source: str | None) -> Location | None:
@@ -116,16 +98,6 @@ def _expressions(query: ast.Query) -> Iterator[ast.Expr]:
         yield from pipe.args
 
 
-def _walk(expr: ast.Expr) -> Iterator[ast.Expr]:
-    """Every node of ``expr``, parents first, left to right."""
-    pending = [expr]
-    while pending:
-        node = pending.pop()
-        yield node
-        if not isinstance(node, (ast.Literal, ast.Field)):
-            pending.extend(reversed(tuple(_children(node))))
-
-
 def _check_function(call: ast.FunctionCall, source: str | None) -> None:
     where = _location(call, source)
     spec = names.lookup_function(call.name)
@@ -160,7 +132,7 @@ def _check_function(call: ast.FunctionCall, source: str | None) -> None:
 
 def _check_functions(exprs: Iterator[ast.Expr], source: str | None) -> None:
     for expr in exprs:
-        for node in _walk(expr):
+        for node in ast.walk(expr):
             if isinstance(node, ast.FunctionCall):
                 _check_function(node, source)
 
