@@ -39,6 +39,11 @@ MORE = [
     'process where process.name like "\u0130*" or process.name : "\u212amd.exe"',
     "process where true",
     "any where false",
+    "process where not true or process.pid == 4",
+    'process where false or not (process.name == "cmd.exe" and true)',
+    # a filter that is its category test: known (``true`` is a constant of the program)
+    'sequence by process.entity_id [process where process.name == "cmd.exe"] [network where true]'
+    ' until [process where true and event.type == "end"]',
     # every filter known: the rule is told which of its steps are true
     'sequence [process where process.name : "cmd*"] [network where destination.port == 445]'
     " until [process where process.pid == 4]",

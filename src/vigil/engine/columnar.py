@@ -76,13 +76,14 @@ class _Column:
     many: bool = False
 
 
-# A program node: ("leaf", leaf number) | ("unknown",) | ("not", node) | ("and"|"or", [nodes]).
+# A program node: ("leaf", leaf number) | ("const", True or False) | ("unknown",) | ("not", node)
+# | ("and"|"or", [nodes]).
 Node = tuple[Any, ...]
 
 
 def _known(node: Node) -> bool:
     """Whether no node of a program is unknown."""
-    if node[0] == "leaf":
+    if node[0] in ("leaf", "const"):
         return True
     if node[0] == "unknown":
         return False
@@ -190,6 +191,10 @@ class ColumnarFilter:
             return ("and" if isinstance(expr, ast.And) else "or", [self._program(t) for t in expr.terms])
         if isinstance(expr, ast.Not):
             return ("not", self._program(expr.expr))
+        if isinstance(expr, ast.Literal) and type(expr.value) is bool:
+            # ``process where true``: the filter is its category test (a null literal stays
+            # unknown: it is neither true nor false on a row)
+            return ("const", expr.value)
         fields = _fields_of(expr)
         if len(fields) != 1:
             return ("unknown",)
@@ -580,6 +585,8 @@ def _source(node: Node, want_true: bool, depth: int) -> str:
         return f"{'t' if want_true else 'f'}({node[1]})"
     if op == "unknown":
         return "every"
+    if op == "const":
+        return "every" if node[1] is want_true else "0"
     if op == "not":
         return _source(node[1], not want_true, depth)
     parts = [_source(x, want_true, depth + 1) for x in node[1]]

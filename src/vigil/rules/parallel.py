@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vigil.rules.executor import RulePlan
+from vigil.rules.keygate import GATE_MAX_KEYS, KeyGate, collect_keys, first_step_filter, gateable
 from vigil.rules.scheduler import Collector, CollectStats
 from vigil.sources.ndjson import Malformed, ReadReport, _Reader
 from vigil.sources.parallel import (
@@ -179,13 +180,16 @@ def collect_parallel(
     on_event: Callable[[int], None] | None = None,
     scan: bool = True,
     columnar: bool = True,
+    key_gate: bool = True,
 ) -> CollectStats | None:
     """Give every rule its parts of ``paths`` using ``workers`` processes; None (nothing done)
     when the input is not made of plain NDJSON files big enough to be worth cutting.
     ``scan=False`` keeps a few rules from the range searches and key pre-pass of
     :func:`plan_scan` (for tests). With :data:`COLUMNAR_MIN_RULES` rules or more, the lines are
     answered in batches by :class:`vigil.engine.columnar.ColumnarFilter` instead of line by line
-    by the rule-set pre-filter (``columnar=False``: never)."""
+    by the rule-set pre-filter (``columnar=False``: never); then the sequence rules are gated by
+    the keys of their first steps, collected in a first pass (:mod:`vigil.rules.keygate`;
+    ``key_gate=False``: never)."""
     if workers < 2:
         return None
     files = _files(paths, input_format, index, index_of_path or {})
@@ -213,6 +217,8 @@ def collect_parallel(
         columnar_filter = ColumnarFilter(rule_filters(plans), ecs_schema())
         columnar_filter.prepare()  # (shared by the workers forked below)
         _STATE["columnar"] = columnar_filter
+        if key_gate:
+            _STATE["collector"].gates = _gates(plans, chunks, workers, ctx) or None
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             for chunk, res in zip(chunks, pool.map(_hunt_chunk, chunks), strict=True):
@@ -247,6 +253,56 @@ def collect_parallel(
     finally:
         _STATE.clear()
     return stats
+
+
+def _gates(plans: Sequence[RulePlan], chunks: Sequence[_Chunk], workers: int, ctx: Any) -> dict[int, KeyGate]:
+    """The key gates of the sequence rules (see :mod:`vigil.rules.keygate`), from a first
+    parallel pass over ``chunks``: plan number -> gate."""
+    gated = gateable(plans)
+    if not gated:
+        return {}
+    _STATE["gate"] = ([i for i, _r in gated], first_step_filter(gated))
+    found: list[set[Any] | None] = [set() for _ in gated]
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            for res in pool.map(_first_keys, chunks):
+                for j, keys in enumerate(res):
+                    have = found[j]
+                    if have is None:
+                        continue
+                    if keys is None:
+                        found[j] = None
+                        continue
+                    have |= keys
+                    if len(have) > GATE_MAX_KEYS:
+                        found[j] = None
+    finally:
+        del _STATE["gate"]
+    return {
+        i: KeyGate(plans[i].compiled, frozenset(keys))
+        for (i, _r), keys in zip(gated, found, strict=True)
+        if keys is not None
+    }
+
+
+def _first_keys(chunk: _Chunk) -> list[set[Any] | None]:
+    """The first key components of the gated rules' first-step events in one range (None: more
+    than a gate holds)."""
+    from vigil.engine.typed import begin_event, end_event
+
+    plans: Sequence[RulePlan] = _STATE["plans"]
+    gated, line_filter = _STATE["gate"]
+    report = ReadReport(log=lambda _text: None, max_kept=0)
+    reader = _Reader(strict=False, line_filter=None, report=report)
+    reader.forced_index = _STATE["forced"][chunk.file_no]
+    out: list[set[Any] | None] = [set() for _ in gated]
+    every = range(len(gated))
+    for ev in _events_of(reader, chunk, _passing(chunk, line_filter, report)):
+        begin_event(ev.source)
+        which = line_filter.last if ev.raw is line_filter.last_line else every
+        collect_keys(plans, gated, ev, which, out)
+    end_event()
+    return out
 
 
 # --------------------------------------------------------------------------- a few rules

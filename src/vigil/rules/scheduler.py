@@ -105,6 +105,8 @@ class Collector:
         # reader uses it instead of the rule-set pre-filter: set by that reader.
         self.columnar: Any | None = None
         self._known: dict[int, tuple[int, ...]] | None = None  # (see collect)
+        # The key gates of the sequence rules (vigil.rules.keygate), set with the columnar filter.
+        self.gates: dict[int, Any] | None = None
 
     def collect(self, events: Iterable[Event], on_event: Callable[[int], None] | None = None) -> CollectStats:
         """Read the events once, offering each to every rule that may match it.
@@ -163,6 +165,7 @@ class Collector:
         plans = self.plans
         n = unknown = 0
         profile = self.profile
+        gates = self.gates
         from vigil.engine.typed import begin_event, end_event
 
         for ev, targets in items:
@@ -175,11 +178,23 @@ class Collector:
             if profile:
                 for i in targets:
                     t0 = perf_counter()
-                    plans[i].offer(ev, None if known is None else known.get(i))
+                    steps = None if known is None else known.get(i)
+                    gate = gates.get(i) if gates and steps is not None else None
+                    if gate is None or not gate.spares(ev, steps):
+                        plans[i].offer(ev, steps)
                     plans[i].offer_seconds += perf_counter() - t0
             elif known is not None:
-                for i in targets:
-                    plans[i].offer(ev, known.get(i))
+                if gates:
+                    for i in targets:
+                        steps = known.get(i)
+                        if steps is not None:
+                            gate = gates.get(i)
+                            if gate is not None and gate.spares(ev, steps):
+                                continue  # no sequence of the rule can use the event
+                        plans[i].offer(ev, steps)
+                else:
+                    for i in targets:
+                        plans[i].offer(ev, known.get(i))
             else:
                 for i in targets:
                     plans[i].offer(ev)

@@ -1,0 +1,212 @@
+"""The key gate of a many-rules hunt (vigil.rules.keygate) never changes an answer.
+
+* table-driven: which events a rule's gate spares, per kind of key (sequence keys, per-step keys,
+  multi-valued, optional, none), and which rules can be gated at all;
+* a seeded hunt over generated process lifecycles, written partly out of time order and cut into
+  tiny byte ranges (sequences crossing ranges), with sequence rules of every shape: the same alert
+  ids with the gate, without it and line by line, while the gate spares most events.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from test_ruleset_hunt import _alert_ids, _line_by_line, _plans, _rules
+from vigil.engine.model import Event
+from vigil.rules.keygate import KeyGate, gateable
+from vigil.rules.parallel import COLUMNAR_MIN_RULES, collect_parallel
+from vigil.sources import ReadReport
+
+SEQUENCES = [
+    # until every process end, a broad second step
+    'sequence by process.entity_id with maxspan=5m [process where event.type == "start" and'
+    ' process.name == "net.exe"] [network where destination.port == 445] until [process where'
+    ' event.type == "end"]',
+    # per-step keys: a parent, then its child
+    'sequence with maxspan=10m [process where process.name == "cmd.exe"] by process.entity_id'
+    " [process where true] by process.parent.entity_id",
+    # two keys, runs
+    "sequence by host.id, user.name with maxspan=1m [authentication where event.outcome =="
+    ' "failure"] with runs=2 [authentication where event.outcome == "success"]',
+    # a multi-valued key
+    "sequence by host.ip [network where destination.port == 3389]"
+    ' [process where process.name == "mstsc.exe"]',
+    # an optional key (null where absent)
+    'sequence by ?process.group_id [process where process.name == "a.exe"] [process where'
+    ' process.name == "b.exe"]',
+    # no keys at all
+    'sequence [process where process.name == "net.exe"] [file where file.name == "out.txt"]',
+    # a first step that never matches: every later event is spared
+    'sequence by process.entity_id [process where process.name == "never.exe"] [network where true]',
+    # a missing-event step: not gated
+    'sequence by process.entity_id with maxspan=5m [process where process.name == "cmd.exe"]'
+    ' ![file where file.name == "x.txt"] [network where destination.port == 445]',
+]
+FILLER = [f'process where process.name == "tool{i}.exe"' for i in range(COLUMNAR_MIN_RULES)]
+NAMES = ["net.exe", "cmd.exe", "a.exe", "b.exe", "mstsc.exe", "svchost.exe", "conhost.exe"]
+
+
+def _lifecycles(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    """Process starts, their network, file, authentication and child events, and their ends."""
+    docs: list[dict[str, Any]] = []
+    t = 0
+    for p in range(n):
+        t += rng.randint(1, 20)
+        host = f"h{rng.randint(1, 4)}"
+        entity = f"e{p}"
+        parent = f"e{rng.randint(0, p)}" if p else "e0"
+        name = rng.choice(NAMES)
+        proc: dict[str, Any] = {"entity_id": entity, "name": name, "parent": {"entity_id": parent}}
+        if rng.random() < 0.5:
+            proc["group_id"] = f"g{rng.randint(1, 3)}"
+        base = {"host": {"id": host, "ip": [f"10.0.0.{rng.randint(1, 3)}", "fe80::1"]}}
+        docs.append(
+            {**base, "@timestamp": t, "event": {"category": "process", "type": "start"}, "process": proc}
+        )
+        for _ in range(rng.randint(0, 3)):
+            t += rng.randint(1, 30)
+            kind = rng.choice(["network", "file", "authentication"])
+            doc = {**base, "@timestamp": t, "event": {"category": kind}, "process": {"entity_id": entity}}
+            if kind == "network":
+                doc["destination"] = {"port": rng.choice([445, 3389, 80])}
+            elif kind == "file":
+                doc["file"] = {"name": rng.choice(["out.txt", "x.txt", "y.txt"])}
+            else:
+                doc["event"]["outcome"] = rng.choice(["failure", "failure", "success"])
+                doc["user"] = {"name": rng.choice(["u1", "u2"])}
+            docs.append(doc)
+        if rng.random() < 0.7:
+            t += rng.randint(1, 30)
+            end = {**base, "@timestamp": t, "event": {"category": "process", "type": "end"}, "process": proc}
+            docs.append(end)
+    for doc in docs:
+        doc["@timestamp"] = (
+            f"2024-05-01T{doc['@timestamp'] // 3600:02d}:{doc['@timestamp'] // 60 % 60:02d}:"
+            + (f"{doc['@timestamp'] % 60:02d}Z")
+        )
+        doc["data_stream"] = {"type": "logs", "dataset": "endpoint.events", "namespace": "default"}
+    # Some events a little out of time order (a later step read before its first step).
+    for _ in range(len(docs) // 20):
+        i = rng.randrange(len(docs) - 1)
+        docs[i], docs[i + 1] = docs[i + 1], docs[i]
+    return docs
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_gated_hunt_same_alerts(tmp_path: Path, seed: int) -> None:
+    folder = _rules(tmp_path, SEQUENCES + FILLER)
+    data = tmp_path / "events.ndjson"
+    data.write_bytes(b"\n".join(orjson.dumps(d) for d in _lifecycles(random.Random(seed), 1500)) + b"\n")
+    expected = _line_by_line(folder, data)
+    assert sum(len(ids) for ids in expected) > 0  # the scenarios do produce sequences
+    seen = {}
+    for gate in (True, False):
+        plans = _plans(folder)
+        report = ReadReport()
+        stats = collect_parallel(
+            plans, [str(data)], report, workers=2, min_bytes=0, chunk_bytes=16 * 1024, key_gate=gate
+        )
+        assert stats is not None
+        assert _alert_ids(plans, None) == expected, gate
+        seen[gate] = {p.rule.name: p.events_seen for p in plans}
+    # The gate spared the rules most events: all of the never-matching first step's, and
+    # many of the until rule's; the missing-event rule is not gated.
+    assert seen[True]["rule 6"] == 0 < seen[False]["rule 6"]
+    assert seen[True]["rule 0"] < seen[False]["rule 0"]
+    assert seen[True]["rule 7"] == seen[False]["rule 7"]
+
+
+def _gate(query: str, keys: set[Any], tmp_path: Path) -> tuple[KeyGate, Any]:
+    plans = _plans(_rules(tmp_path, [query]))
+    assert [i for i, _r in gateable(plans)] == [0]
+    return KeyGate(plans[0].compiled, frozenset(keys)), plans[0]
+
+
+def _event(doc: dict[str, Any]) -> Event:
+    return Event(doc, "logs-endpoint.events-default", None, 0)
+
+
+KEYED = (
+    'sequence by process.entity_id [process where process.name == "a.exe"] [network where true]'
+    ' until [process where event.type == "end"]'
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "keys", "doc", "true", "spared"),
+    [
+        # the first step true: never spared
+        (KEYED, set(), {"process": {"entity_id": "x"}}, (0, 1), False),
+        # a later step or until, of a key some first-step event has: kept
+        (KEYED, {"x"}, {"process": {"entity_id": "x"}}, (1,), False),
+        (KEYED, {"x"}, {"process": {"entity_id": "x"}}, (2,), False),
+        # ... of another key: spared
+        (KEYED, {"x"}, {"process": {"entity_id": "y"}}, (1, 2), True),
+        # no key at all: the filter gives the rule nothing
+        (KEYED, {"x"}, {"process": {}}, (1,), True),
+        # nothing true: nothing to decide
+        (KEYED, {"x"}, {"process": {"entity_id": "y"}}, (), False),
+        # a multi-valued key: kept when one of its values is a first-step key
+        (
+            "sequence by host.ip [network where true] [process where true]",
+            {"10.0.0.2"},
+            {"host": {"ip": ["10.0.0.1", "10.0.0.2"]}},
+            (1,),
+            False,
+        ),
+        (
+            "sequence by host.ip [network where true] [process where true]",
+            {"10.0.0.2"},
+            {"host": {"ip": ["10.0.0.1", "10.0.0.3"]}},
+            (1,),
+            True,
+        ),
+        # per-step keys: the later step's own field is read
+        (
+            "sequence [process where true] by process.entity_id [process where true] by"
+            " process.parent.entity_id",
+            {"p"},
+            {"process": {"entity_id": "c", "parent": {"entity_id": "p"}}},
+            (1,),
+            False,
+        ),
+        (
+            "sequence [process where true] by process.entity_id [process where true] by"
+            " process.parent.entity_id",
+            {"c"},
+            {"process": {"entity_id": "c", "parent": {"entity_id": "p"}}},
+            (1,),
+            True,
+        ),
+        # an optional key: null is a key like any other
+        ("sequence by ?process.group_id [process where true] [file where true]", {None}, {}, (1,), False),
+        ("sequence by ?process.group_id [process where true] [file where true]", {"g"}, {}, (1,), True),
+        # no keys: spared only when no first-step event exists
+        ("sequence [process where true] [file where true]", {()}, {}, (1,), False),
+        ("sequence [process where true] [file where true]", set(), {}, (1,), True),
+    ],
+)
+def test_what_a_gate_spares(
+    tmp_path: Path, query: str, keys: set[Any], doc: dict[str, Any], true: tuple[int, ...], spared: bool
+) -> None:
+    gate, _plan = _gate(query, keys, tmp_path)
+    assert gate.spares(_event(doc), true) is spared
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'process where process.name == "a.exe"',
+        'sequence by process.entity_id with maxspan=1m [process where process.name == "a"] ![file where true]'
+        " [network where true]",
+        "sequence by process.entity_id [any where true] [network where true]",  # no needle
+        'sample by host.id [process where process.name == "a"] [file where file.name == "b"]',
+    ],
+)
+def test_rules_not_gated(tmp_path: Path, query: str) -> None:
+    assert gateable(_plans(_rules(tmp_path, [query]))) == []
