@@ -31,8 +31,8 @@ def _params() -> list[object]:
 # Every accelerator must give the plain evaluator's answers: each spec runs through the plain
 # path, behind the raw-bytes pre-filter, behind pre-filter plus projection decoding, and with its
 # events chosen by range searches and the key pre-pass as the parallel reader chooses them (in
-# two readings, and in one that records lines by key), and behind the columnar filter of
-# many-rules hunts.
+# two readings, and in one that records lines by key), and behind the columnar filter and the
+# key gate of many-rules hunts.
 @pytest.mark.parametrize(("suite", "spec", "path"), _params())
 def test_spec(suite: LoadedSuite, spec: Spec, path: str) -> None:
     outcome = run_spec(suite, spec, path)

@@ -438,14 +438,17 @@ def parse(eql: str) -> None:
     "--path",
     "paths",
     multiple=True,
-    type=click.Choice(["plain", "prefilter", "projection", "scan", "record", "columnar", "store", "all"]),
+    type=click.Choice(
+        ["plain", "prefilter", "projection", "scan", "record", "columnar", "keygate", "store", "all"]
+    ),
     default=("plain",),
     show_default=True,
     help="Execution path(s) to run every spec through: the plain evaluator, behind the raw-bytes "
     "pre-filter, behind pre-filter and projection decoding (as `vigil query` runs), with the "
     "lines found as the parallel reader finds them (scan: whole ranges searched for needles, "
     "key pre-pass of sequences; record: that pre-pass in one reading, lines recorded by key), "
-    "behind the many-rules hunt's columnar filter (columnar), "
+    "behind the many-rules hunt's columnar filter (columnar), behind its key gate of sequence "
+    "rules (keygate), "
     "or over a temporary event store with SQL push-down (store); "
     "all: every path. Repeatable.",
 )

@@ -52,7 +52,9 @@ POSITIONS: tuple[Literal["head", "tail"], ...] = ("head", "tail")
 # "record" runs that key pre-pass in one reading, recording lines by key (vigil.sources.keypass).
 # "columnar" keeps the events the many-rules hunt's columnar filter (vigil.engine.columnar) names
 # for the query, their raw lines answered a batch at a time per index (each index's mapping).
-KNOWN_PATHS = ("plain", "prefilter", "projection", "scan", "record", "columnar")
+# "keygate" withholds from a sequence query the events the many-rules hunt's key gate spares it
+# (vigil.rules.keygate): first-step keys collected from the lines a first-step pre-filter names.
+KNOWN_PATHS = ("plain", "prefilter", "projection", "scan", "record", "columnar", "keygate")
 # "store" loads each suite's data once into a temporary columnar event store (vigil.store) and
 # runs every query over the candidates its SQL push-down returns: the push-down must never lose
 # an event the evaluator needs.
@@ -292,6 +294,37 @@ class _SuiteRunner:
             keep.update(id(e) for e, m in zip(group, masks, strict=True) if m != 0)
         return [e for e in events if id(e) in keep]
 
+    def keygated(self, compiled: Any, events: Sequence[Any]) -> list[Any]:
+        """The events a many-rules hunt offers the query once its key gate is set: a first pass
+        over the raw lines collects its first step's keys, then an event is withheld when the
+        gate spares it (its true filters, as the columnar filter would tell them)."""
+        from types import SimpleNamespace
+
+        from vigil.rules.keygate import KeyGate, collect_keys, first_step_filter, gateable
+
+        plans = [SimpleNamespace(compiled=compiled)]
+        gated = gateable(plans)
+        if not gated:
+            return list(events)
+        line_filter = first_step_filter(gated)
+        found: list[set[Any] | None] = [set()]
+        for e in events:
+            if 0 in line_filter(self.raw_line(e)):
+                collect_keys(plans, [0], e, [0], found)
+        keys = found[0]
+        if keys is None:
+            return list(events)
+        gate = KeyGate(compiled, frozenset(keys))
+        kept = []
+        for e in events:
+            plan = compiled.plan(e.index)
+            true = tuple(plan.matching_steps(e.source))
+            if plan.until is not None and plan.until.matches(e.source):
+                true += (len(plan.steps),)
+            if not gate.spares(e, true):
+                kept.append(e)
+        return kept
+
     def raw_line(self, event: Any) -> bytes:
         raw = self._raw.get(id(event))
         if raw is None:
@@ -332,6 +365,8 @@ class _SuiteRunner:
                 events = self.scanned(compiled, healthy, path)
             if path == "columnar":
                 events = self.columnar(compiled, events)
+            if path == "keygate":
+                events = self.keygated(compiled, events)
             result = compiled.execute(events)
         except Exception as exc:
             return _Answer(error=_describe(exc), shard_failures=failing)
