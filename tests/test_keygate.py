@@ -112,6 +112,7 @@ def test_gated_hunt_same_alerts(tmp_path: Path, seed: int) -> None:
             plans, [str(data)], report, workers=2, min_bytes=0, chunk_bytes=16 * 1024, key_gate=gate
         )
         assert stats is not None
+        assert stats.gated_rules == (7 if gate else 0)  # every sequence but the missing-event one
         assert _alert_ids(plans, None) == expected, gate
         seen[gate] = {p.rule.name: p.events_seen for p in plans}
     # The gate spared the rules most events: all of the never-matching first step's, and
@@ -210,3 +211,17 @@ def test_what_a_gate_spares(
 )
 def test_rules_not_gated(tmp_path: Path, query: str) -> None:
     assert gateable(_plans(_rules(tmp_path, [query]))) == []
+
+
+def test_profile_names_the_gate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from vigil.cli_hunt import _profile
+    from vigil.rules.scheduler import CollectStats
+
+    report = ReadReport()
+    report.events = 1000
+    _profile(report, [], [], 1.0, CollectStats(events=1000, gated_rules=3, key_pass_seconds=0.25))
+    err = capsys.readouterr().err
+    assert "key gate: 3 sequence rule(s) gated by their first steps' keys" in err
+    assert "first pass of 0.25 s" in err
+    _profile(report, [], [], 1.0, CollectStats(events=1000))
+    assert "key gate" not in capsys.readouterr().err

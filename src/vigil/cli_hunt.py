@@ -314,7 +314,7 @@ def _run(
 
         flush_runs()
         if profile:
-            _profile(report, plans, summaries, read_seconds)
+            _profile(report, plans, summaries, read_seconds, seen)
         writer.close()
     finally:
         if out_stream is not sys.stdout:
@@ -388,7 +388,9 @@ def _collect_store(
     return seen
 
 
-def _profile(report: Any, plans: Sequence[Any], summaries: Sequence[Any], read_seconds: float) -> None:
+def _profile(
+    report: Any, plans: Sequence[Any], summaries: Sequence[Any], read_seconds: float, seen: Any = None
+) -> None:
     """``--profile``: where the time went, rules slowest first (on stderr). A rule's time is
     the time spent testing events against it while reading plus its runs."""
     echo = lambda text: click.echo(text, err=True)  # noqa: E731
@@ -398,6 +400,13 @@ def _profile(report: Any, plans: Sequence[Any], summaries: Sequence[Any], read_s
         f"vigil profile: {total:,} events for {len(plans)} rule(s) read in {read_seconds:.2f} s: "
         f"{rate:,.0f} events/s, {rate * len(plans):,.0f} rules x events/s"
     )
+    gated = int(getattr(seen, "gated_rules", 0) or 0)
+    if seen is not None and gated:
+        echo(
+            f"  key gate: {gated} sequence rule(s) gated by their first steps' keys,"
+            f" collected in a first pass of {seen.key_pass_seconds:.2f} s (included above); a gated"
+            " rule is not offered (nor counts as tested) the events no sequence of it can use"
+        )
     rows = sorted(
         ((p.offer_seconds + s.seconds, p.offer_seconds, s) for p, s in zip(plans, summaries, strict=True)),
         key=lambda r: r[0],

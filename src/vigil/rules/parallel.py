@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -218,7 +219,11 @@ def collect_parallel(
         columnar_filter.prepare()  # (shared by the workers forked below)
         _STATE["columnar"] = columnar_filter
         if key_gate:
-            _STATE["collector"].gates = _gates(plans, chunks, workers, ctx) or None
+            t0 = time.perf_counter()
+            gates = _gates(plans, chunks, workers, ctx)
+            _STATE["collector"].gates = gates or None
+            stats.gated_rules = len(gates)
+            stats.key_pass_seconds = time.perf_counter() - t0
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             for chunk, res in zip(chunks, pool.map(_hunt_chunk, chunks), strict=True):

@@ -89,6 +89,8 @@ class CollectStats:
 
     events: int = 0
     unknown_index: int = 0  # events whose index could not be known
+    gated_rules: int = 0  # sequence rules given a key gate (vigil.rules.keygate)
+    key_pass_seconds: float = 0.0  # the first pass that collected their keys
 
 
 class Collector:
