@@ -225,3 +225,19 @@ def test_profile_names_the_gate(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "first pass of 0.25 s" in err
     _profile(report, [], [], 1.0, CollectStats(events=1000))
     assert "key gate" not in capsys.readouterr().err
+
+
+def test_gates_within_a_total() -> None:
+    from vigil.rules.keygate import within_total
+
+    a, b, c = {"x", "y", "z"}, {"x", "y"}, {"w"}
+    # four distinct keys: the largest set goes first, until the rest hold at most the total
+    assert within_total([set(a), set(b), set(c), None], total=4) == [a, b, c, None]
+    assert within_total([set(a), set(b), set(c), None], total=3) == [None, b, c, None]
+    assert within_total([set(a), set(b), set(c)], total=1) == [None, None, c]
+    # one object per key value, whichever sets hold it
+    k1, k2 = "".join(["ab", "c"]), "".join(["a", "bc"])
+    assert k1 is not k2
+    one, two = within_total([{k1}, {k2}], total=10)
+    assert one is not None and two is not None
+    assert next(iter(one)) is next(iter(two))

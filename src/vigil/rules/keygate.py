@@ -24,7 +24,8 @@ Only the first component is tested (a tuple whose first component no first-step 
 first-step key either): one memoised field read per event and rule. Rules with a missing-event
 step (whose events change answers of keys that have no other event), with fewer than two steps,
 with a first step no needle can pre-check, or whose first step has more than
-:data:`GATE_MAX_KEYS` keys, are not gated. The answer is unchanged; a gated rule's ``tested``
+:data:`GATE_MAX_KEYS` keys (or the most keys, when all gates together would hold more than
+:data:`GATE_MAX_TOTAL`), are not gated. The answer is unchanged; a gated rule's ``tested``
 count under ``--profile`` leaves out the events it was spared.
 """
 
@@ -39,6 +40,9 @@ from vigil.eql import ast
 #: First key components one rule's gate may hold; a rule whose first step has more is not gated
 #: (the gate would spare it few events, and the keys would take memory).
 GATE_MAX_KEYS = 200_000
+#: Keys all gates may hold together (each key value is held once, whichever rules share it): past
+#: this, the rules with the most keys are not gated. About 150 bytes a key.
+GATE_MAX_TOTAL = 2_000_000
 
 
 def gateable(plans: Sequence[Any]) -> list[tuple[int, list[Any]]]:
@@ -87,6 +91,35 @@ def collect_keys(
             continue
         if len(keys) > GATE_MAX_KEYS:
             out[j] = None
+
+
+def within_total(found: list[set[Any] | None], total: int = GATE_MAX_TOTAL) -> list[set[Any] | None]:
+    """``found`` with the largest key sets dropped (None) until the distinct keys of the others
+    number at most ``total``; each key value is made one object shared by every set holding it."""
+    holders: dict[Any, list[Any]] = {}  # key -> [the shared object, how many sets hold it]
+    for keys in found:
+        if keys is not None:
+            shared = set()
+            for k in keys:
+                entry = holders.get(k)
+                if entry is None:
+                    entry = holders[k] = [k, 0]
+                entry[1] += 1
+                shared.add(entry[0])
+            keys.clear()
+            keys |= shared
+    distinct = len(holders)
+    out = list(found)
+    for j in sorted((j for j, k in enumerate(out) if k is not None), key=lambda j: -len(out[j] or ())):
+        if distinct <= total:
+            break
+        for k in out[j] or ():
+            entry = holders[k]
+            entry[1] -= 1
+            if entry[1] == 0:
+                distinct -= 1
+        out[j] = None
+    return out
 
 
 class KeyGate:

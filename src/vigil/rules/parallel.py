@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vigil.rules.executor import RulePlan
-from vigil.rules.keygate import GATE_MAX_KEYS, KeyGate, collect_keys, first_step_filter, gateable
+from vigil.rules.keygate import (
+    GATE_MAX_KEYS,
+    KeyGate,
+    collect_keys,
+    first_step_filter,
+    gateable,
+    within_total,
+)
 from vigil.rules.scheduler import Collector, CollectStats
 from vigil.sources.ndjson import Malformed, ReadReport, _Reader
 from vigil.sources.parallel import (
@@ -283,6 +290,7 @@ def _gates(plans: Sequence[RulePlan], chunks: Sequence[_Chunk], workers: int, ct
                         found[j] = None
     finally:
         del _STATE["gate"]
+    found = within_total(found)
     return {
         i: KeyGate(plans[i].compiled, frozenset(keys))
         for (i, _r), keys in zip(gated, found, strict=True)
