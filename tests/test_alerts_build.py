@@ -538,3 +538,39 @@ def test_renesting_in_one_walk_equals_flattening_and_rebuilding(seed: int) -> No
             else:
                 _set_path(want, path, value)
         assert json.dumps(_renest(nested, chosen)[0]) == json.dumps(want), (d, chosen)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_intersection_of_string_lists_as_pairwise(seed: int) -> None:
+    # Lists of strings take a set-based path: it must keep lodash's order and uniqueness.
+    from vigil.alerts.js import lodash_intersection, same_value_zero, strict_equals
+
+    rng = random.Random(seed)
+    pool = ["a", "b", "A", "", "ab", "1"]
+    mixed = [*pool, 1, 1.0, True, None, float("nan")]
+    for _ in range(200):
+        source = pool if rng.random() < 0.7 else mixed
+        a = [rng.choice(source) for _ in range(rng.randint(0, 6))]
+        b = [rng.choice(source) for _ in range(rng.randint(0, 6))]
+        want: list[Any] = []
+        for value in a:
+            if not any(same_value_zero(value, k) for k in want) and any(same_value_zero(value, o) for o in b):
+                want.append(value)
+        assert json.dumps(lodash_intersection(a, b)) == json.dumps(want), (a, b)
+    same: list[Any] = [1]
+    for x, y, equal in [
+        ("a", "a", True),
+        ("a", "A", False),
+        (1, 1.0, True),
+        (1, 1, True),
+        (2.5, 2.5, True),
+        (True, 1, False),
+        (1, True, False),
+        (True, True, True),
+        (float("nan"), float("nan"), False),
+        (None, None, True),
+        ("1", 1, False),
+        ([], [], False),
+        (same, same, True),
+    ]:
+        assert strict_equals(x, y) is equal, (x, y)

@@ -163,6 +163,9 @@ def js_join(values: Iterable[Any], separator: str) -> str:
 
 def strict_equals(a: Any, b: Any) -> bool:
     """``a === b``: primitives by type and value (NaN never equal), objects and arrays by identity."""
+    t = type(a)
+    if t is type(b) and (t is str or t is int or t is float):
+        return bool(a == b)  # decoded JSON's common case, without the tests below
     if isinstance(a, dict | list) or isinstance(b, dict | list):
         return a is b
     if isinstance(a, bool) or isinstance(b, bool):
@@ -183,6 +186,16 @@ def same_value_zero(a: Any, b: Any) -> bool:
 
 def lodash_intersection(a: list[Any], b: list[Any]) -> list[Any]:
     """lodash ``intersection(a, b)``: the unique values of ``a``, in order, that ``b`` holds."""
+    if all(type(v) is str for v in a) and all(type(v) is str for v in b):
+        # Strings only (SameValueZero is string equality there): sets instead of pairwise tests.
+        held = set(b)
+        seen: set[str] = set()
+        kept = []
+        for value in a:
+            if value in held and value not in seen:
+                seen.add(value)
+                kept.append(value)
+        return kept
     out: list[Any] = []
     for value in a:
         if any(same_value_zero(value, kept) for kept in out):
@@ -391,6 +404,10 @@ def _renest(obj: dict[str, Any], dotted: set[str] | None = None) -> tuple[dict[s
     stack: list[tuple[dict[str, Any], tuple[str, ...]]] = [(obj, ())]
     while stack:
         current, prefix = stack.pop()
+        # The object at ``prefix`` (found on the first plain key): values written while this
+        # object's keys are read all lie below ``prefix``, so it is never replaced meanwhile.
+        here: Any = _UNPLACED
+        base = ".".join(prefix) + "." if dotted and prefix else ""
         for key, value in current.items():
             if "." in key:
                 parts = key.split(".")
@@ -401,21 +418,29 @@ def _renest(obj: dict[str, Any], dotted: set[str] | None = None) -> tuple[dict[s
                 last = parts[-1]
                 text = ".".join(where) + "." + last if where else last
                 dot_paths.add(text)
-            elif isinstance(value, dict):
+                if dotted and text in dotted:
+                    out[text] = value
+                    continue
+                target = places.get(where, _UNPLACED)
+                if target is _UNPLACED:
+                    target = places[where] = _place(out, where)
+            elif type(value) is dict or isinstance(value, dict):
                 stack.append((value, (*prefix, key)))
                 continue
             else:
-                where, last = prefix, key
-                text = ".".join(prefix) + "." + key if dotted and prefix else key
-            if dotted and text in dotted:
-                out[text] = value
-                continue
-            target = places.get(where, _UNPLACED)
-            if target is _UNPLACED:
-                target = places[where] = _place(out, where)
+                last = key
+                if dotted and (base + key if base else key) in dotted:
+                    out[base + key if base else key] = value
+                    continue
+                if here is _UNPLACED:
+                    here = places.get(prefix, _UNPLACED)
+                    if here is _UNPLACED:
+                        here = places[prefix] = _place(out, prefix)
+                target = here
             if target is None:
                 continue  # an array on the way: the value is lost
-            if isinstance(target.get(last), dict | list):
+            old = target.get(last)
+            if old is not None and isinstance(old, dict | list):
                 places.clear()
             target[last] = value
     return out, dot_paths
