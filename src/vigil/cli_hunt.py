@@ -146,12 +146,11 @@ def _run(
     max_pending: int | None = None,
     store_dir: Path | None = None,
 ) -> None:
-    from vigil.alerts.build import build_alerts
     from vigil.alerts.output import AlertWriter
     from vigil.alerts.store import AlertStore
+    from vigil.rules.alerting import AlertPhase, run_rules
     from vigil.rules.executor import NO_LIMIT, plan_rule
-    from vigil.rules.scheduler import AlertSink, Collector, RunOutcome, hunt_rule, replay_rule
-    from vigil.rules.suppression import Suppressor
+    from vigil.rules.scheduler import Collector
     from vigil.sources import ReadReport, read_events
 
     if store_dir is not None and data:
@@ -239,42 +238,21 @@ def _run(
         sys.exit(EXIT_DATA)
 
     store = AlertStore.open(alert_db)
-    sink = AlertSink(store)
-    suppressor = Suppressor(store)
     alert_count = [0]
-    summaries = []
     run_time = datetime.now(UTC).replace(microsecond=0)
     out_stream = open(output, "w", encoding="utf-8") if output is not None else sys.stdout  # noqa: SIM115
     # Alerts are stored and written a slice of a rule's matches at a time (see run_once), so a
     # hunt's memory does not grow with its alerts: NDJSON and JSON documents are written as they
     # come; a table keeps one small row per alert until the end (it needs them for its widths).
     writer = AlertWriter(output_format, out_stream)
-
-    def on_alerts(groups: list[Any]) -> None:
-        store.add_alerts(groups)
-        alert_count[0] += len(groups)
-        writer.add(groups)
-
-    # Run records are written in batches: one transaction per rule would cost more than the
-    # rule itself in a hunt of a thousand rules over a small file.
-    pending_runs: list[RunOutcome] = []
-
-    def flush_runs() -> None:
-        if pending_runs:
-            store.record_runs(pending_runs)
-            pending_runs.clear()
-
-    def on_run(outcome: RunOutcome) -> None:
-        pending_runs.append(outcome)
-        if len(pending_runs) >= 500:
-            flush_runs()
-        for warning in outcome.warnings:
-            click.echo(
-                f"vigil: {outcome.rule_name} @ {outcome.tick.isoformat()}: warning: {warning}", err=True
-            )
-        for error in outcome.errors:
-            click.echo(f"vigil: {outcome.rule_name} @ {outcome.tick.isoformat()}: error: {error}", err=True)
-
+    phase = AlertPhase(
+        mode=mode,
+        run_time=run_time,
+        start=start,
+        end=end,
+        alert_db=alert_db,
+        echo=lambda text: click.echo(text, err=True),
+    )
     try:
         with _progress(show_progress) as progress:
             task = (
@@ -282,37 +260,19 @@ def _run(
                 if progress
                 else None
             )
-            for plan in plans:
-                if mode == "hunt":
-                    summary = hunt_rule(
-                        plan,
-                        run_time=run_time,
-                        sink=sink,
-                        build=build_alerts,
-                        on_run=on_run,
-                        suppress=suppressor,
-                        on_alerts=on_alerts,
-                    )
-                else:
-                    assert start is not None and end is not None
-                    summary = replay_rule(
-                        plan,
-                        start=start,
-                        end=end,
-                        sink=sink,
-                        build=build_alerts,
-                        on_run=on_run,
-                        suppress=suppressor,
-                        on_alerts=on_alerts,
-                    )
-                summaries.append(summary)
-                # The rule's answer (its matched events) is not needed again.
-                plan.stream = None
-                plan.parts.clear()
-                if progress is not None and task is not None:
-                    progress.update(task, advance=1, rate=f"{alert_count[0]:,} alerts")
 
-        flush_runs()
+            def advance(rules: int, alerts: int) -> None:
+                alert_count[0] = max(alert_count[0], alerts)
+                if progress is not None and task is not None:
+                    progress.update(task, advance=rules, rate=f"{alert_count[0]:,} alerts")
+
+            # NDJSON output of many matches: the alert phase in two processes (see
+            # vigil.rules.alerting), unless the run was asked to stay in one (--workers 1).
+            split = (
+                output_format == "ndjson" and (workers is None or workers > 1) and (os.cpu_count() or 1) > 1
+            )
+            summaries = run_rules(plans, phase, store, writer, out_stream, split=split, advance=advance)
+
         if profile:
             _profile(report, plans, summaries, read_seconds, seen)
         writer.close()
