@@ -65,14 +65,15 @@ def test_hunt_sample_raises_the_four_expected_alerts(rule_file: str, db: str) ->
 
 
 def test_hunt_options_for_checking_give_the_same_alerts(tmp_path: Path) -> None:
-    """--no-columnar and --no-prefilter change how lines are chosen, never the alerts."""
+    """--no-columnar, --no-key-gate and --no-prefilter change how lines are chosen and which
+    events the rules are offered, never the alerts."""
     found = []
-    for i, extra in enumerate([(), ("--no-columnar",), ("--no-prefilter",)]):
+    for i, extra in enumerate([(), ("--no-columnar",), ("--no-prefilter",), ("--no-key-gate",)]):
         db = str(tmp_path / f"a{i}.db")
         code, out, err = hunt_sample(db, *extra)
         assert code == 0, err
         found.append(primary_ids(alerts_of(out)))
-    assert found[0] == found[1] == found[2] and len(found[0]) == 4
+    assert found[0] == found[1] == found[2] == found[3] and len(found[0]) == 4
 
 
 def test_hunt_leaves_the_garbage_collector_as_it_found_it(db: str) -> None:

@@ -141,6 +141,7 @@ def _run(
     workers: int | None = None,
     prefilter: bool = True,
     columnar: bool = True,
+    key_gate: bool = True,
     profile: bool = False,
     reorder_window: int | None = None,
     max_pending: int | None = None,
@@ -218,6 +219,7 @@ def _run(
                     profile=profile,
                     on_event=on_event,
                     columnar=columnar,
+                    key_gate=key_gate,
                 )
             if seen is None:
                 collector = Collector(plans, use_ruleset=prefilter and not strict, profile=profile)
@@ -449,6 +451,13 @@ _common = [
         "the fields' columns; see docs/architecture.md).",
     ),
     click.option(
+        "--no-key-gate",
+        is_flag=True,
+        help="Offer the sequence rules of a many-rules hunt every event their filters name (by "
+        "default a first pass collects the join keys of each one's first step, and events of "
+        "other keys that match only later steps are not offered; see docs/architecture.md).",
+    ),
+    click.option(
         "--reorder-window",
         type=click.IntRange(min=1),
         default=None,
@@ -485,6 +494,7 @@ def _invoke(mode: str, start: datetime | None, end: datetime | None, options: di
     options["show_progress"] = not options.pop("no_progress")
     options["prefilter"] = not options.pop("no_prefilter")
     options["columnar"] = not options.pop("no_columnar")
+    options["key_gate"] = not options.pop("no_key_gate")
     import gc
 
     thresholds = gc.get_threshold()
