@@ -306,7 +306,7 @@ class _SuiteRunner:
         gated = gateable(plans)
         if not gated:
             return list(events)
-        line_filter = first_step_filter(gated)
+        gated, line_filter = first_step_filter(gated)
         found: list[set[Any] | None] = [set()]
         for e in events:
             if 0 in line_filter(self.raw_line(e)):

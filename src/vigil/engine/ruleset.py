@@ -283,6 +283,15 @@ class RuleSetFilter:
         self._choose(choice, skip=self.always | weak)
         self._full = None
 
+    def calibrate_on(self, lines: Sequence[bytes]) -> None:
+        """Calibrate now, on ``lines`` (a sample spread over the input) instead of on the first
+        lines it is given: a filter copied into worker processes is then calibrated once, on
+        lines from the whole input."""
+        for line in lines[: max(0, self._calibration - self._seen)]:
+            self._observe(line)
+        if self._seen < self._calibration:
+            self.calibrate()
+
     @property
     def skips_lines(self) -> bool:
         """Whether some lines can be left undecoded (no query goes to every line)."""

@@ -13,9 +13,10 @@ destination.port == 445]``) most network events: most of the events sequence rul
 (91% of 1.95 million over the benchmark's 1,000,000 events) are such events.
 
 1. **First pass** (:func:`first_step_filter`, :func:`collect_keys`): a rule-set pre-filter
-   (:class:`vigil.engine.ruleset.RuleSetFilter`) made of the first steps alone names, from the
-   raw line, the rules whose first step may match; only those lines are decoded, the step is
-   tested exactly and the first component of each of its key tuples is kept.
+   (:class:`vigil.engine.ruleset.RuleSetFilter`) made of the first steps alone, calibrated once
+   on a sample of the input, names from the raw line the rules whose first step may match; only
+   those lines are decoded, the step is tested exactly and the first component of each of its
+   key tuples is kept.
 2. **Gate** (:class:`KeyGate`): in the hunt's pass, a rule the columnar filter names on a line
    whose filters it knows exactly, and whose first step is not true there, is offered the event
    only when the first key component of one of its true filters is among the kept ones.
@@ -23,7 +24,8 @@ destination.port == 445]``) most network events: most of the events sequence rul
 Only the first component is tested (a tuple whose first component no first-step event has is no
 first-step key either): one memoised field read per event and rule. Rules with a missing-event
 step (whose events change answers of keys that have no other event), with fewer than two steps,
-with a first step no needle can pre-check, or whose first step has more than
+with a first step no needle can pre-check (or whose needles pass more than a quarter of the
+sample), or whose first step has more than
 :data:`GATE_MAX_KEYS` keys (or the most keys, when all gates together would hold more than
 :data:`GATE_MAX_TOTAL`), are not gated. The answer is unchanged; a gated rule's ``tested``
 count under ``--profile`` leaves out the events it was spared.
@@ -62,11 +64,29 @@ def gateable(plans: Sequence[Any]) -> list[tuple[int, list[Any]]]:
     return out
 
 
-def first_step_filter(gated: Sequence[tuple[int, list[Any]]]) -> Any:
-    """The rule-set pre-filter of the gated rules' first steps (query ``j`` is ``gated[j]``)."""
+def first_step_filter(
+    gated: Sequence[tuple[int, list[Any]]], sample: Sequence[bytes] = ()
+) -> tuple[list[tuple[int, list[Any]]], Any]:
+    """The rule-set pre-filter of the gated rules' first steps (its query ``j`` is the returned
+    ``gated[j]``), calibrated on ``sample`` (lines spread over the input) when one is given:
+    then the rules whose first step it would send every line (its needles pass more than a
+    quarter of the sample) are left out, and the filter is made again without them. Such a
+    step would have the first pass decode most of the input for a gate that spares little."""
     from vigil.engine.ruleset import RuleSetFilter
 
-    return RuleSetFilter([reqs for _i, reqs in gated])
+    kept = list(gated)
+    for _attempt in range(2):
+        line_filter = RuleSetFilter([reqs for _i, reqs in kept])
+        if not sample:
+            return kept, line_filter
+        line_filter.calibrate_on(sample)
+        broad = line_filter.always
+        if not broad:
+            return kept, line_filter
+        kept = [g for j, g in enumerate(kept) if j not in broad]
+        if not kept:
+            break
+    return kept, RuleSetFilter([reqs for _i, reqs in kept]) if kept else None
 
 
 def collect_keys(

@@ -270,10 +270,17 @@ def collect_parallel(
 def _gates(plans: Sequence[RulePlan], chunks: Sequence[_Chunk], workers: int, ctx: Any) -> dict[int, KeyGate]:
     """The key gates of the sequence rules (see :mod:`vigil.rules.keygate`), from a first
     parallel pass over ``chunks``: plan number -> gate."""
+    from vigil.sources.parallel import _sample_lines
+
     gated = gateable(plans)
+    if gated:
+        # (calibrated here, once, on lines from the whole input, for every worker)
+        gated, line_filter = first_step_filter(
+            gated, _sample_lines(list(dict.fromkeys(c.path for c in chunks)))
+        )
     if not gated:
         return {}
-    _STATE["gate"] = ([i for i, _r in gated], first_step_filter(gated))
+    _STATE["gate"] = ([i for i, _r in gated], line_filter)
     found: list[set[Any] | None] = [set() for _ in gated]
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
