@@ -25,9 +25,8 @@ Only the first component is tested (a tuple whose first component no first-step 
 first-step key either): one memoised field read per event and rule. Rules with a missing-event
 step (whose events change answers of keys that have no other event), with fewer than two steps,
 with a first step no needle can pre-check (or whose needles pass more than a quarter of the
-sample), or whose first step has more than
-:data:`GATE_MAX_KEYS` keys (or the most keys, when all gates together would hold more than
-:data:`GATE_MAX_TOTAL`), are not gated. The answer is unchanged; a gated rule's ``tested``
+sample), or whose first step has more than :data:`GATE_MAX_KEYS` keys (or the most keys, when all
+gates together would hold more than :data:`GATE_MAX_TOTAL`), are not gated. The answer is unchanged; a gated rule's ``tested``
 count under ``--profile`` leaves out the events it was spared.
 """
 
