@@ -16,10 +16,10 @@ from typing import Any
 import orjson
 import pytest
 
-from test_ruleset_hunt import _alert_ids, _line_by_line, _plans, _rules
+from test_ruleset_hunt import _alert_ids, _line_by_line, _plans, _rules, parallel_hunt
 from vigil.engine.model import Event
 from vigil.rules.keygate import KeyGate, gateable
-from vigil.rules.parallel import COLUMNAR_MIN_RULES, collect_parallel
+from vigil.rules.parallel import COLUMNAR_MIN_RULES
 from vigil.sources import ReadReport
 
 SEQUENCES = [
@@ -106,12 +106,7 @@ def test_gated_hunt_same_alerts(tmp_path: Path, seed: int) -> None:
     assert sum(len(ids) for ids in expected) > 0  # the scenarios do produce sequences
     seen = {}
     for gate in (True, False):
-        plans = _plans(folder)
-        report = ReadReport()
-        stats = collect_parallel(
-            plans, [str(data)], report, workers=2, min_bytes=0, chunk_bytes=16 * 1024, key_gate=gate
-        )
-        assert stats is not None
+        plans, _report, stats = parallel_hunt(folder, data, 16 * 1024, key_gate=gate)
         assert stats.gated_rules == (7 if gate else 0)  # every sequence but the missing-event one
         assert _alert_ids(plans, None) == expected, gate
         seen[gate] = {p.rule.name: p.events_seen for p in plans}

@@ -13,6 +13,7 @@ import random
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -308,6 +309,18 @@ FEW = [
     'process where process.name : ("psexec.exe", "PsExec64.exe", "wmic.exe")',
     'sequence by host.id with maxspan=5m [process where process.name == "cmd.exe"] [network where true]',
 ]
+
+
+def parallel_hunt(folder: Path, data: Path, chunk_bytes: int, **options: Any) -> tuple[list, ReadReport, Any]:
+    """A two-worker hunt of ``folder``'s rules over ``data`` cut into ``chunk_bytes`` ranges
+    (``options`` for collect_parallel): the plans, the read's report and its stats."""
+    plans = _plans(folder)
+    report = ReadReport()
+    stats = collect_parallel(
+        plans, [str(data)], report, workers=2, min_bytes=0, chunk_bytes=chunk_bytes, **options
+    )
+    assert stats is not None
+    return plans, report, stats
 
 
 def _line_by_line(folder: Path, events_file: Path) -> list[list[str]]:
@@ -616,12 +629,7 @@ def test_columnar_hunt_same_alerts_and_reports(tmp_path: Path, events_file: Path
     assert sum(len(x) for x in expected) > 0
     reports = {}
     for columnar in (True, False):
-        plans = _plans(folder)
-        report = ReadReport()
-        stats = collect_parallel(
-            plans, [str(mixed)], report, workers=2, min_bytes=0, chunk_bytes=128 * 1024, columnar=columnar
-        )
-        assert stats is not None
+        plans, report, _stats = parallel_hunt(folder, mixed, 128 * 1024, columnar=columnar)
         assert _alert_ids(plans, None) == expected, columnar
         reports[columnar] = report
     # Every line the columnar filter cannot read is decoded, so its malformed lines are reported
