@@ -236,3 +236,26 @@ def test_gates_within_a_total() -> None:
     one, two = within_total([{k1}, {k2}], total=10)
     assert one is not None and two is not None
     assert next(iter(one)) is next(iter(two))
+
+
+def test_broad_first_steps_left_ungated(tmp_path: Path) -> None:
+    from vigil.rules.keygate import first_step_filter
+
+    plans = _plans(
+        _rules(
+            tmp_path,
+            [
+                'sequence by process.entity_id [process where event.type == "start"] [network where true]',
+                'sequence by process.entity_id [process where process.name == "never.exe"] [file where true]',
+            ],
+        )
+    )
+    gated = gateable(plans)
+    assert len(gated) == 2
+    sample = [orjson.dumps(d) for d in _lifecycles(random.Random(3), 300)]
+    kept, line_filter = first_step_filter(gated, sample)
+    # the process starts are a third of the lines: that rule is left out
+    assert [plans[i].rule.name for i, _r in kept] == [plans[gated[1][0]].rule.name]
+    assert line_filter is not None and not line_filter.always
+    # without a sample every gateable rule is kept
+    assert first_step_filter(gated)[0] == gated

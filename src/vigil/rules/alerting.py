@@ -45,12 +45,13 @@ class AlertPhase:
 def weight(plan: Any) -> int:
     """How much alert work a rule's answer holds, roughly: its matches (a sequence's count
     thrice: one alert per event plus the shell)."""
+    from vigil.eql import ast
+
     stream = plan.stream
     if stream is None:
         return len(plan.parts)
-    body = plan.compiled.query.body
     held: int = stream.held()
-    return held if type(body).__name__ == "EventQuery" else 3 * held
+    return held if isinstance(plan.compiled.query.body, ast.EventQuery) else 3 * held
 
 
 def split_point(plans: Sequence[Any]) -> int | None:

@@ -26,8 +26,9 @@ first-step key either): one memoised field read per event and rule. Rules with a
 step (whose events change answers of keys that have no other event), with fewer than two steps,
 with a first step no needle can pre-check (or whose needles pass more than a quarter of the
 sample), or whose first step has more than :data:`GATE_MAX_KEYS` keys (or the most keys, when all
-gates together would hold more than :data:`GATE_MAX_TOTAL`), are not gated. The answer is unchanged; a gated rule's ``tested``
-count under ``--profile`` leaves out the events it was spared.
+gates together would hold more than :data:`GATE_MAX_TOTAL`), are not gated. The answer is
+unchanged; a gated rule's ``tested`` count under ``--profile`` leaves out the events it was
+spared.
 """
 
 from __future__ import annotations
@@ -73,19 +74,18 @@ def first_step_filter(
     step would have the first pass decode most of the input for a gate that spares little."""
     from vigil.engine.ruleset import RuleSetFilter
 
-    kept = list(gated)
-    for _attempt in range(2):
-        line_filter = RuleSetFilter([reqs for _i, reqs in kept])
-        if not sample:
-            return kept, line_filter
-        line_filter.calibrate_on(sample)
-        broad = line_filter.always
-        if not broad:
-            return kept, line_filter
-        kept = [g for j, g in enumerate(kept) if j not in broad]
-        if not kept:
-            break
-    return kept, RuleSetFilter([reqs for _i, reqs in kept]) if kept else None
+    line_filter = RuleSetFilter([reqs for _i, reqs in gated])
+    if not sample:
+        return list(gated), line_filter
+    line_filter.calibrate_on(sample)
+    if not line_filter.always:
+        return list(gated), line_filter
+    kept = [g for j, g in enumerate(gated) if j not in line_filter.always]
+    if not kept:
+        return [], None
+    line_filter = RuleSetFilter([reqs for _i, reqs in kept])
+    line_filter.calibrate_on(sample)  # (a rule it would now send every line is gated all the same)
+    return kept, line_filter
 
 
 def collect_keys(
