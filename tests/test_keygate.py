@@ -17,10 +17,13 @@ import orjson
 import pytest
 
 from test_ruleset_hunt import _alert_ids, _line_by_line, _plans, _rules, parallel_hunt
+from vigil.ecs.ecs_schema import ecs_schema
+from vigil.engine.columnar import ColumnarFilter, query_filters
 from vigil.engine.model import Event
-from vigil.rules.keygate import KeyGate, gateable
+from vigil.rules.keygate import KeyGate, RowGates, gateable
 from vigil.rules.parallel import COLUMNAR_MIN_RULES
 from vigil.sources import ReadReport
+from vigil.store.textcols import JsonColumns
 
 SEQUENCES = [
     # until every process end, a broad second step
@@ -190,8 +193,41 @@ KEYED = (
 def test_what_a_gate_spares(
     tmp_path: Path, query: str, keys: set[Any], doc: dict[str, Any], true: tuple[int, ...], spared: bool
 ) -> None:
-    gate, _plan = _gate(query, keys, tmp_path)
+    gate, plan = _gate(query, keys, tmp_path)
     assert gate.spares(_event(doc), true) is spared
+    # The same decision from the columns of the event's line, as the columnar filter makes it.
+    rows = _row_gates(gate, plan)
+    groups, left = JsonColumns(rows[1].parsed_columns).parse([orjson.dumps(doc)])
+    assert left == []
+    rows[0].begin(groups[0][1])
+    assert rows[0].spares(0, true, 0) is spared
+
+
+def _row_gates(gate: KeyGate, plan: Any) -> tuple[RowGates, ColumnarFilter]:
+    cf = ColumnarFilter([query_filters(plan.compiled.query, "event.category")], ecs_schema())
+    rows = RowGates({0: gate}, cf)
+    cf.row_gate = rows
+    return rows, cf
+
+
+def test_row_gates_pass_lines_over(tmp_path: Path) -> None:
+    # A batch: lines the gate spares the rule are passed over (mask 0, never decoded), the
+    # others keep it, with their true filters; a line with a dotted key is left over (every
+    # rule), as is any line the parse cannot read as columns.
+    gate, plan = _gate(KEYED, {"x"}, tmp_path)
+    rows, cf = _row_gates(gate, plan)
+    assert rows.complete == {0}
+    lines = [
+        {"event": {"category": "network"}, "process": {"entity_id": "y"}},  # spared
+        {"event": {"category": "network"}, "process": {"entity_id": "x"}},  # a first-step key
+        {"event": {"category": "process", "type": "end"}, "process": {"entity_id": "z"}},  # spared
+        {"event": {"category": "process"}, "process": {"name": "a.exe", "entity_id": "z"}},  # step 0
+        {"event": {"category": "network"}, "process.entity_id": "y"},  # dotted: left over
+        {"event": {"category": "file"}, "process": {"entity_id": "y"}},  # no filter true
+    ]
+    masks = cf.masks([orjson.dumps(d) for d in lines])
+    assert masks == [0, 1, 0, 1, None, 0]
+    assert cf.known[1] == {0: (1,)} and cf.known[3] == {0: (0,)}
 
 
 @pytest.mark.parametrize(

@@ -296,11 +296,14 @@ class _SuiteRunner:
 
     def keygated(self, compiled: Any, events: Sequence[Any]) -> list[Any]:
         """The events a many-rules hunt offers the query once its key gate is set: a first pass
-        over the raw lines collects its first step's keys, then an event is withheld when the
-        gate spares it (its true filters, as the columnar filter would tell them)."""
+        over the raw lines collects its first step's keys; then each index's lines are answered
+        by the columnar filter with the gate on its rows (a line the filter passes over, or whose
+        rule the gate spares there, is withheld), and the gate spares the rest on the decoded
+        event (here on every line left over too, given its true filters)."""
         from types import SimpleNamespace
 
-        from vigil.rules.keygate import KeyGate, collect_keys, first_step_filter, gateable
+        from vigil.engine.columnar import ColumnarFilter, query_filters
+        from vigil.rules.keygate import KeyGate, RowGates, collect_keys, first_step_filter, gateable
 
         plans = [SimpleNamespace(compiled=compiled)]
         gated = gateable(plans)
@@ -315,15 +318,30 @@ class _SuiteRunner:
         if keys is None:
             return list(events)
         gate = KeyGate(compiled, frozenset(keys))
-        kept = []
+        filters = query_filters(compiled.query, compiled.options.event_category_field)
+        by_index: dict[str, list[Any]] = {}
         for e in events:
-            plan = compiled.plan(e.index)
-            true = tuple(plan.matching_steps(e.source))
-            if plan.until is not None and plan.until.matches(e.source):
-                true += (len(plan.steps),)
-            if not gate.spares(e, true):
-                kept.append(e)
-        return kept
+            by_index.setdefault(e.index, []).append(e)
+        kept: set[int] = set()
+        for index, group in by_index.items():
+            cf = ColumnarFilter([filters], self.suite.registry.for_index(index))
+            rows = RowGates({0: gate}, cf)
+            cf.row_gate = rows
+            masks = cf.masks([self.raw_line(e) for e in group])
+            for e, mask, known in zip(group, masks, cf.known, strict=True):
+                if mask == 0:
+                    continue
+                if known is not None:
+                    if 0 in rows.complete or not gate.spares(e, known.get(0, ())):
+                        kept.add(id(e))
+                    continue
+                plan = compiled.plan(e.index)
+                true = tuple(plan.matching_steps(e.source))
+                if plan.until is not None and plan.until.matches(e.source):
+                    true += (len(plan.steps),)
+                if not gate.spares(e, true):
+                    kept.add(id(e))
+        return [e for e in events if id(e) in kept]
 
     def raw_line(self, event: Any) -> bytes:
         raw = self._raw.get(id(event))

@@ -138,6 +138,13 @@ class ColumnarFilter:
                 self._position[k] = p
         self._reader: Any = None
         self._compiled: Callable[..., list[tuple[int, int, tuple[int, ...] | None]]] | None = None
+        #: Fields the parse reads for :attr:`row_gate` only (no leaf tests them).
+        self._extra: list[_Column] = []
+        #: Decides per row whether a rule the row's filters name may still skip it (the key gates
+        #: of sequence rules, :class:`vigil.rules.keygate.RowGates`): ``rules`` (the rule
+        #: numbers it decides for), ``begin(table)`` before a parsed table's rows, and
+        #: ``spares(rule, true filters, row)``. Set before the first batch.
+        self.row_gate: Any = None
         self.pause = 0
         self.last_line: bytes | None = None
         self.last_mask = self.full
@@ -156,6 +163,28 @@ class ColumnarFilter:
         for c in range(len(self.columns)):
             self._evaluator(c)
         self._programs_code(lambda _k: 0, lambda _k: 0, 0)
+
+    @property
+    def parsed_columns(self) -> list[_Column]:
+        """The fields each batch's parse reads: the leaves' columns, then :meth:`read_also`'s."""
+        return [*self.columns, *self._extra]
+
+    def read_also(self, paths: Iterable[str]) -> set[str]:
+        """Have each batch's parse read these fields (resolved paths) too, for :attr:`row_gate`
+        (which reads them with :func:`column_at`); the ones that can be read so: a field a leaf
+        tests already, or one that is no parent or child of another column (a struct cannot be
+        both) and whose values are its raw JSON values (see :meth:`_can_read`). Before the first
+        batch."""
+        columns = {c.path for c in self.columns} | {c.path for c in self._extra}
+        out: set[str] = set()
+        for path in paths:
+            if path in columns:
+                out.add(path)
+            elif self._can_read(path, columns | {path}):
+                self._extra.append(_Column(path, self.schema.spec(path)))
+                columns.add(path)
+                out.add(path)
+        return out
 
     # ------------------------------------------------------------------ building
 
@@ -232,7 +261,7 @@ class ColumnarFilter:
         if self._reader is None:
             from vigil.store.textcols import JsonColumns
 
-            self._reader = JsonColumns(self.columns)
+            self._reader = JsonColumns(self.parsed_columns)
         out: list[int | None] = [None] * n
         known: list[dict[int, tuple[int, ...]] | None] = [None] * n
         self.known = known
@@ -324,21 +353,30 @@ class ColumnarFilter:
         masks = [self.everyone] * n
         known: list[dict[int, tuple[int, ...]] | None] = [None] * n
         exact = self.exact
+        gate = self.row_gate
+        gated = gate.rules if gate is not None else ()
+        if gated:
+            gate.begin(table)
         for i, may, sets in self._programs_code(t, f, every):
             bit = 1 << i
             certain = exact[i]
+            spares = gate.spares if i in gated else None
             while may:
                 low = may & -may
                 j = low.bit_length() - 1
-                masks[j] |= bit
                 may ^= low
                 if certain and not uncertain >> j & 1:
                     steps = (0,) if sets is None else tuple(p for p, s in enumerate(sets) if s >> j & 1)
+                    if spares is not None and spares(i, steps, j):
+                        continue  # the rule's key gate: no sequence of it can use the row
+                    masks[j] |= bit
                     row = known[j]
                     if row is None:
                         known[j] = {i: steps}
                     else:
                         row[i] = steps
+                else:
+                    masks[j] |= bit
         return masks, known
 
     def _programs_code(
@@ -375,7 +413,7 @@ class ColumnarFilter:
         """Column ``c``'s leaves answered on each distinct value of the column: a (values,
         leaves) array, and each row's value number."""
         leaves = self._by_column[c]
-        column = _column(table, self.columns[c].path)
+        column = column_at(table, self.columns[c].path)
         if column is None:
             values: list[Any] = [None]
             index = np.zeros(n, dtype=np.int64)
@@ -388,10 +426,10 @@ class ColumnarFilter:
         evaluate = self._evaluator(c)
         rows_out = []
         for v in values:
-            key = _freeze(v)
+            key = frozen(v)
             got = memo.get(key)
             if got is None:
-                got = memo[key] = evaluate(_document(path, v))
+                got = memo[key] = evaluate(document_with(path, v))
             rows_out.append(got)
         matrix = np.frombuffer(b"".join(rows_out), dtype=np.uint8).reshape(len(values), len(leaves))
         return matrix, index
@@ -629,7 +667,7 @@ def _distinct(column: Any) -> tuple[list[Any], Any]:
         values = []
         where = []
         for v in column.to_pylist():
-            key = _freeze(v)
+            key = frozen(v)
             k = keys_seen.get(key)
             if k is None:
                 k = keys_seen[key] = len(values)
@@ -642,7 +680,9 @@ def _distinct(column: Any) -> tuple[list[Any], Any]:
     return values, encoded.indices.fill_null(len(values) - 1).to_numpy(zero_copy_only=False)
 
 
-def _column(table: pa.Table, path: str) -> Any:
+def column_at(table: pa.Table, path: str) -> Any:
+    """The column of a parsed table at a dotted ``path`` (None when the batch has no such
+    column), its struct levels unwrapped."""
     parts = path.split(".")
     if parts[0] not in table.column_names:
         return None
@@ -652,16 +692,16 @@ def _column(table: pa.Table, path: str) -> Any:
     return col
 
 
-def _freeze(value: Any) -> Any:
+def frozen(value: Any) -> Any:
     """A hashable key for a raw value, distinct across JSON types (True is not 1)."""
     if isinstance(value, list):
-        return (list, *(_freeze(x) for x in value))
+        return (list, *(frozen(x) for x in value))
     if isinstance(value, dict):
-        return (dict, *((k, _freeze(x)) for k, x in value.items()))
+        return (dict, *((k, frozen(x)) for k, x in value.items()))
     return (type(value), value)
 
 
-def _document(path: list[str], value: Any) -> dict[str, Any]:
+def document_with(path: list[str], value: Any) -> dict[str, Any]:
     """A document holding ``value`` alone at ``path`` (a null: a document without it)."""
     if value is None:
         return {}

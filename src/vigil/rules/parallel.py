@@ -29,6 +29,7 @@ from vigil.rules.executor import RulePlan
 from vigil.rules.keygate import (
     GATE_MAX_KEYS,
     KeyGate,
+    RowGates,
     collect_keys,
     first_step_filter,
     gateable,
@@ -228,8 +229,14 @@ def collect_parallel(
         if key_gate:
             t0 = time.perf_counter()
             gates = _gates(plans, chunks, workers, ctx)
-            _STATE["collector"].gates = gates or None
             stats.gated_rules = len(gates)
+            if gates:
+                # Decided on the batches' columns, before decoding; what they cannot decide
+                # there is decided on the decoded events.
+                row_gates = RowGates(gates, columnar_filter)
+                columnar_filter.row_gate = row_gates
+                gates = {i: g for i, g in gates.items() if i not in row_gates.complete}
+            _STATE["collector"].gates = gates or None
             stats.key_pass_seconds = time.perf_counter() - t0
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
