@@ -8,6 +8,7 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 
 from vigil.alerts.build import (
@@ -500,6 +501,56 @@ def test_prepare_source_copies_event_fields() -> None:
         "kibana.alert.original_event.outcome": "success",
     }
     assert removed == ["kibana.a"]
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_prepare_copy_equals_copying_then_preparing(seed: int) -> None:
+    # The alert builder prepares a copy of the event in one walk: the same document (key order
+    # included), the same removed paths, the same values shared between event.* and its
+    # kibana.alert.original_event.* copies, and the event itself unchanged.
+    from vigil.alerts.ecs import prepare_copy
+    from vigil.alerts.js import json_copy
+
+    rng = random.Random(seed)
+    keys = [
+        "event", "data_stream", "kibana", "signal", "source", "ip", "port", "category", "kind",
+        "event.kind", "host", "name", "@timestamp", "threat", "enrichments", "user", "x.y", "z",
+    ]  # fmt: skip
+    leaves: list[Any] = ["10.0.0.1", "not an ip", "2020-01-01T00:00:00Z", "24", 7, True, None, 1.5, ""]
+
+    def value(depth: int) -> Any:
+        r = rng.random()
+        if depth < 4 and r < 0.35:
+            return {rng.choice(keys): value(depth + 1) for _ in range(rng.randint(0, 4))}
+        if depth < 4 and r < 0.5:
+            return [value(depth + 1) for _ in range(rng.randint(0, 3))]
+        return rng.choice(leaves)
+
+    for _ in range(20):
+        source = {rng.choice(keys): value(1) for _ in range(rng.randint(1, 8))}
+        before = orjson.dumps(source)
+        want, want_removed = prepare_source(json_copy(source))
+        got, got_removed = prepare_copy(source)
+        assert orjson.dumps(got) == orjson.dumps(want)
+        assert got_removed == want_removed
+        assert orjson.dumps(source) == before
+
+        def shared(doc: dict[str, Any]) -> list[tuple[str, bool]]:
+            out = []
+            for key, val in doc.items():
+                for root, target in (
+                    ("event", "kibana.alert.original_event"),
+                    ("data_stream", "kibana.alert.original_data_stream"),
+                ):
+                    if key.startswith(target + ".") and isinstance(val, list | dict):
+                        path = root + key[len(target) :]
+                        node: Any = doc
+                        for part in path.split("."):
+                            node = node.get(part) if isinstance(node, dict) else None
+                        out.append((key, node is val))
+            return out
+
+        assert shared(got) == shared(want)
 
 
 @pytest.mark.parametrize("seed", range(40))

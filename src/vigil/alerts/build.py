@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from vigil.alerts.ecs import prepare_source
+from vigil.alerts.ecs import prepare_copy
 from vigil.alerts.js import (
     UNDEFINED,
     flatten_with_prefix,
@@ -563,7 +563,7 @@ class _Builder:
             severity=severity,
             risk_score=risk,
         )
-        doc, _removed = prepare_source(json_copy(source))
+        doc, _removed = prepare_copy(source)
         # The alert's own event.kind ("signal") replaces the event's, however the event spells it.
         if robust_get(doc, "event.kind") not in (None, UNDEFINED):
             robust_unset(doc, "event.kind")

@@ -311,16 +311,41 @@ def _checker(path: str, ecs: EcsMap) -> Callable[[Any], bool]:
     if ftype == "geo_point":
         return _always
     if ftype == "long":
-        return is_valid_long
+        return _remembered(is_valid_long)
     if ftype in ("float", "scaled_float"):
-        return is_valid_numeric
+        return _remembered(is_valid_numeric)
     if ftype == "ip":
-        return is_valid_ip
+        return _remembered(is_valid_ip)
     if ftype == "date":
-        return is_valid_date
+        return _remembered(is_valid_date)
     if ftype == "boolean":
         return is_valid_boolean
     return _is_dict if ecs.is_object(path) else _not_dict
+
+
+_REMEMBERED: dict[Callable[[Any], bool], Callable[[Any], bool]] = {}
+
+
+def _remembered(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    """``check`` remembering its answer per string (addresses and the times of events that
+    several alerts share come back; the parsers behind these checks are the walk's costliest)."""
+    found = _REMEMBERED.get(check)
+    if found is not None:
+        return found
+    answers: dict[str, bool] = {}
+
+    def remembered(value: Any) -> bool:
+        if type(value) is not str:
+            return check(value)
+        got = answers.get(value)
+        if got is None:
+            if len(answers) >= 20_000:
+                answers.clear()
+            got = answers[value] = check(value)
+        return got
+
+    _REMEMBERED[check] = remembered
+    return remembered
 
 
 def _never(_value: Any) -> bool:
@@ -356,6 +381,89 @@ def prepare_source(document: dict[str, Any], ecs: EcsMap | None = None) -> tuple
     for key, value in to_add:
         document[key] = value
     return document, removed
+
+
+def prepare_copy(source: dict[str, Any], ecs: EcsMap | None = None) -> tuple[dict[str, Any], list[str]]:
+    """``prepare_source(json_copy(source))`` in one walk: the copy is made of what the walk keeps,
+    instead of copying every value and deleting some after (``source`` is left unchanged). Key
+    order, removed paths and the values shared with the copy's ``kibana.alert.original_*``
+    fields are the same."""
+    ecs = ecs or ecs_map()
+    removed: list[str] = []
+    to_add: list[tuple[str, Any]] = []
+    document = _copy_walk(source, "", True, removed, to_add, ecs)
+    for key, value in to_add:
+        document[key] = value
+    return document, removed
+
+
+def _copy_walk(
+    src: dict[str, Any],
+    prefix: str,
+    top: bool,
+    removed: list[str],
+    to_add: list[tuple[str, Any]],
+    ecs: EcsMap,
+) -> dict[str, Any]:
+    # :func:`_walk` over a copy, written as the copy is made.
+    out: dict[str, Any] = {}
+    checks = ecs._checks
+    for key, value in src.items():
+        full_path = prefix + key
+        if top and key.split(".")[0] in _BANNED_TOP_LEVEL:
+            removed.append(full_path)
+            continue
+        if isinstance(value, list):
+            value = _copy_walk_array(value, full_path, removed, to_add, ecs)
+            if not value:
+                continue
+        else:
+            check = checks.get(full_path)
+            if check is None:
+                check = _checker(full_path, ecs)
+                if len(checks) < 100_000:
+                    checks[full_path] = check
+            if not check(value):
+                removed.append(full_path)
+                continue
+            if isinstance(value, dict):
+                value = _copy_walk(value, full_path + ".", False, removed, to_add, ecs)
+                if not value:
+                    continue
+        out[key] = value
+        if top:
+            root = full_path.split(".")[0]
+            if root in _COPY_ROOTS:
+                target = _COPY_ROOTS[root] + full_path[len(root) :]
+                if isinstance(value, dict):
+                    to_add.extend(flatten_with_prefix(target, value).items())
+                else:
+                    to_add.append((target, value))
+    return out
+
+
+def _copy_walk_array(
+    array: list[Any], path_text: str, removed: list[str], to_add: list[tuple[str, Any]], ecs: EcsMap
+) -> list[Any]:
+    # :func:`_walk_array` over a copy: inner arrays first, then each item, as it does.
+    items = [
+        _copy_walk_array(value, path_text, removed, to_add, ecs) if isinstance(value, list) else value
+        for value in array
+    ]
+    kept: list[Any] = []
+    for value in items:
+        if isinstance(value, list):
+            if value:
+                kept.append(value)
+        elif not is_ecs_compliant(value, path_text, ecs):
+            removed.append(path_text)
+        elif isinstance(value, dict):
+            inner = _copy_walk(value, path_text + ".", False, removed, to_add, ecs)
+            if inner:
+                kept.append(inner)
+        else:
+            kept.append(value)
+    return kept
 
 
 def _walk(

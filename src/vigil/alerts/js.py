@@ -410,13 +410,25 @@ def _renest(obj: dict[str, Any], dotted: set[str] | None = None) -> tuple[dict[s
         base = ".".join(prefix) + "." if dotted and prefix else ""
         for key, value in current.items():
             if "." in key:
-                parts = key.split(".")
-                if isinstance(value, dict):
-                    stack.append((value, (*prefix, *parts)))
-                    continue
-                where: tuple[str, ...] = (*prefix, *parts[:-1])
-                last = parts[-1]
-                text = ".".join(where) + "." + last if where else last
+                if prefix:
+                    parts = key.split(".")
+                    if isinstance(value, dict):
+                        stack.append((value, (*prefix, *parts)))
+                        continue
+                    where: tuple[str, ...] = (*prefix, *parts[:-1])
+                    last = parts[-1]
+                    text = ".".join(where) + "." + last if where else last
+                else:
+                    # A dotted key at the top (an alert's kibana.alert.* fields): the same keys
+                    # in every document, split once.
+                    split = _TOP_KEYS.get(key)
+                    if split is None:
+                        split = _top_key(key)
+                    if isinstance(value, dict):
+                        stack.append((value, split[0]))
+                        continue
+                    _parts, where, last = split
+                    text = key
                 dot_paths.add(text)
                 if dotted and text in dotted:
                     out[text] = value
@@ -447,6 +459,16 @@ def _renest(obj: dict[str, Any], dotted: set[str] | None = None) -> tuple[dict[s
 
 
 _UNPLACED: Any = object()
+# A dotted top-level key -> (its parts, all but the last, the last); bounded.
+_TOP_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {}
+
+
+def _top_key(key: str) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+    parts = tuple(key.split("."))
+    found = (parts, parts[:-1], parts[-1])
+    if len(_TOP_KEYS) < 10_000:
+        _TOP_KEYS[key] = found
+    return found
 
 
 def _place(out: dict[str, Any], prefix: tuple[str, ...]) -> dict[str, Any] | None:

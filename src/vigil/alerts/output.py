@@ -164,8 +164,9 @@ class AlertWriter:
         self.rows: list[_Row] = []
         self.count = 0  # documents written, or rows kept
 
-    def add(self, groups: Iterable[AlertGroup]) -> None:
-        """Write (or keep the rows of) some more groups."""
+    def add(self, groups: Iterable[AlertGroup], texts: Sequence[Sequence[str]] | None = None) -> None:
+        """Write (or keep the rows of) some more groups (``texts``: their documents as compact
+        JSON already, for NDJSON; see :func:`vigil.alerts.store.alert_texts`)."""
         if self.fmt == "table":
             rows, _docs = _collect(groups)
             shown = [r for r in rows if self.show_building_blocks or not r.building_block]
@@ -173,6 +174,12 @@ class AlertWriter:
             self.count += len(shown)
             return
         write = self.stream.write
+        if self.fmt == "ndjson" and texts is not None:
+            for group_texts in texts:
+                for text in group_texts:
+                    write(text + "\n")
+                self.count += len(group_texts)
+            return
         for group in groups:
             for doc in group.alerts:
                 if self.fmt == "ndjson":

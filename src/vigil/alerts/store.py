@@ -331,16 +331,19 @@ class AlertStore:
             raise AlertStoreError(f"cannot write to the alert database {self.path}: {exc}") from exc
         return result
 
-    def add_alerts(self, groups: Iterable[AlertGroup]) -> tuple[int, int]:
+    def add_alerts(
+        self, groups: Iterable[AlertGroup], texts: Sequence[Sequence[str]] | None = None
+    ) -> tuple[int, int]:
         """Store the groups' alerts in one transaction; returns (created, duplicates), counted in
         groups (the primary alert), as Kibana counts alerts without their building blocks. An
-        alert whose id is already stored is left as it is (with its workflow status)."""
+        alert whose id is already stored is left as it is (with its workflow status).
+        ``texts``: each group's documents as compact JSON already (see :func:`alert_texts`)."""
         rows: list[tuple[Any, ...]] = []
         primaries: list[str] = []
-        for group in groups:
+        for g, group in enumerate(groups):
             primaries.append(group.primary_id)
-            for doc in group.alerts:
-                rows.append(_alert_row(group, doc))
+            for d, doc in enumerate(group.alerts):
+                rows.append(_alert_row(group, doc, texts[g][d] if texts is not None else None))
         primary_set = set(primaries)
 
         def work(conn: sqlite3.Connection) -> tuple[int, int]:
@@ -725,7 +728,13 @@ def _stored(row: tuple[Any, ...]) -> StoredAlert:
     )
 
 
-def _alert_row(group: AlertGroup, doc: dict[str, Any]) -> tuple[Any, ...]:
+def alert_texts(groups: Sequence[AlertGroup]) -> list[list[str]]:
+    """Each group's documents as the compact JSON text the store keeps (and NDJSON output
+    writes): made once when both need them."""
+    return [[_dumps(doc) for doc in group.alerts] for group in groups]
+
+
+def _alert_row(group: AlertGroup, doc: dict[str, Any], text: str | None = None) -> tuple[Any, ...]:
     hosts = _values(doc, "host.name")
     users = _values(doc, "user.name")
     building_block = ALERT_GROUP_INDEX in doc
@@ -751,7 +760,7 @@ def _alert_row(group: AlertGroup, doc: dict[str, Any]) -> tuple[Any, ...]:
         doc.get(ALERT_GROUP_ID),
         doc.get(ALERT_GROUP_INDEX),
         doc.get("kibana.alert.reason"),
-        _dumps(doc),
+        _dumps(doc) if text is None else text,
     )
 
 

@@ -79,6 +79,7 @@ def run_plans(
     """Run each rule once over what it holds (``hunt_rule`` or ``replay_rule``), storing and
     writing its alerts a slice at a time; the rules' summaries, in order."""
     from vigil.alerts.build import build_alerts
+    from vigil.alerts.store import alert_texts
     from vigil.rules.scheduler import AlertSink, RunOutcome, hunt_rule, replay_rule
     from vigil.rules.suppression import Suppressor
 
@@ -86,10 +87,14 @@ def run_plans(
     suppressor = Suppressor(store)
     count = [0]
 
+    ndjson = getattr(writer, "fmt", None) == "ndjson"
+
     def on_alerts(groups: list[Any]) -> None:
-        store.add_alerts(groups)
+        # NDJSON output writes the very text the store keeps: each document is serialized once.
+        texts = alert_texts(groups) if ndjson else None
+        store.add_alerts(groups, texts)
         count[0] += len(groups)
-        writer.add(groups)
+        writer.add(groups, texts)
 
     # Run records are written in batches: one transaction per rule would cost more than the
     # rule itself in a hunt of a thousand rules over a small file.
