@@ -359,15 +359,32 @@ class ColumnarFilter:
             gate.begin(table)
         for i, may, sets in self._programs_code(t, f, every):
             bit = 1 << i
-            certain = exact[i]
+            if not exact[i]:
+                for j in _rows(may, n):
+                    masks[j] |= bit
+                continue
+            unsure = may & uncertain
+            if unsure:
+                for j in _rows(unsure, n):
+                    masks[j] |= bit
+                may &= ~uncertain
+            # Rows by the filters true on them: most rows have one, whose tuple they share.
+            groups: list[tuple[int, tuple[int, ...]]]
+            if sets is None:
+                groups = [(may, (0,))]
+            else:
+                seen = multi = 0
+                for rows in sets:
+                    multi |= seen & rows
+                    seen |= rows
+                groups = [(rows & may & ~multi, (p,)) for p, rows in enumerate(sets)]
+                for j in _rows(multi & may, n):
+                    groups.append((1 << j, tuple(p for p, rows in enumerate(sets) if rows >> j & 1)))
             spares = gate.spares if i in gated else None
-            while may:
-                low = may & -may
-                j = low.bit_length() - 1
-                may ^= low
-                if certain and not uncertain >> j & 1:
-                    steps = (0,) if sets is None else tuple(p for p, s in enumerate(sets) if s >> j & 1)
-                    if spares is not None and spares(i, steps, j):
+            for rows, steps in groups:
+                check = spares if spares is not None and 0 not in steps else None
+                for j in _rows(rows, n):
+                    if check is not None and check(i, steps, j):
                         continue  # the rule's key gate: no sequence of it can use the row
                     masks[j] |= bit
                     row = known[j]
@@ -375,8 +392,6 @@ class ColumnarFilter:
                         known[j] = {i: steps}
                     else:
                         row[i] = steps
-                else:
-                    masks[j] |= bit
         return masks, known
 
     def _programs_code(
@@ -636,6 +651,21 @@ def _source(node: Node, want_true: bool, depth: int) -> str:
     v = f"_{depth}"
     chain = [f"({v} := {parts[0]})", *(f"({v} := {v} & {p})" for p in parts[1:-1]), f"({v} & {parts[-1]})"]
     return "(" + " and ".join(chain) + ")"
+
+
+def _rows(rows: int, n: int) -> list[int]:
+    """The rows of a row set (bit ``j``: row ``j`` of ``n``), lowest first: bit by bit when they
+    are few, else through numpy (a few microseconds whatever their number)."""
+    if rows.bit_count() <= 12:
+        out = []
+        while rows:
+            low = rows & -rows
+            out.append(low.bit_length() - 1)
+            rows ^= low
+        return out
+    raw = np.frombuffer(rows.to_bytes((n + 7) // 8, "little"), dtype=np.uint8)
+    found: list[int] = np.flatnonzero(np.unpackbits(raw, bitorder="little")).tolist()
+    return found
 
 
 def _row_set(rows: Any) -> int:
