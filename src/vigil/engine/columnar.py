@@ -311,38 +311,53 @@ class ColumnarFilter:
                 got = value_rows[c, d] = _row_set(index == d)
             return got
 
-        def rows_of(k: int, wanted: tuple[int, int], memo: dict[int, int]) -> int:
+        sides: dict[tuple[int, int], tuple[Any, list[int]]] = {}
+
+        def side_of(c: int, wanted: int) -> tuple[Any, list[int]]:
+            """Per value and leaf of column ``c``, whether the leaf may be ``wanted`` (true or
+            false) there, and per leaf on how many values: one array operation for all the
+            column's leaves (most leaves hold on none of a batch's values)."""
+            got = sides.get((c, wanted))
+            if got is None:
+                matrix = answers[c][0]
+                hits = (matrix == wanted) | (matrix == _U)
+                got = sides[c, wanted] = (hits, hits.sum(axis=0).tolist())
+            return got
+
+        def rows_of(k: int, wanted: int, memo: dict[int, int]) -> int:
             got = memo.get(k)
             if got is None:
                 c = self.leaves[k][0]
-                matrix, index = answers[c]
-                column = matrix[:, where[k]]
-                hit = (column == wanted[0]) | (column == wanted[1])
-                chosen = np.flatnonzero(hit)
-                if len(chosen) == 0:
+                hits, counts = side_of(c, wanted)
+                p = where[k]
+                count = counts[p]
+                values = hits.shape[0]
+                if count == 0:
                     got = 0
-                elif len(chosen) == len(column):
+                elif count == values:
                     got = every
-                elif len(chosen) <= FEW_VALUES:
+                elif count <= FEW_VALUES:
                     # A few values: the union of their rows (each value's rows are shared by
                     # every leaf of the column in this batch).
                     got = 0
-                    for d in chosen.tolist():
+                    index = answers[c][1]
+                    for d in np.flatnonzero(hits[:, p]).tolist():
                         got |= rows_with(c, d, index)
-                elif len(column) - len(chosen) <= FEW_VALUES:
+                elif values - count <= FEW_VALUES:
                     got = every
-                    for d in np.flatnonzero(~hit).tolist():
+                    index = answers[c][1]
+                    for d in np.flatnonzero(~hits[:, p]).tolist():
                         got &= ~rows_with(c, d, index)
                 else:
-                    got = _row_set(hit[index])
+                    got = _row_set(hits[:, p][answers[c][1]])
                 memo[k] = got
             return got
 
         def t(k: int) -> int:
-            return rows_of(k, (_T, _U), true_rows)
+            return rows_of(k, _T, true_rows)
 
         def f(k: int) -> int:
-            return rows_of(k, (_F, _U), false_rows)
+            return rows_of(k, _F, false_rows)
 
         # rows some leaf raised on: their answers are candidates only
         uncertain = 0
