@@ -76,6 +76,9 @@ class EcsMap:
         self.nested = frozenset(name for name, t in types.items() if t == "nested")
         self._dotted_ok: dict[str, bool] = {}
         self._checks: dict[str, Callable[[Any], bool]] = {}  # is_ecs_compliant's test per path
+        # prepare_copy's walk: per object path (with its trailing dot), per key, what depends on
+        # the path alone (see _entry); bounded.
+        self._levels: dict[str, dict[str, tuple[str, str, Callable[[Any], bool], bool, str | None]]] = {}
 
     def is_field(self, path: str) -> bool:
         """The path is in the ECS mapping (a field or an object holding fields)."""
@@ -405,12 +408,23 @@ def _copy_walk(
     to_add: list[tuple[str, Any]],
     ecs: EcsMap,
 ) -> dict[str, Any]:
-    # :func:`_walk` over a copy, written as the copy is made.
+    # :func:`_walk` over a copy, written as the copy is made. Documents repeat their keys, so what
+    # a key's path decides (its test, and at the top whether it is banned or copied) is looked up
+    # by the key in its object's level, not worked out from the joined path every time.
     out: dict[str, Any] = {}
-    checks = ecs._checks
+    level = ecs._levels.get(prefix)
+    if level is None:
+        if len(ecs._levels) >= 10_000:
+            ecs._levels.clear()
+        level = ecs._levels[prefix] = {}
     for key, value in src.items():
-        full_path = prefix + key
-        if top and key.split(".")[0] in _BANNED_TOP_LEVEL:
+        entry = level.get(key)
+        if entry is None:
+            entry = _entry(prefix, key, top, ecs)
+            if len(level) < 2_000:
+                level[key] = entry
+        full_path, child, check, banned, target = entry
+        if banned:
             removed.append(full_path)
             continue
         if isinstance(value, list):
@@ -418,28 +432,40 @@ def _copy_walk(
             if not value:
                 continue
         else:
-            check = checks.get(full_path)
-            if check is None:
-                check = _checker(full_path, ecs)
-                if len(checks) < 100_000:
-                    checks[full_path] = check
             if not check(value):
                 removed.append(full_path)
                 continue
             if isinstance(value, dict):
-                value = _copy_walk(value, full_path + ".", False, removed, to_add, ecs)
+                value = _copy_walk(value, child, False, removed, to_add, ecs)
                 if not value:
                     continue
         out[key] = value
-        if top:
-            root = full_path.split(".")[0]
-            if root in _COPY_ROOTS:
-                target = _COPY_ROOTS[root] + full_path[len(root) :]
-                if isinstance(value, dict):
-                    to_add.extend(flatten_with_prefix(target, value).items())
-                else:
-                    to_add.append((target, value))
+        if target is not None:
+            if isinstance(value, dict):
+                to_add.extend(flatten_with_prefix(target, value).items())
+            else:
+                to_add.append((target, value))
     return out
+
+
+def _entry(
+    prefix: str, key: str, top: bool, ecs: EcsMap
+) -> tuple[str, Callable[[Any], bool], bool, str | None]:
+    """(path, compliance test, banned at the top, where a top-level value is copied to) of ``key``
+    in the object at ``prefix``."""
+    full_path = prefix + key
+    check = ecs._checks.get(full_path)
+    if check is None:
+        check = _checker(full_path, ecs)
+        if len(ecs._checks) < 100_000:
+            ecs._checks[full_path] = check
+    banned = top and key.split(".")[0] in _BANNED_TOP_LEVEL
+    target = None
+    if top:
+        root = full_path.split(".")[0]
+        if root in _COPY_ROOTS:
+            target = _COPY_ROOTS[root] + full_path[len(root) :]
+    return full_path, full_path + ".", check, banned, target
 
 
 def _copy_walk_array(
