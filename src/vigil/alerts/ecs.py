@@ -450,9 +450,10 @@ def _copy_walk(
 
 def _entry(
     prefix: str, key: str, top: bool, ecs: EcsMap
-) -> tuple[str, Callable[[Any], bool], bool, str | None]:
-    """(path, compliance test, banned at the top, where a top-level value is copied to) of ``key``
-    in the object at ``prefix``."""
+) -> tuple[str, str, Callable[[Any], bool], bool, str | None]:
+    """(path, the prefix of its children, compliance test, banned at the top, where a top-level
+    value is copied to) of ``key`` in the object at ``prefix`` (one string object each, whose
+    hash is then computed once)."""
     full_path = prefix + key
     check = ecs._checks.get(full_path)
     if check is None:
