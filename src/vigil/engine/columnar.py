@@ -261,22 +261,16 @@ class ColumnarFilter:
         if self._reader is None:
             from vigil.store.textcols import JsonColumns
 
-            self._reader = JsonColumns(self.parsed_columns)
+            # A line holding "_source" may be a search hit, whose event is under that key: left
+            # over, found by the reader's search for dotted keys.
+            self._reader = JsonColumns(self.parsed_columns, leave_over=_SOURCE_KEY)
         out: list[int | None] = [None] * n
         known: list[dict[int, tuple[int, ...]] | None] = [None] * n
         self.known = known
-        # A line holding "_source" may be a search hit, whose event is under that key.
-        hits = [j for j, t in enumerate(texts) if _SOURCE_KEY in t]
-        if hits:
-            skip = set(hits)
-            rows = [j for j in range(n) if j not in skip]
-            groups, left = self._reader.parse([texts[j] for j in rows])
-            groups = [([rows[j] for j in g], table) for g, table in groups]
-        else:
-            groups, left = self._reader.parse(texts)
-        if (len(left) + len(hits)) * 2 > n:
+        groups, left = self._reader.parse(texts)
+        if len(left) * 2 > n:
             self.pause = PAUSE_BATCHES
-        self.stats["left_over"] += len(left) + len(hits)
+        self.stats["left_over"] += len(left)
         try:
             for rows, table in groups:
                 masks, group_known = self._group_masks(table)
@@ -297,7 +291,8 @@ class ColumnarFilter:
         few hundred bytes each, combined faster than arrays of that size."""
         n = table.num_rows
         every = (1 << n) - 1
-        answers = [self._answers(c, table, n) for c in range(len(self.columns))]
+        roots: dict[str, Any] = {}
+        answers = [self._answers(c, table, n, roots) for c in range(len(self.columns))]
         where = self._position
         true_rows: dict[int, int] = {}
         false_rows: dict[int, int] = {}
@@ -439,11 +434,11 @@ class ColumnarFilter:
         result: list[tuple[int, int, tuple[int, ...] | None]] = self._compiled(t, f, every)
         return result
 
-    def _answers(self, c: int, table: pa.Table, n: int) -> tuple[Any, Any]:
+    def _answers(self, c: int, table: pa.Table, n: int, roots: dict[str, Any]) -> tuple[Any, Any]:
         """Column ``c``'s leaves answered on each distinct value of the column: a (values,
         leaves) array, and each row's value number."""
         leaves = self._by_column[c]
-        column = column_at(table, self.columns[c].path)
+        column = column_at(table, self.columns[c].path, roots)
         if column is None:
             values: list[Any] = [None]
             index = np.zeros(n, dtype=np.int64)
@@ -725,13 +720,18 @@ def _distinct(column: Any) -> tuple[list[Any], Any]:
     return values, encoded.indices.fill_null(len(values) - 1).to_numpy(zero_copy_only=False)
 
 
-def column_at(table: pa.Table, path: str) -> Any:
+def column_at(table: pa.Table, path: str, roots: dict[str, Any] | None = None) -> Any:
     """The column of a parsed table at a dotted ``path`` (None when the batch has no such
-    column), its struct levels unwrapped."""
+    column), its struct levels unwrapped (``roots``: the table's top-level columns combined so
+    far, shared by the fields under them)."""
     parts = path.split(".")
-    if parts[0] not in table.column_names:
-        return None
-    col = table.column(parts[0]).combine_chunks()
+    col = roots.get(parts[0]) if roots is not None else None
+    if col is None:
+        if parts[0] not in table.column_names:
+            return None
+        col = table.column(parts[0]).combine_chunks()
+        if roots is not None:
+            roots[parts[0]] = col
     for part in parts[1:]:
         col = pc.struct_field(col, part)
     return col

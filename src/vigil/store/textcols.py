@@ -62,7 +62,7 @@ _ESCAPED_DOT = re.compile(rb"\\u002[eE]")
 #: rows (a row holds no newline, and whitespace other than newlines is matched explicitly: in
 #: Hyperscan's syntax ``\v`` is every vertical space, newline included).
 _HS_PATTERNS = [rb'\.(?:[^"\\\n]|\\.)*"[ \t\r\f\x0b]*:', rb"\\u002[eE]"]
-_hs_database: Any = None
+_hs_databases: dict[bytes | None, Any] = {}  # one per ``also`` literal (see _dotted_hits)
 _CHANGED = re.compile(r"Column\((/[^)]*)\) changed from (\w+) to (\w+)")
 CHUNK_ROWS = 16_384  # rows per parse: large enough for Arrow to be fast, small enough to retry
 MIN_SPLIT_ROWS = 256  # a failing group this small is left to Python
@@ -80,30 +80,41 @@ class _Unparsable(Exception):
         self.leaf = leaf
 
 
-def _dotted_hits(buf: bytes) -> list[int]:
-    """Offsets in ``buf`` of dotted keys and escaped dots (see _DOTTED): with Hyperscan where it
-    is installed (one pass, several times faster than ``re`` over text full of dotted values),
-    else with the regexes."""
-    global _hs_database
+def _dotted_hits(buf: bytes, also: bytes | None = None) -> list[int]:
+    """Offsets in ``buf`` of dotted keys and escaped dots (see _DOTTED), and of ``also`` (a
+    literal) when given: with Hyperscan where it is installed (one pass, several times faster
+    than ``re`` over text full of dotted values), else with the regexes."""
     from vigil.sources.scan import hyperscan_available
 
     if not hyperscan_available():
         hits = [m.start() for m in _DOTTED.finditer(buf)]
         if b"\\u002" in buf:
             hits += [m.start() for m in _ESCAPED_DOT.finditer(buf)]
+        if also:
+            at = buf.find(also)
+            while at >= 0:
+                hits.append(at)
+                at = buf.find(also, at + 1)
         return hits
     import hyperscan
 
-    if _hs_database is None:
+    db = _hs_databases.get(also)
+    if db is None:
+        patterns = [*_HS_PATTERNS, re.escape(also)] if also else list(_HS_PATTERNS)
         db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        db.compile(expressions=_HS_PATTERNS, ids=[0, 1], elements=2, flags=[0, 0])
-        _hs_database = db
+        db.compile(
+            expressions=patterns,
+            ids=list(range(len(patterns))),
+            elements=len(patterns),
+            flags=[0] * len(patterns),
+        )
+        _hs_databases[also] = db
     ends: list[int] = []
 
     def on_match(_id: int, _start: int, end: int, _flags: int, _context: Any) -> None:
         ends.append(end - 1)
 
-    _hs_database.scan(buf, match_event_handler=on_match)
+    db.scan(buf, match_event_handler=on_match)
     return ends
 
 
@@ -115,8 +126,11 @@ class JsonColumns:
     left to Python; :class:`TextColumns` turns them into a store's hot columns, and
     :mod:`vigil.engine.columnar` tests rules on them."""
 
-    def __init__(self, fields: Sequence[Any]):
+    def __init__(self, fields: Sequence[Any], leave_over: bytes | None = None):
         self.fields = fields  # objects with ``path``, ``spec`` and ``many``, as HotField has
+        # A literal whose rows are left to Python as well (the columnar filter's ``"_source"``:
+        # a search hit holds its event under that key), found by the same search.
+        self.leave_over = leave_over
         self.paths = [f.path.split(".") for f in self.fields]
         # The declared Arrow type of each leaf (learned from the data, see _retype).
         self.declared: list[pa.DataType] = [self._natural(i) for i in range(len(self.fields))]
@@ -274,15 +288,15 @@ class JsonColumns:
         return groups, sorted(left)
 
     def _suspects(self, texts: Sequence[bytes], buf: bytes | None = None) -> set[int]:
-        """Rows with a dotted key (or an escape that could be a dot), or more than one line (a
-        row that is no JSON object fails the parse, and so goes to Python too). ``buf``: the
-        texts joined by newlines, when the caller has them so."""
+        """Rows with a dotted key (or an escape that could be a dot), or :attr:`leave_over`, or
+        more than one line (a row that is no JSON object fails the parse, and so goes to Python
+        too). ``buf``: the texts joined by newlines, when the caller has them so."""
         out: set[int] = set()
         if buf is None:
             buf = b"\n".join(texts)
         if b"\r" in buf or buf.count(b"\n") != len(texts) - 1:
             out.update(j for j, t in enumerate(texts) if b"\n" in t or b"\r" in t)
-        hits = _dotted_hits(buf)
+        hits = _dotted_hits(buf, self.leave_over)
         if hits:
             starts = list(accumulate((len(t) + 1 for t in texts), initial=0))
             out.update(bisect.bisect_right(starts, at) - 1 for at in hits)
