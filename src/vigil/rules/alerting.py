@@ -5,22 +5,24 @@ documents: sources copied and cleaned, a sequence's shared fields intersected), 
 alert database and written out, rule after rule. Over many rules and many matches this is the
 last serial stretch of a run (a third of a 1,000-rule hunt over 1,000,000 events), so with
 :data:`MIN_SPLIT_WEIGHT` matches or more and NDJSON output, :func:`run_rules` forks one helper
-process for the second part of the rules (cut where half the matches lie): it stores its alerts
+process that takes rules from the end of the list while the main process takes them from the
+front, until they meet (so both finish together, however the work lies): it stores its alerts
 through its own connection to the alert database (SQLite in WAL mode takes one writer at a time;
-each slice is one transaction) and writes its NDJSON to a temporary file, which is appended to
-the output once the first part is written. Rules, alerts, ids and output order are those of one
-process: the helper's rules come after the main process's, and no alert id is shared by two
-rules.
+each slice is one transaction) and writes each rule's NDJSON to a temporary file, whose parts are
+appended to the output in rule order once the main process's rules are written. Rules, alerts,
+ids and output order are those of one process: the helper's rules come after the main
+process's, and no alert id is shared by two rules.
 """
 
 from __future__ import annotations
 
+import codecs
+import io
 import multiprocessing
 import os
-import shutil
 import tempfile
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -54,30 +56,27 @@ def weight(plan: Any) -> int:
     return held if isinstance(plan.compiled.query.body, ast.EventQuery) else 3 * held
 
 
-def split_point(plans: Sequence[Any]) -> int | None:
-    """Where to cut the rules between the main process and the helper (the helper takes
-    ``plans[cut:]``), or None when the phase is too small to be worth a process."""
-    weights = [weight(p) for p in plans]
-    total = sum(weights)
-    if total < MIN_SPLIT_WEIGHT or len(plans) < 2:
-        return None
-    acc = 0
-    for i, w in enumerate(weights):
-        acc += w
-        if acc * 2 >= total:
-            return max(1, min(i + 1, len(plans) - 1))
-    return None
+def worth_splitting(plans: Sequence[Any]) -> bool:
+    """Whether the phase is big enough to be worth a helper process: :data:`MIN_SPLIT_WEIGHT`
+    matches or more, over two rules or more."""
+    return len(plans) >= 2 and sum(weight(p) for p in plans) >= MIN_SPLIT_WEIGHT
 
 
 def run_plans(
-    plans: Sequence[Any],
+    plans: Iterable[Any],
     phase: AlertPhase,
     store: Any,
     writer: Any,
     advance: Callable[[int, int], None] | None = None,
+    *,
+    after_rule: Callable[[], None] | None = None,
+    backwards: bool = False,
 ) -> list[Any]:
     """Run each rule once over what it holds (``hunt_rule`` or ``replay_rule``), storing and
-    writing its alerts a slice at a time; the rules' summaries, in order."""
+    writing its alerts a slice at a time; the rules' summaries, in order. ``after_rule`` is
+    called once each rule's alerts are written. ``backwards``: the rules come last first (the
+    helper's share, see :func:`run_rules`); their run records are then written at the end, and
+    their summaries returned, in rule order."""
     from vigil.alerts.build import build_alerts
     from vigil.alerts.store import alert_texts
     from vigil.rules.scheduler import AlertSink, RunOutcome, hunt_rule, replay_rule
@@ -102,7 +101,7 @@ def run_plans(
 
     def on_run(outcome: RunOutcome) -> None:
         pending.append(outcome)
-        if len(pending) >= 500:
+        if len(pending) >= 500 and not backwards:
             store.record_runs(pending)
             pending.clear()
         for warning in outcome.warnings:
@@ -124,8 +123,13 @@ def run_plans(
         # The rule's answer (its matched events) is not needed again.
         plan.stream = None
         plan.parts.clear()
+        if after_rule is not None:
+            after_rule()
         if advance is not None:
             advance(1, count[0])  # (rules done, alerts so far)
+    if backwards:
+        pending.reverse()
+        summaries.reverse()
     if pending:
         store.record_runs(pending)
     return summaries
@@ -141,21 +145,29 @@ def run_rules(
     split: bool,
     advance: Callable[[int, int], None] | None = None,
 ) -> list[Any]:
-    """:func:`run_plans` over every rule, the second part of them in a helper process when
-    ``split`` allows it and :func:`split_point` finds the phase big enough (see the module
-    docstring; ``split`` must be false unless ``writer`` writes NDJSON to ``out_stream``)."""
-    cut = split_point(plans) if split else None
-    if cut is None:
+    """:func:`run_plans` over every rule, shared with a helper process when ``split`` allows it
+    and :func:`worth_splitting` finds the phase big enough (see the module docstring; ``split`` must
+    be false unless ``writer`` writes NDJSON to ``out_stream``).
+
+    The two processes take rules from the two ends of the list, one at a time, until they meet:
+    the main process the first rules, the helper the last ones, last first. How long a rule's
+    alerts take is known only once they are built (a sequence rule's candidates may complete
+    few sequences or many), so the cut falls where both processes finish together instead of
+    where an estimate put it. The helper writes each rule's NDJSON to its spool file; the main
+    process appends those parts to the output in rule order."""
+    if not split or not worth_splitting(plans):
         return run_plans(plans, phase, store, writer, advance)
     ctx = multiprocessing.get_context("fork")
+    ends = ctx.RawArray("i", [0, len(plans)])  # the next rule from the front, the end of the rest
+    lock = ctx.Lock()
     receive, send = ctx.Pipe(duplex=False)
     fd, spool = tempfile.mkstemp(prefix="vigil-alerts-", suffix=".ndjson")
     os.close(fd)
-    helper = ctx.Process(target=_helper, args=(plans, cut, phase, spool, send), daemon=True)
+    helper = ctx.Process(target=_helper, args=(plans, ends, lock, phase, spool, send), daemon=True)
     try:
         helper.start()
         send.close()
-        summaries = run_plans(plans[:cut], phase, store, writer, advance)
+        summaries = run_plans(_claimed(plans, ends, lock, front=True), phase, store, writer, advance)
         try:
             outcome = receive.recv()
         except EOFError:
@@ -167,13 +179,12 @@ def run_rules(
         if outcome[0] != "ok":
             from vigil.errors import VigilError
 
-            raise VigilError(f"building the alerts of rules {cut + 1}-{len(plans)} failed: {outcome[1]}")
-        _status, more, written = outcome
-        with open(spool, encoding="utf-8") as f:
-            shutil.copyfileobj(f, out_stream, 1 << 20)
+            raise VigilError(f"building the alerts of rules {ends[1] + 1}-{len(plans)} failed: {outcome[1]}")
+        _status, more, parts, written = outcome
+        _append_parts(spool, parts, out_stream)
         writer.count += written
         if advance is not None:
-            advance(len(plans) - cut, 0)
+            advance(len(more), 0)
         return [*summaries, *more]
     finally:
         if helper.is_alive():
@@ -181,21 +192,78 @@ def run_rules(
         Path(spool).unlink(missing_ok=True)
 
 
-def _helper(plans: Sequence[Any], cut: int, phase: AlertPhase, spool: str, send: Any) -> None:
-    """The helper process: rules ``plans[cut:]``, alerts to its own connection and to ``spool``."""
+def _claimed(
+    plans: Sequence[Any], ends: Any, lock: Any, *, front: bool, taken: list[int] | None = None
+) -> Iterator[Any]:
+    """The rules one process takes, one at a time, from its end of ``plans`` (``ends``: the next
+    rule from the front, the end of the rules left; shared by both processes), until none is left;
+    ``taken`` gets their positions."""
+    while True:
+        with lock:
+            if ends[0] >= ends[1]:
+                return
+            if front:
+                i = ends[0]
+                ends[0] = i + 1
+            else:
+                i = ends[1] - 1
+                ends[1] = i
+        if taken is not None:
+            taken.append(i)
+        yield plans[i]
+
+
+def _append_parts(spool: str, parts: list[tuple[int, int]], out_stream: IO[str]) -> None:
+    """Copy the helper's NDJSON parts (byte ranges of ``spool``, in rule order) to the output."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(spool, "rb") as f:
+        for start, end in parts:
+            f.seek(start)
+            left = end - start
+            while left > 0:
+                chunk = f.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                left -= len(chunk)
+                out_stream.write(decoder.decode(chunk))
+    out_stream.write(decoder.decode(b"", final=True))
+
+
+def _helper(plans: Sequence[Any], ends: Any, lock: Any, phase: AlertPhase, spool: str, send: Any) -> None:
+    """The helper process: rules from the end of ``plans``, alerts to its own connection and to
+    ``spool``; sends back the rules' summaries and the byte range of each rule's NDJSON, in rule
+    order."""
     from vigil.alerts.output import AlertWriter
     from vigil.alerts.store import AlertStore
 
     try:
-        with open(spool, "w", encoding="utf-8") as out:
+        taken: list[int] = []
+        ranges: list[tuple[int, int]] = []
+        with open(spool, "wb") as raw, io.TextIOWrapper(raw, encoding="utf-8") as out:
             store = AlertStore.open(phase.alert_db)
             try:
                 writer = AlertWriter("ndjson", out)
-                summaries = run_plans(plans[cut:], phase, store, writer)
+                mark = [0]
+
+                def after_rule() -> None:
+                    out.flush()
+                    end = raw.tell()
+                    ranges.append((mark[0], end))
+                    mark[0] = end
+
+                summaries = run_plans(
+                    _claimed(plans, ends, lock, front=False, taken=taken),
+                    phase,
+                    store,
+                    writer,
+                    after_rule=after_rule,
+                    backwards=True,
+                )
                 writer.close()
             finally:
                 store.close()
-        send.send(("ok", summaries, writer.count))
+        ranges.reverse()
+        send.send(("ok", summaries, ranges, writer.count))
     except BaseException as exc:  # reported by the main process, which fails the run
         send.send(("error", "".join(traceback.format_exception_only(type(exc), exc)).strip()))
     finally:
