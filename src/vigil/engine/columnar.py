@@ -510,6 +510,8 @@ class ColumnarFilter:
             else None
         )
 
+        picks: dict[frozenset[int], tuple[int, ...]] = {}
+
         def searched(doc: dict[str, Any]) -> bytes:
             try:
                 value = reader(doc)
@@ -521,21 +523,30 @@ class ColumnarFilter:
                 text = "\n".join(value)  # (runs found across two items: a test more)
             else:
                 return _evaluate(fns, doc, every, n)
-            chosen = set(always)
-            if find is not None:
-                found = set(find(text.encode("utf-8", "surrogatepass")))
+            found = (
+                frozenset(find(text.encode("utf-8", "surrogatepass"))) if find is not None else frozenset()
+            )
+            # Values differ, the runs they hold repeat: the leaves a set of runs calls for are
+            # worked out once.
+            chosen = picks.get(found)
+            if chosen is None:
+                pick = set(always)
                 for r in found:
                     for p, needed in users[r]:
-                        if p not in chosen and needed <= found:
-                            chosen.add(p)
+                        if p not in pick and needed <= found:
+                            pick.add(p)
+                chosen = tuple(sorted(pick))
+                if len(picks) >= MEMO_VALUES:
+                    picks.clear()
+                picks[found] = chosen
             true: frozenset[int] = frozenset()
             if blocks:
                 hit = blocks.lookup(value) if type(value) is str else None
                 if hit is None:
-                    chosen |= blocks.leaves  # not an address (or a list): evaluated
+                    chosen = tuple(sorted(blocks.leaves.union(chosen)))  # not an address (or a list)
                 else:
                     true = hit
-            return _evaluate(fns, doc, sorted(chosen), n, true)
+            return _evaluate(fns, doc, chosen, n, true)
 
         self._evaluators[c] = searched
         return searched
