@@ -377,12 +377,9 @@ def prepare_source(document: dict[str, Any], ecs: EcsMap | None = None) -> tuple
     """The event's ``_source`` made ready to be an alert: banned and non-ECS fields removed,
     ``event.*``/``data_stream.*`` copied under ``kibana.alert.original_*``. Mutates ``document``
     (pass a copy) and returns it with the paths of the values removed."""
-    ecs = ecs or ecs_map()
-    removed: list[str] = []
-    to_add: list[tuple[str, Any]] = []
-    _walk(document, "", True, removed, to_add, ecs)
-    for key, value in to_add:
-        document[key] = value
+    prepared, removed = prepare_copy(document, ecs)
+    document.clear()
+    document.update(prepared)
     return document, removed
 
 
@@ -408,9 +405,10 @@ def _copy_walk(
     to_add: list[tuple[str, Any]],
     ecs: EcsMap,
 ) -> dict[str, Any]:
-    # :func:`_walk` over a copy, written as the copy is made. Documents repeat their keys, so what
-    # a key's path decides (its test, and at the top whether it is banned or copied) is looked up
-    # by the key in its object's level, not worked out from the joined path every time.
+    # Kibana's walk over the source (which deletes from a copy), written as the copy is made.
+    # Documents repeat their keys, so what a key's path decides (its test, and at the top whether
+    # it is banned or copied) is looked up by the key in its object's level, not worked out from
+    # the joined path every time.
     out: dict[str, Any] = {}
     level = ecs._levels.get(prefix)
     if level is None:
@@ -472,7 +470,7 @@ def _entry(
 def _copy_walk_array(
     array: list[Any], path_text: str, removed: list[str], to_add: list[tuple[str, Any]], ecs: EcsMap
 ) -> list[Any]:
-    # :func:`_walk_array` over a copy: inner arrays first, then each item, as it does.
+    # Kibana's walk of an array, over a copy: inner arrays first, then each item, as it does.
     items = [
         _copy_walk_array(value, path_text, removed, to_add, ecs) if isinstance(value, list) else value
         for value in array
@@ -488,73 +486,6 @@ def _copy_walk_array(
             inner = _copy_walk(value, path_text + ".", False, removed, to_add, ecs)
             if inner:
                 kept.append(inner)
-        else:
-            kept.append(value)
-    return kept
-
-
-def _walk(
-    doc: dict[str, Any],
-    prefix: str,
-    top: bool,
-    removed: list[str],
-    to_add: list[tuple[str, Any]],
-    ecs: EcsMap,
-) -> None:
-    # ``prefix``: the dotted path of ``doc`` with a trailing dot ("" at the top).
-    for key in list(doc):
-        value = doc[key]
-        full_path = prefix + key
-        deleted = False
-        if top and key.split(".")[0] in _BANNED_TOP_LEVEL:
-            del doc[key]
-            removed.append(full_path)
-            deleted = True
-        if not deleted:
-            if isinstance(value, list):
-                kept = _walk_array(value, full_path, removed, to_add, ecs)
-                if kept:
-                    doc[key] = kept
-                else:
-                    del doc[key]
-                    deleted = True
-            elif not is_ecs_compliant(value, full_path, ecs):
-                del doc[key]
-                removed.append(full_path)
-                deleted = True
-            elif isinstance(value, dict):
-                _walk(value, full_path + ".", False, removed, to_add, ecs)
-                if not value:
-                    del doc[key]
-                    deleted = True
-        if not deleted and top:
-            root = full_path.split(".")[0]
-            if root in _COPY_ROOTS:
-                target = _COPY_ROOTS[root] + full_path[len(root) :]
-                current = doc[key]
-                if isinstance(current, dict):
-                    to_add.extend(flatten_with_prefix(target, current).items())
-                else:
-                    to_add.append((target, current))
-
-
-def _walk_array(
-    array: list[Any], path_text: str, removed: list[str], to_add: list[tuple[str, Any]], ecs: EcsMap
-) -> list[Any]:
-    for i, value in enumerate(array):
-        if isinstance(value, list):
-            array[i] = _walk_array(value, path_text, removed, to_add, ecs)
-    kept: list[Any] = []
-    for value in array:
-        if isinstance(value, list):
-            if value:
-                kept.append(value)
-        elif not is_ecs_compliant(value, path_text, ecs):
-            removed.append(path_text)
-        elif isinstance(value, dict):
-            _walk(value, path_text + ".", False, removed, to_add, ecs)
-            if value:
-                kept.append(value)
         else:
             kept.append(value)
     return kept

@@ -45,6 +45,7 @@ import pyarrow.compute as pc
 
 from vigil.ecs.schema import FieldSpec, FieldType, Schema
 from vigil.engine.compile import ExprCompiler, parsed_address
+from vigil.engine.dispatch import bits
 from vigil.engine.typed import begin_event, end_event, make_field_reader
 from vigil.eql import ast
 from vigil.eql.patterns import ascii_fold
@@ -678,12 +679,7 @@ def _rows(rows: int, n: int) -> list[int]:
     """The rows of a row set (bit ``j``: row ``j`` of ``n``), lowest first: bit by bit when they
     are few, else through numpy (a few microseconds whatever their number)."""
     if rows.bit_count() <= 12:
-        out = []
-        while rows:
-            low = rows & -rows
-            out.append(low.bit_length() - 1)
-            rows ^= low
-        return out
+        return bits(rows)
     raw = np.frombuffer(rows.to_bytes((n + 7) // 8, "little"), dtype=np.uint8)
     found: list[int] = np.flatnonzero(np.unpackbits(raw, bitorder="little")).tolist()
     return found

@@ -171,19 +171,23 @@ class KeyGate:
             if step is None or not step.keys:
                 return False
             read, _type, optional = step.keys[0]
-            v = read(doc)
-            if v is None:
-                if optional and None in keys:
-                    return False
-                continue  # a missing key: the filter gives the rule no key (or only a null one)
-            try:
-                if type(v) is list:
-                    if any(x in keys for x in v if x is not None):
-                        return False
-                elif v in keys:
-                    return False
-            except TypeError:
-                return False  # (the rule decides what such a key means)
+            if _keeps(read(doc), keys, optional):
+                return False
+        return True
+
+
+def _keeps(value: Any, keys: frozenset[Any], optional: bool) -> bool:
+    """Whether a filter whose first key reads ``value`` may give the rule a first-step key: a
+    value (or a value of a list) among ``keys``, a missing one when the key is optional and null
+    is a key, or a value a set cannot judge (the rule decides what such a key means). A missing
+    key otherwise gives the rule no key."""
+    if value is None:
+        return optional and None in keys
+    try:
+        if type(value) is list:
+            return any(x in keys for x in value if x is not None)
+        return value in keys
+    except TypeError:
         return True
 
 
@@ -276,19 +280,7 @@ class RowGates:
                 return False
             number, optional = found
             v = self._key(number, row)
-            if v is _UNDECIDED:
-                return False
-            if v is None:
-                if optional and None in keys:
-                    return False
-                continue
-            try:
-                if type(v) is list:
-                    if any(x in keys for x in v if x is not None):
-                        return False
-                elif v in keys:
-                    return False
-            except TypeError:
+            if v is _UNDECIDED or _keeps(v, keys, optional):
                 return False
         return True
 
