@@ -452,7 +452,9 @@ class ColumnarFilter:
         evaluate = self._evaluator(c)
         rows_out = []
         for v in values:
-            key = frozen(v)
+            # A string is its own key (no other JSON value equals it); numbers and the rest are
+            # keyed with their type (True == 1 == 1.0 in a dict).
+            key = v if type(v) is str else frozen(v)
             got = memo.get(key)
             if got is None:
                 got = memo[key] = evaluate(document_with(path, v))
@@ -740,7 +742,9 @@ def column_at(table: pa.Table, path: str, roots: dict[str, Any] | None = None) -
         if roots is not None:
             roots[parts[0]] = col
     for part in parts[1:]:
-        col = pc.struct_field(col, part)
+        # A struct without nulls hands its child over as it is; else the child takes the
+        # struct's nulls too (a missing object holds no field).
+        col = col.field(part) if col.null_count == 0 else pc.struct_field(col, part)
     return col
 
 
