@@ -120,6 +120,47 @@ def test_gated_hunt_same_alerts(tmp_path: Path, seed: int) -> None:
     assert seen[True]["rule 7"] == seen[False]["rule 7"]
 
 
+def _odd_keys(docs: list[dict[str, Any]], rng: random.Random) -> list[bytes]:
+    """The lines of ``docs`` with the key fields spelled every way a reader meets: a dotted key,
+    a number, null, an array, escaped characters (the row gates read keys from the columns; each
+    spelling must give the event's own key, or leave the row to the decoded event)."""
+    lines = []
+    for doc in docs:
+        proc = doc.get("process")
+        r = rng.random()
+        if isinstance(proc, dict) and "entity_id" in proc:
+            entity = proc["entity_id"]
+            if r < 0.05:
+                doc = {**doc, "process": {k: v for k, v in proc.items() if k != "entity_id"}}
+                doc["process.entity_id"] = entity  # a dotted key: the row is left over
+            elif r < 0.08:
+                doc = {**doc, "process": {**proc, "entity_id": int(entity[1:])}}  # a number
+            elif r < 0.10:
+                doc = {**doc, "process": {**proc, "entity_id": None}}
+            elif r < 0.13:
+                doc = {**doc, "process": {**proc, "entity_id": [entity, "e0"]}}
+        line = orjson.dumps(doc)
+        if rng.random() < 0.05:
+            line = line.replace(b'"e', b'"\\u0065', 1)  # an escaped letter, in a key or a value
+        lines.append(line)
+    return lines
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_row_gates_over_odd_key_spellings(tmp_path: Path, seed: int) -> None:
+    folder = _rules(tmp_path, SEQUENCES + FILLER)
+    data = tmp_path / "events.ndjson"
+    rng = random.Random(seed)
+    data.write_bytes(b"\n".join(_odd_keys(_lifecycles(rng, 1200), rng)) + b"\n")
+    expected = _line_by_line(folder, data)
+    assert sum(len(ids) for ids in expected) > 0
+    for gate in (True, False):
+        plans, report, stats = parallel_hunt(folder, data, 16 * 1024, key_gate=gate)
+        assert stats.gated_rules == (7 if gate else 0)
+        assert _alert_ids(plans, None) == expected, gate
+        assert report.malformed == []
+
+
 def _gate(query: str, keys: set[Any], tmp_path: Path) -> tuple[KeyGate, Any]:
     plans = _plans(_rules(tmp_path, [query]))
     assert [i for i, _r in gateable(plans)] == [0]
