@@ -56,9 +56,13 @@ def _always(_: str) -> bool:
 # --------------------------------------------------------------------------- wildcards
 
 
+_WILDCARDS = re.compile(r"([*?])")  # splits a pattern into its wildcards and literal runs
+
+
 def wildcard_to_regex(pattern: str) -> str:
     """The Python regex (for ``re.fullmatch`` with DOTALL) of an EQL wildcard pattern."""
-    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    parts = _WILDCARDS.split(pattern)
+    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in parts if c)
 
 
 def wildcard_matcher(patterns: Sequence[str], insensitive: bool) -> Matcher:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import fnmatch
+import functools
 import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -46,6 +47,12 @@ def rule_uuid(rule: Rule) -> str:
 def index_matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
     """Elasticsearch index-pattern semantics: ``*`` wildcards, comma lists, ``-excluded``
     patterns (applied after the inclusions), ``cluster:`` prefixes ignored (local data)."""
+    return _index_matcher(tuple(patterns))
+
+
+@functools.lru_cache(maxsize=1024)
+def _index_matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
+    # Shared by the rules that search the same indices (most of a corpus): compiled once.
     include: list[str] = []
     exclude: list[str] = []
     for raw in patterns:
