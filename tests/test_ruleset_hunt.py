@@ -433,7 +433,11 @@ def test_cli_profile_and_workers(tmp_path: Path, events_file: Path) -> None:
             lines = result.stderr.splitlines()
             head = next(i for i, x in enumerate(lines) if x.startswith("vigil profile:"))
             assert "events/s" in lines[head] and "rules x events/s" in lines[head]
-            rows = lines[head + 2 : head + 2 + len(HUNT_QUERIES)]
+            phases = lines[head + 1]
+            for phase in ("loading the rules", "compiling them", "reading", "alerts"):
+                assert f"{phase} " in phases and float(phases.split(f"{phase} ")[1].split(" s")[0]) >= 0
+            titles = next(i for i, x in enumerate(lines) if "testing" in x and "tested" in x)
+            rows = lines[titles + 1 : titles + 1 + len(HUNT_QUERIES)]
             times = [float(r.split("ms")[0]) for r in rows]
             assert times == sorted(times, reverse=True)  # slowest first
             assert {r.split("  ")[-1].strip() for r in rows} == {

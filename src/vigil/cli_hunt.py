@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -160,7 +161,9 @@ def _run(
     if store_dir is None and not data:
         click.echo(f"vigil {mode}: missing DATA (files, folders or - for stdin), or --store DIR", err=True)
         sys.exit(EXIT_USAGE)
+    started_run = time.perf_counter()
     rules, exception_items = _load(rule_paths)
+    loaded_at = time.perf_counter()
     plans = []
     if reorder_window is None and mode == "hunt":
         reorder_window = hunt_reorder_window(rules)
@@ -185,6 +188,7 @@ def _run(
         sys.exit(EXIT_USAGE)
 
     _settle_gc()
+    phases = {"loading the rules": loaded_at - started_run, "compiling them": time.perf_counter() - loaded_at}
     default_index, per_path = _index_options(index_opts)
     report = ReadReport()
     try:
@@ -273,10 +277,13 @@ def _run(
             split = (
                 output_format == "ndjson" and (workers is None or workers > 1) and (os.cpu_count() or 1) > 1
             )
+            alerts_from = time.perf_counter()
             summaries = run_rules(plans, phase, store, writer, out_stream, split=split, advance=advance)
+            phases["reading"] = read_seconds
+            phases["alerts"] = time.perf_counter() - alerts_from
 
         if profile:
-            _profile(report, plans, summaries, read_seconds, seen)
+            _profile(report, plans, summaries, read_seconds, seen, phases)
         writer.close()
     finally:
         if out_stream is not sys.stdout:
@@ -351,10 +358,16 @@ def _collect_store(
 
 
 def _profile(
-    report: Any, plans: Sequence[Any], summaries: Sequence[Any], read_seconds: float, seen: Any = None
+    report: Any,
+    plans: Sequence[Any],
+    summaries: Sequence[Any],
+    read_seconds: float,
+    seen: Any = None,
+    phases: dict[str, float] | None = None,
 ) -> None:
-    """``--profile``: where the time went, rules slowest first (on stderr). A rule's time is
-    the time spent testing events against it while reading plus its runs."""
+    """``--profile``: where the time went (the run's phases, then the rules slowest first, on
+    stderr). A rule's time is the time spent testing events against it while reading plus its
+    runs."""
     echo = lambda text: click.echo(text, err=True)  # noqa: E731
     total = report.events + report.filtered  # events decoded plus lines the pre-filter passed over
     rate = total / read_seconds if read_seconds > 0 else 0.0
@@ -362,6 +375,8 @@ def _profile(
         f"vigil profile: {total:,} events for {len(plans)} rule(s) read in {read_seconds:.2f} s: "
         f"{rate:,.0f} events/s, {rate * len(plans):,.0f} rules x events/s"
     )
+    if phases:
+        echo("  phases: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items()))
     gated = int(getattr(seen, "gated_rules", 0) or 0)
     if seen is not None and gated:
         echo(
