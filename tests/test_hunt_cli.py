@@ -85,6 +85,13 @@ def test_hunt_leaves_the_garbage_collector_as_it_found_it(db: str) -> None:
     # the compiled rules were frozen during the run (see cli_hunt._settle_gc), and thawed after
     assert gc.get_freeze_count() == 0
     assert gc.get_threshold() == before
+    # the collector, off while the rules are loaded and compiled, is on again, however that ends
+    assert gc.isenabled()
+    broken = Path(db).parent / "broken.toml"
+    broken.write_text('[rule]\nname = "x\n')
+    code, _out, err = run("hunt", "--rules", str(broken), str(DATA), "--alert-db", db)
+    assert code != 0 and "no rule to run" in err
+    assert gc.isenabled()
 
 
 def test_three_formats_give_the_same_alerts(tmp_path: Path) -> None:

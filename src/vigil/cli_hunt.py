@@ -7,6 +7,7 @@ go to stdout (or ``--output``) and always into the alert store, with one run rec
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -106,6 +107,52 @@ def _load(rule_paths: Sequence[str]) -> tuple[list[Any], list[Any]]:
     return runnable, list(getattr(loaded, "exception_items", ()))
 
 
+def _build_plans(
+    rule_paths: Sequence[str],
+    *,
+    mode: str,
+    strict_index: bool,
+    reorder_window: int | None,
+    max_pending: int | None,
+) -> tuple[list[Any], float]:
+    """Load and compile the rules (a rule that fails to compile is skipped with a message); the
+    plans and when loading ended.
+
+    The cyclic garbage collector is off meanwhile: loading and compiling a thousand rules
+    allocates millions of objects, none of them garbage, and each collection walked them all
+    again (half the compile time of 1,000 rules). :func:`_settle_gc` runs after."""
+    from vigil.rules.executor import NO_LIMIT, plan_rule
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        rules, exception_items = _load(rule_paths)
+        loaded_at = time.perf_counter()
+        plans = []
+        if reorder_window is None and mode == "hunt":
+            reorder_window = hunt_reorder_window(rules)
+        for rule in rules:
+            try:
+                size = NO_LIMIT if mode == "hunt" else rule.max_signals + 1
+                plan = plan_rule(
+                    rule,
+                    size=size,
+                    strict_index=strict_index,
+                    exception_items=exception_items,
+                    reorder_window=reorder_window,
+                    max_pending_sequences=max_pending if max_pending is not None else "default",
+                )
+                if mode == "hunt":
+                    plan.start_stream()
+                plans.append(plan)
+            except VigilError as exc:
+                click.echo(f"vigil: skipping rule {rule.name!r}: {exc}", err=True)
+    finally:
+        if enabled:
+            gc.enable()
+    return plans, loaded_at
+
+
 def _settle_gc() -> None:
     """Keep the cyclic garbage collector off the compiled rules from now on.
 
@@ -116,8 +163,6 @@ def _settle_gc() -> None:
     Young collections are made rarer too: decoded events and parts are trees without cycles,
     freed by reference counting.
     """
-    import gc
-
     gc.collect()
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
@@ -151,7 +196,6 @@ def _run(
     from vigil.alerts.output import AlertWriter
     from vigil.alerts.store import AlertStore
     from vigil.rules.alerting import AlertPhase, run_rules
-    from vigil.rules.executor import NO_LIMIT, plan_rule
     from vigil.rules.scheduler import Collector
     from vigil.sources import ReadReport, read_events
 
@@ -162,27 +206,13 @@ def _run(
         click.echo(f"vigil {mode}: missing DATA (files, folders or - for stdin), or --store DIR", err=True)
         sys.exit(EXIT_USAGE)
     started_run = time.perf_counter()
-    rules, exception_items = _load(rule_paths)
-    loaded_at = time.perf_counter()
-    plans = []
-    if reorder_window is None and mode == "hunt":
-        reorder_window = hunt_reorder_window(rules)
-    for rule in rules:
-        try:
-            size = NO_LIMIT if mode == "hunt" else rule.max_signals + 1
-            plan = plan_rule(
-                rule,
-                size=size,
-                strict_index=strict_index,
-                exception_items=exception_items,
-                reorder_window=reorder_window,
-                max_pending_sequences=max_pending if max_pending is not None else "default",
-            )
-            if mode == "hunt":
-                plan.start_stream()
-            plans.append(plan)
-        except VigilError as exc:
-            click.echo(f"vigil: skipping rule {rule.name!r}: {exc}", err=True)
+    plans, loaded_at = _build_plans(
+        rule_paths,
+        mode=mode,
+        strict_index=strict_index,
+        reorder_window=reorder_window,
+        max_pending=max_pending,
+    )
     if not plans:
         click.echo("vigil: no rule to run", err=True)
         sys.exit(EXIT_USAGE)
