@@ -158,3 +158,14 @@ def test_the_helpers_parts_are_appended_in_rule_order(tmp_path: Path) -> None:
     out = io.StringIO()
     alerting._append_parts(str(spool), list(reversed(ranges)), out)
     assert out.getvalue() == "".join(texts)
+
+
+def test_a_process_that_dies_holding_the_lock_does_not_hang_the_other() -> None:
+    import multiprocessing
+
+    ends = multiprocessing.get_context("fork").RawArray("i", [0, 3])
+    lock = multiprocessing.get_context("fork").Lock()
+    lock.acquire()  # as a process killed inside its few instructions under the lock leaves it
+    claims = alerting._claimed(list("abc"), ends, lock, front=True, other_alive=lambda: False)
+    with pytest.raises(VigilError, match="ended while the rules were being shared"):
+        next(claims)

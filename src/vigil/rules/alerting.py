@@ -167,7 +167,13 @@ def run_rules(
     try:
         helper.start()
         send.close()
-        summaries = run_plans(_claimed(plans, ends, lock, front=True), phase, store, writer, advance)
+        summaries = run_plans(
+            _claimed(plans, ends, lock, front=True, other_alive=helper.is_alive),
+            phase,
+            store,
+            writer,
+            advance,
+        )
         try:
             outcome = receive.recv()
         except EOFError:
@@ -193,13 +199,28 @@ def run_rules(
 
 
 def _claimed(
-    plans: Sequence[Any], ends: Any, lock: Any, *, front: bool, taken: list[int] | None = None
+    plans: Sequence[Any],
+    ends: Any,
+    lock: Any,
+    *,
+    front: bool,
+    taken: list[int] | None = None,
+    other_alive: Callable[[], bool] | None = None,
 ) -> Iterator[Any]:
     """The rules one process takes, one at a time, from its end of ``plans`` (``ends``: the next
     rule from the front, the end of the rules left; shared by both processes), until none is left;
-    ``taken`` gets their positions."""
+    ``taken`` gets their positions. The lock is held for a few instructions; waiting for it, the
+    process checks ``other_alive`` every second: a process killed while holding it would leave
+    the other waiting for ever."""
     while True:
-        with lock:
+        while not lock.acquire(timeout=1.0):
+            if other_alive is not None and not other_alive():
+                from vigil.errors import VigilError
+
+                raise VigilError(
+                    "the other process of the alert phase ended while the rules were being shared"
+                )
+        try:
             if ends[0] >= ends[1]:
                 return
             if front:
@@ -208,6 +229,8 @@ def _claimed(
             else:
                 i = ends[1] - 1
                 ends[1] = i
+        finally:
+            lock.release()
         if taken is not None:
             taken.append(i)
         yield plans[i]
@@ -236,6 +259,7 @@ def _helper(plans: Sequence[Any], ends: Any, lock: Any, phase: AlertPhase, spool
     from vigil.alerts.output import AlertWriter
     from vigil.alerts.store import AlertStore
 
+    parent = os.getppid()
     try:
         taken: list[int] = []
         ranges: list[tuple[int, int]] = []
@@ -252,7 +276,14 @@ def _helper(plans: Sequence[Any], ends: Any, lock: Any, phase: AlertPhase, spool
                     mark[0] = end
 
                 summaries = run_plans(
-                    _claimed(plans, ends, lock, front=False, taken=taken),
+                    _claimed(
+                        plans,
+                        ends,
+                        lock,
+                        front=False,
+                        taken=taken,
+                        other_alive=lambda: os.getppid() == parent,
+                    ),
                     phase,
                     store,
                     writer,
