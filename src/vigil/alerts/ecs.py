@@ -375,8 +375,9 @@ def _not_dict(value: Any) -> bool:
 
 def prepare_source(document: dict[str, Any], ecs: EcsMap | None = None) -> tuple[dict[str, Any], list[str]]:
     """The event's ``_source`` made ready to be an alert: banned and non-ECS fields removed,
-    ``event.*``/``data_stream.*`` copied under ``kibana.alert.original_*``. Mutates ``document``
-    (pass a copy) and returns it with the paths of the values removed."""
+    ``event.*``/``data_stream.*`` copied under ``kibana.alert.original_*``. Replaces the content
+    of ``document`` by :func:`prepare_copy`'s and returns it with the paths of the values
+    removed."""
     prepared, removed = prepare_copy(document, ecs)
     document.clear()
     document.update(prepared)
@@ -384,10 +385,11 @@ def prepare_source(document: dict[str, Any], ecs: EcsMap | None = None) -> tuple
 
 
 def prepare_copy(source: dict[str, Any], ecs: EcsMap | None = None) -> tuple[dict[str, Any], list[str]]:
-    """``prepare_source(json_copy(source))`` in one walk: the copy is made of what the walk keeps,
-    instead of copying every value and deleting some after (``source`` is left unchanged). Key
-    order, removed paths and the values shared with the copy's ``kibana.alert.original_*``
-    fields are the same."""
+    """A copy of the event's ``_source`` made ready to be an alert (see :func:`prepare_source`),
+    and the paths of the values removed, in one walk: Kibana copies the source and deletes from
+    the copy; here the copy is made of what that walk keeps (``source`` is left unchanged). Key
+    order, removed paths and the values the copy shares with its ``kibana.alert.original_*``
+    fields are Kibana's (``tests/test_alerts_build.py`` holds it to that walk, written out)."""
     ecs = ecs or ecs_map()
     removed: list[str] = []
     to_add: list[tuple[str, Any]] = []
