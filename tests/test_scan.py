@@ -231,3 +231,44 @@ def test_plan_driver_picks_the_rarest_clause_or_gives_up() -> None:
     assert driver is not None and driver.needles == (b'"psexec.exe"',)
     common = compile_query('process where event.type == "start"').line_filter
     assert plan_driver(common.reqs, sample) is None  # type: ignore[union-attr]  # in every line
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_hyperscan_entries_searched_apart_or_together_give_the_same_hits(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A few entries may be searched one Hyperscan database each, when the first buffer shows
+    # that to be faster: the hits (offsets and group bits, in order) must not depend on it.
+    if not scan_module.hyperscan_available():
+        pytest.skip("the hyperscan package is not installed here")
+    rng = random.Random(seed)
+    data = b"".join(
+        b'{"event":{"category":["%s"],"type":"%s"},"destination":{"port":%s},"process":{"name":"%s"}}\n'
+        % (
+            rng.choice([b"process", b"network", b"file"]),
+            rng.choice([b"start", b"end"]),
+            rng.choice([b"445", b"80", b'"445"', b"[80, 445]"]),
+            b" ".join(rng.choice(WORDS) for _ in range(rng.randint(0, 4))),
+        )
+        for _ in range(rng.randint(50, 400))
+    )
+    queries = [QUERIES[3], *rng.sample(QUERIES[:3], rng.randint(0, 2))]  # 2 entries or more
+    drivers = []
+    for query in queries:
+        line_filter = compile_query(query).line_filter
+        assert line_filter is not None
+        driver = plan_driver(line_filter.reqs, [b"-"])  # type: ignore[attr-defined]
+        assert driver is not None
+        drivers.append(driver)
+    driver = combine(*drivers)
+    together, apart, auto = Scanner(driver), Scanner(driver), Scanner(driver)
+    together._apart_chosen = False
+    apart._apart_chosen = bool(apart._apart)  # one entry: there is nothing to search apart
+    monkeypatch.setattr(scan_module, "_TRIAL_BYTES", max(1, len(data) // 3))
+    expected = together.hits(data)
+    assert apart.hits(data) == expected
+    assert auto.hits(data) == expected
+    if len(set(driver.entries())) <= scan_module._MAX_APART:
+        assert apart._apart, "two entries or more, up to the limit, can be searched apart"
+        assert auto._apart_chosen is not None  # decided on this buffer, whichever way
+    assert expected or not data
