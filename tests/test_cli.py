@@ -246,3 +246,33 @@ def test_real_subprocess_of_the_console_script() -> None:
     )
     assert piped.returncode == 0
     assert b"Traceback" not in piped.stderr
+
+
+def test_sub_commands_in_other_modules_are_listed_and_run_but_imported_only_when_asked() -> None:
+    # `vigil --help` lists every command; `vigil query` starts without importing the rule
+    # loaders, the service or the store (their imports are half of the start-up).
+    listed = CliRunner().invoke(main, ["--help"])
+    assert listed.exit_code == 0, listed.output
+    for name in (
+        "alerts",
+        "conformance",
+        "convert",
+        "hunt",
+        "parse",
+        "query",
+        "replay",
+        "rules",
+        "serve",
+        "store",
+    ):
+        assert f"  {name} " in listed.output, name
+    assert CliRunner().invoke(main, ["rules", "--help"]).exit_code == 0
+    assert CliRunner().invoke(main, ["nosuch"]).exit_code == 2
+    probe = (
+        "import sys; from vigil.cli import main\n"
+        "heavy = [m for m in ('vigil.rules.loaders', 'vigil.cli_serve', 'vigil.cli_store', 'vigil.cli_hunt')"
+        " if m in sys.modules]\n"
+        "print(','.join(heavy))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
