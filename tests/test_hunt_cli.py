@@ -64,6 +64,21 @@ def test_hunt_sample_raises_the_four_expected_alerts(rule_file: str, db: str) ->
     assert "4 alert(s)" in err
 
 
+def test_hunt_summary_counts_every_event_read_as_query_does(db: str) -> None:
+    # Every event of the file is read: the decoded ones and those the pre-filter passed over.
+    lines = sum(1 for line in (DATA / "smb-sample.ndjson").read_bytes().splitlines() if line.strip())
+    code, _out, err = hunt_sample(db)
+    assert code == 0, err
+    summary = next(line for line in err.splitlines() if line.startswith("vigil hunt:"))
+    read = int(summary.split(" events read")[0].rsplit(" ", 1)[1].replace(",", ""))
+    passed_over = int(summary.split(" passed over")[0].rsplit(" ", 1)[1].replace(",", ""))
+    assert read == lines and 0 < passed_over < read, summary
+    query = CliRunner().invoke(
+        main, ["query", "@" + str(ROOT / "examples" / "queries" / "direct_outbound_smb.eql"), str(DATA)]
+    )
+    assert f"{lines:,} events read" in query.stderr
+
+
 def test_hunt_options_for_checking_give_the_same_alerts(tmp_path: Path) -> None:
     """--no-columnar, --no-key-gate and --no-prefilter change how lines are chosen and which
     events the rules are offered, never the alerts."""

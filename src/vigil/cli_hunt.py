@@ -232,6 +232,9 @@ def _run(
 
             def on_event(n: int) -> None:
                 if progress is not None and task is not None:
+                    # Events read: the ones decoded and the ones the pre-filter passed over
+                    # (``n`` counts the decoded ones alone; the report may lag behind it).
+                    n = max(n, report.events + report.filtered)
                     elapsed = max((datetime.now(UTC) - started).total_seconds(), 1e-6)
                     progress.update(task, completed=n, rate=f"{n / elapsed:,.0f}/s")
 
@@ -332,7 +335,8 @@ def _run(
 def _summary(mode: str, report: Any, summaries: Sequence[Any], *, unknown_index: str, store: Any) -> None:
     echo = lambda text: click.echo(text, err=True)  # noqa: E731
     echo(
-        f"vigil {mode}: {report.files:,} file(s), {report.events:,} events read, "
+        # Read: decoded or passed over by the pre-filter, as `vigil query` counts them.
+        f"vigil {mode}: {report.files:,} file(s), {report.events + report.filtered:,} events read, "
         f"{report.skipped:,} malformed line(s) skipped{damage_note(report)}, "
         f"{report.filtered:,} passed over by the pre-filter; "
         f"{unknown_index}"
