@@ -20,7 +20,7 @@ from test_ruleset_hunt import _alert_ids, _line_by_line, _plans, _rules, paralle
 from vigil.ecs.ecs_schema import ecs_schema
 from vigil.engine.columnar import ColumnarFilter, query_filters
 from vigil.engine.model import Event
-from vigil.rules.keygate import KeyGate, RowGates, gateable
+from vigil.rules.keygate import RowGates, final_keys, gateable
 from vigil.rules.parallel import COLUMNAR_MIN_RULES
 from vigil.sources import ReadReport
 from vigil.store.textcols import JsonColumns
@@ -161,14 +161,15 @@ def test_row_gates_over_odd_key_spellings(tmp_path: Path, seed: int) -> None:
         assert report.malformed == []
 
 
-def _gate(query: str, keys: set[Any], tmp_path: Path) -> tuple[KeyGate, Any]:
+def _gate(query: str, tmp_path: Path) -> tuple[RowGates, ColumnarFilter]:
+    """The row gates of a one-rule columnar filter of ``query`` (which must be gated)."""
     plans = _plans(_rules(tmp_path, [query]))
     assert [i for i, _r in gateable(plans)] == [0]
-    return KeyGate(plans[0].compiled, frozenset(keys)), plans[0]
-
-
-def _event(doc: dict[str, Any]) -> Event:
-    return Event(doc, "logs-endpoint.events-default", None, 0)
+    cf = ColumnarFilter([query_filters(plans[0].compiled.query, "event.category")], ecs_schema())
+    rows = RowGates({0: plans[0].compiled}, cf)
+    assert rows.complete == {0}
+    cf.row_gate = rows
+    return rows, cf
 
 
 KEYED = (
@@ -189,8 +190,8 @@ KEYED = (
         (KEYED, {"x"}, {"process": {"entity_id": "y"}}, (1, 2), True),
         # no key at all: the filter gives the rule nothing
         (KEYED, {"x"}, {"process": {}}, (1,), True),
-        # nothing true: nothing to decide
-        (KEYED, {"x"}, {"process": {"entity_id": "y"}}, (), False),
+        # a number where a string is mapped: compared as the rule reads it
+        (KEYED, {7}, {"process": {"entity_id": 7}}, (1,), False),
         # a multi-valued key: kept when one of its values is a first-step key
         (
             "sequence by host.ip [network where true] [process where true]",
@@ -234,41 +235,62 @@ KEYED = (
 def test_what_a_gate_spares(
     tmp_path: Path, query: str, keys: set[Any], doc: dict[str, Any], true: tuple[int, ...], spared: bool
 ) -> None:
-    gate, plan = _gate(query, keys, tmp_path)
-    assert gate.spares(_event(doc), true) is spared
-    # The same decision from the columns of the event's line, as the columnar filter makes it.
-    rows = _row_gates(gate, plan)
-    groups, left = JsonColumns(rows[1].parsed_columns).parse([orjson.dumps(doc)])
+    # A row held from the columns of the event's line, decided with the rule's first-step keys.
+    rows, cf = _gate(query, tmp_path)
+    groups, left = JsonColumns(cf.parsed_columns).parse([orjson.dumps(doc)])
     assert left == []
-    rows[0].begin(groups[0][1])
-    assert rows[0].spares(0, true, 0) is spared
+    rows.begin(groups[0][1], [0])
+    rows.defer(0, [0], true)
+    chosen = rows.chosen(rows.held, {0: frozenset(keys)}, frozenset(keys))
+    assert (0 not in chosen) is spared
+    if not spared:
+        assert chosen == {0: {0: true}}  # kept with its true filters
+    # A rule left ungated (too many keys) keeps every row.
+    assert rows.chosen(rows.held, {0: None}, frozenset()) == {0: {0: true}}
 
 
-def _row_gates(gate: KeyGate, plan: Any) -> tuple[RowGates, ColumnarFilter]:
-    cf = ColumnarFilter([query_filters(plan.compiled.query, "event.category")], ecs_schema())
-    rows = RowGates({0: gate}, cf)
-    cf.row_gate = rows
-    return rows, cf
-
-
-def test_row_gates_pass_lines_over(tmp_path: Path) -> None:
-    # A batch: lines the gate spares the rule are passed over (mask 0, never decoded), the
-    # others keep it, with their true filters; a line with a dotted key is left over (every
-    # rule), as is any line the parse cannot read as columns.
-    gate, plan = _gate(KEYED, {"x"}, tmp_path)
-    rows, cf = _row_gates(gate, plan)
-    assert rows.complete == {0}
+def test_row_gates_hold_lines(tmp_path: Path) -> None:
+    # A batch: the rule's rows are held (never named: mask 0, not decoded in the pass), the
+    # first step's rows give their keys; after the pass, rows of a first-step key are kept with
+    # their true filters. A line with a dotted key is left over (every rule), as is any line
+    # the parse cannot read as columns.
+    rows, cf = _gate(KEYED, tmp_path)
     lines = [
-        {"event": {"category": "network"}, "process": {"entity_id": "y"}},  # spared
-        {"event": {"category": "network"}, "process": {"entity_id": "x"}},  # a first-step key
-        {"event": {"category": "process", "type": "end"}, "process": {"entity_id": "z"}},  # spared
+        {"event": {"category": "network"}, "process": {"entity_id": "y"}},  # another key
+        {"event": {"category": "network"}, "process": {"entity_id": "z"}},  # a first-step key
+        {"event": {"category": "process", "type": "end"}, "process": {"entity_id": "z"}},  # until
         {"event": {"category": "process"}, "process": {"name": "a.exe", "entity_id": "z"}},  # step 0
         {"event": {"category": "network"}, "process.entity_id": "y"},  # dotted: left over
         {"event": {"category": "file"}, "process": {"entity_id": "y"}},  # no filter true
     ]
+    cf.offsets = [100 * k for k in range(len(lines))]
     masks = cf.masks([orjson.dumps(d) for d in lines])
-    assert masks == [0, 1, 0, 1, None, 0]
-    assert cf.known[1] == {0: (1,)} and cf.known[3] == {0: (0,)}
+    assert masks == [0, 0, 0, 0, None, 0]
+    assert rows.first == {0: {"z"}}
+    keys = final_keys(rows.first)
+    assert rows.chosen(rows.held, keys, keys[0] or frozenset()) == {
+        100: {0: (1,)},
+        200: {0: (2,)},
+        300: {0: (0,)},
+    }
+    rows.restart()
+    assert rows.first == {0: set()} and not rows.held
+
+
+def test_an_event_held_whole(tmp_path: Path) -> None:
+    # A line the columns cannot answer is decoded for the other rules: held whole for the gated
+    # rule, its first step tested exactly on the event, and always kept.
+    rows, _cf = _gate(KEYED, tmp_path)
+    step0 = {"event": {"category": "process"}, "process": {"name": "a.exe", "entity_id": "q"}}
+    rows.hold_event(_event(step0), [0], 10)
+    rows.hold_event(_event({"event": {"category": "network"}, "process": {"entity_id": "r"}}), [0], 20)
+    assert rows.first == {0: {"q"}}
+    keys = final_keys(rows.first)
+    assert rows.chosen(rows.held, keys, frozenset()) == {10: {0: None}, 20: {0: None}}
+
+
+def _event(doc: dict[str, Any]) -> Event:
+    return Event(doc, "logs-endpoint.events-default", None, 0)
 
 
 @pytest.mark.parametrize(
@@ -291,10 +313,10 @@ def test_profile_names_the_gate(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
     report = ReadReport()
     report.events = 1000
-    _profile(report, [], [], 1.0, CollectStats(events=1000, gated_rules=3, key_pass_seconds=0.25))
+    _profile(report, [], [], 1.0, CollectStats(events=1000, gated_rules=3, gate_seconds=0.25))
     err = capsys.readouterr().err
     assert "key gate: 3 sequence rule(s) gated by their first steps' keys" in err
-    assert "first pass of 0.25 s" in err
+    assert "decided and offered after it in 0.25 s" in err
     _profile(report, [], [], 1.0, CollectStats(events=1000))
     assert "key gate" not in capsys.readouterr().err
 
@@ -315,24 +337,10 @@ def test_gates_within_a_total() -> None:
     assert next(iter(one)) is next(iter(two))
 
 
-def test_broad_first_steps_left_ungated(tmp_path: Path) -> None:
-    from vigil.rules.keygate import first_step_filter
+def test_final_keys_leave_out_rules_with_too_many(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vigil.rules import keygate
 
-    plans = _plans(
-        _rules(
-            tmp_path,
-            [
-                'sequence by process.entity_id [process where event.type == "start"] [network where true]',
-                'sequence by process.entity_id [process where process.name == "never.exe"] [file where true]',
-            ],
-        )
-    )
-    gated = gateable(plans)
-    assert len(gated) == 2
-    sample = [orjson.dumps(d) for d in _lifecycles(random.Random(3), 300)]
-    kept, line_filter = first_step_filter(gated, sample)
-    # the process starts are a third of the lines: that rule is left out
-    assert [plans[i].rule.name for i, _r in kept] == [plans[gated[1][0]].rule.name]
-    assert line_filter is not None and not line_filter.always
-    # without a sample every gateable rule is kept
-    assert first_step_filter(gated)[0] == gated
+    monkeypatch.setattr(keygate, "GATE_MAX_KEYS", 2)
+    got = final_keys({3: {"a", "b"}, 5: {"a", "b", "c"}, 7: None}, total=10)
+    assert got == {3: frozenset({"a", "b"}), 5: None, 7: None}
+    assert final_keys({3: {"a", "b"}, 5: {"c"}}, total=1) == {3: None, 5: frozenset({"c"})}

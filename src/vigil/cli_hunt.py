@@ -414,9 +414,10 @@ def _profile(
     gated = int(getattr(seen, "gated_rules", 0) or 0)
     if seen is not None and gated:
         echo(
-            f"  key gate: {gated} sequence rule(s) gated by their first steps' keys,"
-            f" collected in a first pass of {seen.key_pass_seconds:.2f} s (included above); a gated"
-            " rule is not offered (nor counts as tested) the events no sequence of it can use"
+            f"  key gate: {gated} sequence rule(s) gated by their first steps' keys; their rows,"
+            f" held during the pass, decided and offered after it in {seen.gate_seconds:.2f} s"
+            " (included above); a gated rule is not offered (nor counts as tested) the events no"
+            " sequence of it can use"
         )
     rows = sorted(
         ((p.offer_seconds + s.seconds, p.offer_seconds, s) for p, s in zip(plans, summaries, strict=True)),

@@ -53,7 +53,7 @@ POSITIONS: tuple[Literal["head", "tail"], ...] = ("head", "tail")
 # "columnar" keeps the events the many-rules hunt's columnar filter (vigil.engine.columnar) names
 # for the query, their raw lines answered a batch at a time per index (each index's mapping).
 # "keygate" withholds from a sequence query the events the many-rules hunt's key gate spares it
-# (vigil.rules.keygate): first-step keys collected from the lines a first-step pre-filter names.
+# (vigil.rules.keygate): rows held by the columnar filter, decided once every line was read.
 KNOWN_PATHS = ("plain", "prefilter", "projection", "scan", "record", "columnar", "keygate")
 # "store" loads each suite's data once into a temporary columnar event store (vigil.store) and
 # runs every query over the candidates its SQL push-down returns: the push-down must never lose
@@ -295,52 +295,44 @@ class _SuiteRunner:
         return [e for e in events if id(e) in keep]
 
     def keygated(self, compiled: Any, events: Sequence[Any]) -> list[Any]:
-        """The events a many-rules hunt offers the query once its key gate is set: a first pass
-        over the raw lines collects its first step's keys; then each index's lines are answered
-        by the columnar filter with the gate on its rows (a line the filter passes over, or whose
-        rule the gate spares there, is withheld), and the gate spares the rest on the decoded
-        event (here on every line left over too, given its true filters)."""
+        """The events a many-rules hunt offers the query once its key gate is set: each index's
+        lines are answered by the columnar filter, which holds the rule's rows (collecting its
+        first-step keys from their columns), lines it leaves over are held whole (their first
+        steps tested on the event); after all lines, the held rows are decided with the keys
+        (a line the filter passes over, or a held row not kept, is withheld)."""
         from types import SimpleNamespace
 
         from vigil.engine.columnar import ColumnarFilter, query_filters
-        from vigil.rules.keygate import KeyGate, RowGates, collect_keys, first_step_filter, gateable
+        from vigil.rules.keygate import RowGates, final_keys, gateable
 
-        plans = [SimpleNamespace(compiled=compiled)]
-        gated = gateable(plans)
-        if not gated:
+        if not gateable([SimpleNamespace(compiled=compiled)]):
             return list(events)
-        gated, line_filter = first_step_filter(gated)
-        found: list[set[Any] | None] = [set()]
-        for e in events:
-            if 0 in line_filter(self.raw_line(e)):
-                collect_keys(plans, [0], e, [0], found)
-        keys = found[0]
-        if keys is None:
-            return list(events)
-        gate = KeyGate(compiled, frozenset(keys))
         filters = query_filters(compiled.query, compiled.options.event_category_field)
         by_index: dict[str, list[Any]] = {}
         for e in events:
             by_index.setdefault(e.index, []).append(e)
+        found: set[Any] | None = set()
+        held: list[tuple[list[Any], Any, Any]] = []  # (events, their gate, what it held)
         kept: set[int] = set()
         for index, group in by_index.items():
             cf = ColumnarFilter([filters], self.suite.registry.for_index(index))
-            rows = RowGates({0: gate}, cf)
-            cf.row_gate = rows
+            gate = RowGates({0: compiled}, cf)
+            if not gate.complete:
+                return list(events)  # (the hunt does not gate such a rule)
+            cf.row_gate = gate
             masks = cf.masks([self.raw_line(e) for e in group])
-            for e, mask, known in zip(group, masks, cf.known, strict=True):
-                if mask == 0:
-                    continue
-                if known is not None:
-                    if 0 in rows.complete or not gate.spares(e, known.get(0, ())):
-                        kept.add(id(e))
-                    continue
-                plan = compiled.plan(e.index)
-                true = tuple(plan.matching_steps(e.source))
-                if plan.until is not None and plan.until.matches(e.source):
-                    true += (len(plan.steps),)
-                if not gate.spares(e, true):
-                    kept.add(id(e))
+            for j, (e, mask) in enumerate(zip(group, masks, strict=True)):
+                if mask is None:
+                    gate.hold_event(e, [0], j)
+                elif mask:
+                    kept.add(id(e))  # (never: the rule is the filter's only one)
+            keys = gate.first[0]
+            found = None if found is None or keys is None else found | keys
+            held.append((group, gate, gate.held))
+        rule_keys = final_keys({0: found})
+        union = rule_keys[0] or frozenset()
+        for group, gate, rows in held:
+            kept.update(id(group[j]) for j in gate.chosen(rows, rule_keys, union))
         return [e for e in events if id(e) in kept]
 
     def raw_line(self, event: Any) -> bytes:

@@ -141,10 +141,10 @@ class ColumnarFilter:
         self._compiled: Callable[..., list[tuple[int, int, tuple[int, ...] | None]]] | None = None
         #: Fields the parse reads for :attr:`row_gate` only (no leaf tests them).
         self._extra: list[_Column] = []
-        #: Decides per row whether a rule the row's filters name may still skip it (the key gates
-        #: of sequence rules, :class:`vigil.rules.keygate.RowGates`): ``rules`` (the rule
-        #: numbers it decides for), ``begin(table)`` before a parsed table's rows, and
-        #: ``spares(rule, true filters, row)``. Set before the first batch.
+        #: Holds the rows of the rules it gates instead of naming them (the key gates of
+        #: sequence rules, :class:`vigil.rules.keygate.RowGates`): ``complete`` (the rule
+        #: numbers it gates), ``begin(table)`` before a parsed table's rows, ``defer(rule, rows,
+        #: true filters)`` and ``take()`` after them. Set before the first batch.
         self.row_gate: Any = None
         self.pause = 0
         self.last_line: bytes | None = None
@@ -155,6 +155,9 @@ class ColumnarFilter:
         self.last_known: dict[int, tuple[int, ...]] | None = None
         #: the same for each text of the last batch (see :meth:`masks`)
         self.known: list[dict[int, tuple[int, ...]] | None] = []
+        #: per text of the next batch, the offset of its line (for :attr:`row_gate`; None: the
+        #: text's position in the batch)
+        self.offsets: Sequence[int] | None = None
         self.stats = {"lines": 0, "left_over": 0}
 
     def prepare(self) -> None:
@@ -251,7 +254,8 @@ class ColumnarFilter:
 
     def masks(self, texts: Sequence[bytes]) -> list[int | None]:
         """Per text (one JSON document each, without its line end), the rules it may concern as
-        bits (rule ``i`` is ``1 << i``), or None for a text left over (every rule)."""
+        bits (rule ``i`` is ``1 << i``), or None for a text left over (every rule). The rules
+        :attr:`row_gate` gates are not named: it holds their rows, by :attr:`offsets`."""
         n = len(texts)
         self.stats["lines"] += n
         if not self.columns or self.pause > 0:
@@ -273,8 +277,11 @@ class ColumnarFilter:
             self.pause = PAUSE_BATCHES
         self.stats["left_over"] += len(left)
         try:
+            offsets = self.offsets
             for rows, table in groups:
-                masks, group_known = self._group_masks(table)
+                masks, group_known = self._group_masks(
+                    table, rows if offsets is None else [offsets[j] for j in rows]
+                )
                 for j, mask, steps in zip(rows, masks, group_known, strict=True):
                     out[j] = mask
                     known[j] = steps
@@ -286,7 +293,9 @@ class ColumnarFilter:
             pa.default_memory_pool().release_unused()
         return out
 
-    def _group_masks(self, table: pa.Table) -> tuple[list[int], list[dict[int, tuple[int, ...]] | None]]:
+    def _group_masks(
+        self, table: pa.Table, offsets: Sequence[int]
+    ) -> tuple[list[int], list[dict[int, tuple[int, ...]] | None]]:
         """The masks of the rows of one parsed table, and per row the true filters of the exact
         rules named (see :attr:`known`). Row sets are Python integers (bit ``j``: row ``j``): a
         few hundred bytes each, combined faster than arrays of that size."""
@@ -365,9 +374,9 @@ class ColumnarFilter:
         known: list[dict[int, tuple[int, ...]] | None] = [None] * n
         exact = self.exact
         gate = self.row_gate
-        gated = gate.rules if gate is not None else ()
+        gated = gate.complete if gate is not None else ()
         if gated:
-            gate.begin(table)
+            gate.begin(table, offsets)
         for i, may, sets in self._programs_code(t, f, every):
             bit = 1 << i
             if not exact[i]:
@@ -376,8 +385,11 @@ class ColumnarFilter:
                 continue
             unsure = may & uncertain
             if unsure:
-                for j in _rows(unsure, n):
-                    masks[j] |= bit
+                if i in gated:
+                    gate.defer(i, _rows(unsure, n), None)
+                else:
+                    for j in _rows(unsure, n):
+                        masks[j] |= bit
                 may &= ~uncertain
             # Rows by the filters true on them: most rows have one, whose tuple they share.
             groups: list[tuple[int, tuple[int, ...]]]
@@ -391,12 +403,14 @@ class ColumnarFilter:
                 groups = [(rows & may & ~multi, (p,)) for p, rows in enumerate(sets)]
                 for j in _rows(multi & may, n):
                     groups.append((1 << j, tuple(p for p, rows in enumerate(sets) if rows >> j & 1)))
-            spares = gate.spares if i in gated else None
+            if i in gated:
+                # The rule's key gate decides on these rows after the pass (see RowGates).
+                for rows, steps in groups:
+                    if rows:
+                        gate.defer(i, _rows(rows, n), steps)
+                continue
             for rows, steps in groups:
-                check = spares if spares is not None and 0 not in steps else None
                 for j in _rows(rows, n):
-                    if check is not None and check(i, steps, j):
-                        continue  # the rule's key gate: no sequence of it can use the row
                     masks[j] |= bit
                     row = known[j]
                     if row is None:

@@ -12,26 +12,34 @@ In a hunt over many rules, a dozen sequence rules ending at ``until [process whe
 destination.port == 445]``) most network events: most of the events sequence rules are offered
 (91% of 1.95 million over the benchmark's 1,000,000 events) are such events.
 
-1. **First pass** (:func:`first_step_filter`, :func:`collect_keys`): a rule-set pre-filter
-   (:class:`vigil.engine.ruleset.RuleSetFilter`) made of the first steps alone, calibrated once
-   on a sample of the input, names from the raw line the rules whose first step may match; only
-   those lines are decoded, the step is tested exactly and the first component of each of its
-   key tuples is kept.
-2. **Gate** (:class:`KeyGate`): in the hunt's pass, a rule the columnar filter names on a line
-   whose filters it knows exactly, and whose first step is not true there, is offered the event
-   only when the first key component of one of its true filters is among the kept ones. The
-   columnar filter decides this already on the batch's columns (:class:`RowGates`, the key
-   fields parsed with the tested ones), so a line whose every rule is spared is never decoded;
-   a filter whose key it cannot read there is decided on the decoded event.
+The decision is made in one reading of the input (:class:`RowGates`, set on the columnar filter
+of the hunt's pass, :class:`vigil.engine.columnar.ColumnarFilter`):
 
-Only the first component is tested (a tuple whose first component no first-step event has is no
-first-step key either): one memoised field read per event and rule. Rules with a missing-event
-step (whose events change answers of keys that have no other event), with fewer than two steps,
-with a first step no needle can pre-check (or whose needles pass more than a quarter of the
-sample), or whose first step has more than :data:`GATE_MAX_KEYS` keys (or the most keys, when all
-gates together would hold more than :data:`GATE_MAX_TOTAL`), are not gated. The answer is
-unchanged; a gated rule's ``tested`` count under ``--profile`` leaves out the events it was
-spared.
+1. **During the pass**, a gated rule is offered nothing. The columnar filter hands each row the
+   rule's filters are true on to :meth:`RowGates.defer` instead: the row is *held* for the rule,
+   with its true filters and the first key of each of them, read from the batch's columns (the
+   key fields are parsed with the tested ones, :meth:`ColumnarFilter.read_also`; the rule's own
+   key reader reads each distinct value once, on a document holding it alone). A row whose first
+   step may be true gives its key to the rule's first-step keys, from the same column: a
+   superset of the exact keys (a row on which some leaf raised counts as a first-step row), which
+   only ever keeps more. A row the filter cannot answer on its columns (a dotted key, a failed
+   parse) is decoded for the other rules anyway: :meth:`RowGates.hold_event` holds it whole for
+   the gated rules and tests their first steps on the event exactly. A row held for every rule
+   that named it is passed over undecoded.
+2. **After the pass** (:func:`final_keys`, :meth:`RowGates.kept`), each held row is kept for a
+   rule when its first step may be true there, or when the first key of one of its true filters
+   is among the rule's first-step keys; the rows kept are decoded again and offered to the rule
+   with their true filters, range by range in input order, so every rule sees its events in the
+   order a hunt without the gate gives them.
+
+Only the first key component is tested (a tuple whose first component no first-step event has is
+no first-step key either). Rules with a missing-event step (whose events change answers of keys
+that have no other event), with fewer than two steps, with a first step no needle can pre-check,
+whose filters the columnar filter cannot all answer exactly or whose keys it cannot read from the
+columns, are not gated; nor are rules whose first steps have more than :data:`GATE_MAX_KEYS` keys
+(or the most keys, when all gates together would hold more than :data:`GATE_MAX_TOTAL`): their held
+rows are all kept. The answer is unchanged; a gated rule's ``tested`` count under ``--profile``
+leaves out the events it was spared.
 """
 
 from __future__ import annotations
@@ -67,52 +75,33 @@ def gateable(plans: Sequence[Any]) -> list[tuple[int, list[Any]]]:
     return out
 
 
-def first_step_filter(
-    gated: Sequence[tuple[int, list[Any]]], sample: Sequence[bytes] = ()
-) -> tuple[list[tuple[int, list[Any]]], Any]:
-    """The rule-set pre-filter of the gated rules' first steps (its query ``j`` is the returned
-    ``gated[j]``), calibrated on ``sample`` (lines spread over the input) when one is given:
-    then the rules whose first step it would send every line (its needles pass more than a
-    quarter of the sample) are left out, and the filter is made again without them. Such a
-    step would have the first pass decode most of the input for a gate that spares little."""
-    from vigil.engine.ruleset import RuleSetFilter
-
-    line_filter = RuleSetFilter([reqs for _i, reqs in gated])
-    if not sample:
-        return list(gated), line_filter
-    line_filter.calibrate_on(sample)
-    if not line_filter.always:
-        return list(gated), line_filter
-    kept = [g for j, g in enumerate(gated) if j not in line_filter.always]
-    if not kept:
-        return [], None
-    line_filter = RuleSetFilter([reqs for _i, reqs in kept])
-    line_filter.calibrate_on(sample)  # (a rule it would now send every line is gated all the same)
-    return kept, line_filter
-
-
-def collect_keys(
-    plans: Sequence[Any], gated: Sequence[int], ev: Any, which: Iterable[int], out: list[set[Any] | None]
-) -> None:
-    """Add to ``out[j]`` the first key component of each key tuple of event ``ev`` for each rule
-    ``gated[j]`` (``j`` in ``which``) whose first step is true on it (tested exactly, with the plan
-    of the event's index). A set that grows past :data:`GATE_MAX_KEYS` becomes None."""
+def add_first_keys(compiled: Any, ev: Any, keys: set[Any]) -> bool:
+    """Add to ``keys`` the first key component of each key tuple of event ``ev`` when the query's
+    first step is true on it (tested exactly, with the plan of the event's index); False when a
+    key value is no hashable scalar (the rule cannot be gated)."""
     doc = ev.source
-    for j in which:
-        keys = out[j]
-        if keys is None:
-            continue
-        step = plans[gated[j]].compiled.plan(ev.index).steps[0]
-        if not step.matches(doc):
-            continue
-        try:
-            for key in step.key_tuples(doc):
-                keys.add(key[0] if key else ())
-        except TypeError:  # a key value that is no hashable scalar: that rule is not gated
-            out[j] = None
-            continue
-        if len(keys) > GATE_MAX_KEYS:
-            out[j] = None
+    step = compiled.plan(ev.index).steps[0]
+    if not step.matches(doc):
+        return True
+    try:
+        for key in step.key_tuples(doc):
+            keys.add(key[0] if key else ())
+    except TypeError:
+        return False
+    return True
+
+
+def final_keys(
+    found: dict[int, set[Any] | None], total: int = GATE_MAX_TOTAL
+) -> dict[int, frozenset[Any] | None]:
+    """Each gated rule's first-step keys over the whole input, or None for a rule left ungated
+    (too many keys, see :data:`GATE_MAX_KEYS` and :func:`within_total`)."""
+    rules = list(found)
+    sets = [
+        found[i] if found[i] is not None and len(found[i] or ()) <= GATE_MAX_KEYS else None for i in rules
+    ]
+    kept = within_total(sets, total)
+    return {i: frozenset(k) if k is not None else None for i, k in zip(rules, kept, strict=True)}
 
 
 def within_total(found: list[set[Any] | None], total: int = GATE_MAX_TOTAL) -> list[set[Any] | None]:
@@ -144,38 +133,6 @@ def within_total(found: list[set[Any] | None], total: int = GATE_MAX_TOTAL) -> l
     return out
 
 
-class KeyGate:
-    """The gate of one rule: the first key components of its first-step events."""
-
-    __slots__ = ("compiled", "keyless", "keys", "until")
-
-    def __init__(self, compiled: Any, keys: frozenset[Any]):
-        self.compiled = compiled
-        self.keys = keys
-        body = compiled.query.body
-        self.keyless = not body.keys and not body.steps[0].keys
-        self.until = len(body.steps)  # the position of ``until`` among the filters
-
-    def spares(self, ev: Any, true: tuple[int, ...]) -> bool:
-        """Whether the rule may skip event ``ev``, on which exactly the filters ``true`` hold
-        (positions as :func:`vigil.engine.columnar.query_filters` orders them)."""
-        if not true or 0 in true:
-            return False
-        keys = self.keys
-        if self.keyless:
-            return not keys  # no first-step event at all: no sequence ever starts
-        plan = self.compiled.plan(ev.index)
-        doc = ev.source
-        for p in true:
-            step = plan.until if p == self.until else plan.steps[p]
-            if step is None or not step.keys:
-                return False
-            read, _type, optional = step.keys[0]
-            if _keeps(read(doc), keys, optional):
-                return False
-        return True
-
-
 def _keeps(value: Any, keys: frozenset[Any], optional: bool) -> bool:
     """Whether a filter whose first key reads ``value`` may give the rule a first-step key: a
     value (or a value of a list) among ``keys``, a missing one when the key is optional and null
@@ -192,37 +149,33 @@ def _keeps(value: Any, keys: frozenset[Any], optional: bool) -> bool:
 
 
 class RowGates:
-    """The key gates applied by the columnar filter (:attr:`vigil.engine.columnar.ColumnarFilter.
-    row_gate`) to the rows of each batch, before any line is decoded.
+    """The key gates of the sequence rules, held by the columnar filter of a hunt's pass
+    (:attr:`vigil.engine.columnar.ColumnarFilter.row_gate`; see the module docstring).
 
-    :meth:`KeyGate.spares` decides on a decoded event; most events a gate spares (two thirds of
-    the ones decoded over the benchmark's 1,000,000 events) were decoded for nothing else. Here the
-    same decision is made from the batch's columns: the field of each filter's first key is read
-    by the parse too (:meth:`ColumnarFilter.read_also`), and its key is the rule's own key reader
-    applied to a document holding that value alone (remembered per value), which gives the
-    event's key, as the columnar filter's leaves give the event's answers (rows with dotted keys
-    are left over, and rows whose filters are not known are not gated). A row whose every rule is
-    spared is passed over undecoded.
-
-    ``gates``: the rules' :class:`KeyGate` by rule number; the filter reads its rows with the plan
-    of its own schema. A filter whose first key is not a plain field the parse can read cannot be
-    decided here (the row keeps the rule); :attr:`complete` are the rules decided here on every
-    filter, which need no gate on their decoded events (:class:`vigil.rules.scheduler.Collector`).
+    ``compiled``: the query of each rule to gate, by rule number. :attr:`complete` are the rules
+    gated: those whose every filter the columnar filter answers exactly and whose filters' first
+    keys are fields the parse can read (the others are left alone). During the pass,
+    :meth:`begin` and :meth:`defer` hold a batch's rows, :meth:`hold_event` a decoded event's;
+    :attr:`first` gathers each rule's first-step keys and :attr:`held` the range's held rows.
+    After it, :meth:`chosen` decides them with the rules' keys from :func:`final_keys`.
     """
 
-    def __init__(self, gates: dict[int, KeyGate], columnar: Any):
+    def __init__(self, compiled: dict[int, Any], columnar: Any):
         from vigil.engine import columnar as columns  # (pyarrow: only where batches are read)
 
         self._column_at = columns.column_at
         self._document = columns.document_with
         self._frozen = columns.frozen
+        self._compiled = compiled
         schema = columnar.schema
-        numbers: dict[int, int] = {}  # id(reader) -> its number
+        numbers: dict[tuple[str, str], int] = {}  # (field, key type) -> its reader's number
         self._readers: list[tuple[Callable[[Any], Any], str]] = []  # (reader, column path)
         wanted: dict[int, list[tuple[Any, Any, str] | None]] = {}
-        for i, gate in gates.items():
-            body = gate.compiled.query.body
-            plan = gate.compiled.plan_of_schema(schema)
+        keyless: dict[int, bool] = {}
+        for i, query in compiled.items():
+            body = query.query.body
+            keyless[i] = not body.keys and not body.steps[0].keys
+            plan = query.plan_of_schema(schema)
             nodes = [*body.steps, body.until] if body.until is not None else list(body.steps)
             plans = [*plan.steps, plan.until] if plan.until is not None else list(plan.steps)
             per_filter: list[tuple[Any, Any, str] | None] = []
@@ -234,9 +187,9 @@ class RowGates:
                     per_filter.append((step.keys[0], exprs[0], schema.resolve(exprs[0].path)))
             wanted[i] = per_filter
         readable = columnar.read_also(sorted({f[2] for per in wanted.values() for f in per if f is not None}))
-        #: rule -> (its first-step keys, whether it has no keys, per filter: (reader number,
-        #: optional) or None when the filter cannot be decided here)
-        self.rules: dict[int, tuple[frozenset[Any], bool, list[tuple[int, bool] | None]]] = {}
+        #: rule -> (whether it has no keys, per filter: (reader number, optional) or None when the
+        #: filter's key cannot be read from the columns)
+        self.rules: dict[int, tuple[bool, list[tuple[int, bool] | None]]] = {}
         self.complete: set[int] = set()
         for i, per in wanted.items():
             decided: list[tuple[int, bool] | None] = []
@@ -244,65 +197,270 @@ class RowGates:
                 if f is None or f[2] not in readable:
                     decided.append(None)
                     continue
-                (read, _type, optional), _expr, path = f
-                number = numbers.get(id(read))
+                (read, kind, optional), _expr, path = f
+                # One reader per field and key type, whichever rules read it: the same field of
+                # the same schema reads the same key (its values are read once a batch).
+                number = numbers.get((path, repr(kind)))
                 if number is None:
-                    number = numbers[id(read)] = len(self._readers)
+                    number = numbers[(path, repr(kind))] = len(self._readers)
                     self._readers.append((read, path))
                 decided.append((number, optional))
-            gate = gates[i]
-            if gate.keyless or any(d is not None for d in decided):
-                self.rules[i] = (gate.keys, gate.keyless, decided)
-                if gate.keyless or all(d is not None for d in decided):
-                    self.complete.add(i)
-        self._memo: dict[tuple[int, Any], Any] = {}
+            if columnar.exact[i] and (keyless[i] or all(d is not None for d in decided)):
+                self.rules[i] = (keyless[i], decided)
+                self.complete.add(i)
+        #: the gated rules as bits (rule ``i``: ``1 << i``)
+        self.bits = sum(1 << i for i in self.complete)
+        self.first: dict[int, set[Any] | None] = {}
+        self.held = Held()
+        self.restart()
+        self._memo: dict[int, dict[Any, Any]] = {}  # per reader: raw value -> key
         self._table: Any = None
+        self._offsets: Sequence[int] = ()
         self._rows: dict[str, list[Any]] = {}
+        self._keys: dict[int, list[Any]] = {}
 
-    def begin(self, table: Any) -> None:
-        """The rows to come are those of ``table`` (a parse of the columnar filter)."""
+    def restart(self, base: int = 0) -> None:
+        """Forget the keys and rows held so far: a new range, whose lines start at offset
+        ``base`` or after."""
+        self.first = {i: set() for i in self.complete}
+        self.held = Held(base)
+
+    # ------------------------------------------------------------------ during the pass
+
+    def begin(self, table: Any, offsets: Sequence[int]) -> None:
+        """The rows to come are those of ``table`` (a parse of the columnar filter), read from
+        the lines at ``offsets`` (one a row)."""
         self._table = table
+        self._offsets = offsets
         self._rows = {}
-        if len(self._memo) > MEMO_KEYS:
-            self._memo.clear()
+        self._keys = {}
 
-    def spares(self, rule: int, true: tuple[int, ...], row: int) -> bool:
-        """:meth:`KeyGate.spares` for rule ``rule`` on row ``row`` of the table, on which exactly
-        the filters ``true`` hold."""
-        if not true or 0 in true:
-            return False
-        keys, keyless, decided = self.rules[rule]
+    def defer(self, rule: int, rows: Iterable[int], true: tuple[int, ...] | None) -> None:
+        """Hold ``rows`` of the table for ``rule``, whose filters ``true`` hold on each of them
+        (None: some leaf raised there, the event decides)."""
+        keyless, decided = self.rules[rule]
+        offsets = self._offsets
+        held = self.held
+        base = held.base
+        tid = held.true_id(true)
+        if tid is None:  # (more kinds of true filters than a code holds: kept apart)
+            held.listed.extend((offsets[j], rule, true, None) for j in rows)
+            return
+        head = rule << _RULE_SHIFT | tid
+        if true is None or 0 in true:
+            # The first step may be true: the row's key is one of the rule's first-step keys,
+            # and the row is kept whatever the keys.
+            always = held.always
+            first = self.first
+            for j in rows:
+                if keyless:
+                    keys = first[rule]
+                    if keys is not None:
+                        keys.add(())
+                else:
+                    self._add_first(rule, decided, j)
+                always.append((offsets[j] - base) << _OFFSET_SHIFT | head)
+            return
+        valued = held.valued
         if keyless:
-            return not keys
-        for p in true:
-            found = decided[p]
-            if found is None:
-                return False
-            number, optional = found
-            v = self._key(number, row)
-            if v is _UNDECIDED or _keeps(v, keys, optional):
-                return False
-        return True
+            valued.setdefault((), []).extend((offsets[j] - base) << _OFFSET_SHIFT | head for j in rows)
+            return
+        numbers = {decided[p][0] for p in true}  # type: ignore[index]
+        listed = held.listed
+        if len(numbers) == 1:
+            column = self._column_keys(numbers.pop())
+            get = valued.get
+            for j in rows:
+                v = column[j]
+                if type(v) is str:
+                    code = (offsets[j] - base) << _OFFSET_SHIFT | head
+                    codes = get(v)
+                    if codes is None:
+                        valued[v] = [code]
+                    else:
+                        codes.append(code)
+                elif v is _UNDECIDED:
+                    listed.append((offsets[j], rule, true, None))  # a key the column cannot tell
+                elif v is None or type(v) is list:
+                    # a missing key (null may be one), a list of keys: decided on its own
+                    listed.append((offsets[j], rule, true, (v,) * len(true)))
+                else:
+                    try:
+                        valued.setdefault(v, []).append((offsets[j] - base) << _OFFSET_SHIFT | head)
+                    except TypeError:  # (an object: the rule decides, see _keeps)
+                        listed.append((offsets[j], rule, true, (v,) * len(true)))
+            return
+        for j in rows:  # filters keyed by different fields: each row decided on its own
+            values = self._per_filter(rule, true, j)
+            listed.append((offsets[j], rule, true, None if _UNDECIDED in values else values))
+
+    def _per_filter(self, rule: int, true: tuple[int, ...], row: int) -> tuple[Any, ...]:
+        """The first key of each filter ``true`` of ``rule`` on ``row``."""
+        decided = self.rules[rule][1]
+        return tuple(self._key(decided[p][0], row) for p in true)  # type: ignore[index]
+
+    def _add_first(self, rule: int, decided: list[tuple[int, bool] | None], row: int) -> None:
+        keys = self.first[rule]
+        if keys is None:
+            return
+        v = self._key(decided[0][0], row)  # type: ignore[index]
+        if v is _UNDECIDED:
+            self.first[rule] = None  # a key the column cannot tell: the rule keeps every row
+            return
+        try:
+            if type(v) is list:
+                keys.update(v)
+            else:
+                keys.add(v)
+        except TypeError:
+            self.first[rule] = None
+            return
+        if len(keys) > GATE_MAX_KEYS:
+            self.first[rule] = None
+
+    def hold_event(self, ev: Any, rules: Iterable[int], offset: int) -> None:
+        """Hold a decoded event, read from the line at ``offset``, for ``rules`` (the line could
+        not be answered on the columns): their first steps are tested on it exactly, and it is
+        kept for each of them."""
+        listed = self.held.listed
+        for i in rules:
+            keys = self.first[i]
+            if keys is not None and (
+                not add_first_keys(self._compiled[i], ev, keys) or len(keys) > GATE_MAX_KEYS
+            ):
+                self.first[i] = None
+            listed.append((offset, i, None, None))
 
     def _key(self, number: int, row: int) -> Any:
         """What key reader ``number`` reads on row ``row`` (:data:`_UNDECIDED` if it raised)."""
+        return self._column_keys(number)[row]
+
+    def _column_keys(self, number: int) -> list[Any]:
+        """What key reader ``number`` reads on each row of the table (:data:`_UNDECIDED` where
+        it raised): each distinct value read once, on a document holding it alone."""
+        got = self._keys.get(number)
+        if got is not None:
+            return got
         read, path = self._readers[number]
         rows = self._rows.get(path)
         if rows is None:
             column = self._column_at(self._table, path)
             rows = self._rows[path] = [None] * self._table.num_rows if column is None else column.to_pylist()
-        raw = rows[row]
-        memo_key = (number, raw if type(raw) is str else self._frozen(raw))
-        got = self._memo.get(memo_key, _UNDECIDED)
-        if got is _UNDECIDED and memo_key not in self._memo:
-            try:
-                got = read(self._document(path.split("."), raw))
-            except Exception:
-                got = _UNDECIDED  # (the rule decides on the event itself)
-            self._memo[memo_key] = got
+        memo = self._memo.get(number)
+        if memo is None or len(memo) > MEMO_KEYS:
+            memo = self._memo[number] = {}
+        parts = path.split(".")
+        got = []
+        frozen = self._frozen
+        for raw in rows:
+            memo_key = raw if type(raw) is str else frozen(raw)
+            v = memo.get(memo_key, _UNSEEN)
+            if v is _UNSEEN:
+                try:
+                    v = read(self._document(parts, raw))
+                except Exception:
+                    v = _UNDECIDED  # (the rule decides on the event itself)
+                memo[memo_key] = v
+            got.append(v)
+        self._keys[number] = got
         return got
 
+    # ------------------------------------------------------------------ after the pass
+
+    def kept(
+        self,
+        rule: int,
+        true: tuple[int, ...] | None,
+        values: tuple[Any, ...] | None,
+        keys: frozenset[Any] | None,
+    ) -> bool:
+        """Whether a row held for ``rule``, on which its filters ``true`` hold with the first
+        keys ``values`` (None: kept whatever the keys), stays with the rule, given its first-step
+        keys over the whole input (None: the rule is not gated after all)."""
+        if keys is None or values is None or true is None:
+            return True
+        keyless, decided = self.rules[rule]
+        if keyless:
+            return bool(keys)
+        return any(
+            _keeps(v, keys, decided[p][1])  # type: ignore[index]
+            for p, v in zip(true, values, strict=True)
+        )
+
+    def chosen(
+        self, held: Held, keys: dict[int, frozenset[Any] | None], union: frozenset[Any]
+    ) -> dict[int, dict[int, tuple[int, ...] | None]]:
+        """The rows of ``held`` kept after the pass (see :meth:`kept`; ``union``: every gated
+        rule's keys): line offset -> the rules kept there, with their true filters (None: to be
+        found on the event)."""
+        out: dict[int, dict[int, tuple[int, ...] | None]] = {}
+        base = held.base
+        trues = held.trues
+        for code in held.always:
+            rule = code >> _RULE_SHIFT & _RULE_MASK
+            out.setdefault(base + (code >> _OFFSET_SHIFT), {})[rule] = trues[code & _TRUE_MASK]
+        ungated = {i for i, k in keys.items() if k is None}
+        for v, codes in held.valued.items():
+            # Most values are no rule's first-step key: one look-up spares all their rows.
+            if v not in union and not ungated:
+                continue
+            for code in codes:
+                rule = code >> _RULE_SHIFT & _RULE_MASK
+                k = keys[rule]
+                if k is None or v in k:
+                    out.setdefault(base + (code >> _OFFSET_SHIFT), {})[rule] = trues[code & _TRUE_MASK]
+        for off, rule, true, values in held.listed:
+            if self.kept(rule, true, values, keys[rule]):
+                out.setdefault(off, {})[rule] = true
+        return out
+
+
+class Held:
+    """The rows of one range held for the gated rules during the pass (see :class:`RowGates`).
+    A row held for a rule is a code: its line's offset from :attr:`base`, the rule, and the
+    number of its true filters in :attr:`trues`. ``always``: the codes kept whatever the keys;
+    ``valued``: the codes of rows whose true filters' first keys are all one value, by that
+    value; ``listed``: the other rows, ``(offset, rule, true filters, their first keys)`` (keys
+    None: kept whatever the keys); ``quiet``: the rows the pass did not decode (offset -> line
+    number)."""
+
+    def __init__(self, base: int = 0):
+        self.base = base
+        self.trues: list[tuple[int, ...] | None] = []
+        self._true_ids: dict[tuple[int, ...] | None, int] = {}
+        self.always: list[int] = []
+        self.valued: dict[Any, list[int]] = {}
+        self.listed: list[tuple[int, int, tuple[int, ...] | None, tuple[Any, ...] | None]] = []
+        self.quiet: dict[int, int] = {}
+
+    def true_id(self, true: tuple[int, ...] | None) -> int | None:
+        """The number of a set of true filters in :attr:`trues` (None: more than a code holds)."""
+        got = self._true_ids.get(true)
+        if got is None:
+            if len(self.trues) > _TRUE_MASK:
+                return None
+            got = self._true_ids[true] = len(self.trues)
+            self.trues.append(true)
+        return got
+
+    def __bool__(self) -> bool:
+        return bool(self.always or self.valued or self.listed)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_true_ids"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._true_ids = {t: n for n, t in enumerate(self.trues)}
+
+
+# A held row's code (see Held): offset << _OFFSET_SHIFT | rule << _RULE_SHIFT | true filters.
+_RULE_SHIFT = 20
+_OFFSET_SHIFT = 40
+_TRUE_MASK = (1 << _RULE_SHIFT) - 1
+_RULE_MASK = (1 << (_OFFSET_SHIFT - _RULE_SHIFT)) - 1
 
 #: Keys read by :class:`RowGates` remembered per value (cleared when exceeded).
 MEMO_KEYS = 50_000
 _UNDECIDED: Any = object()
+_UNSEEN: Any = object()

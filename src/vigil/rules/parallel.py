@@ -17,8 +17,12 @@ make the caller fall back to the single-process reader.
 
 from __future__ import annotations
 
+import mmap
 import multiprocessing
 import os
+import pickle
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -26,15 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vigil.rules.executor import RulePlan
-from vigil.rules.keygate import (
-    GATE_MAX_KEYS,
-    KeyGate,
-    RowGates,
-    collect_keys,
-    first_step_filter,
-    gateable,
-    within_total,
-)
+from vigil.rules.keygate import GATE_MAX_KEYS, RowGates, final_keys, gateable
 from vigil.rules.scheduler import Collector, CollectStats
 from vigil.sources.ndjson import Malformed, ReadReport, _Reader
 from vigil.sources.parallel import (
@@ -66,6 +62,10 @@ class _HuntResult:
     unknown_index: int = 0
     scanned: bool = False  # the range was searched whole (a few rules, see plan_scan)
     malformed: list[tuple[int, int, str]] = field(default_factory=list)
+    # The key gates (vigil.rules.keygate): the range's first-step keys per gated rule (None:
+    # more than a gate holds), and the file holding the rows held for them (None: none).
+    first_keys: dict[int, set[Any] | None] = field(default_factory=dict)
+    held: str | None = None
 
 
 #: From this many rules on, a parallel hunt answers lines with the columnar filter.
@@ -128,12 +128,42 @@ def _hunt_chunk(chunk: _Chunk) -> _HuntResult:
     else:
         events = _every_event(reader, chunk)
 
+    gate: RowGates | None = _STATE.get("row_gates")
+    if gate is not None:
+        gate.restart(chunk.start)
+    result, stats = _gathered(plans, kinds, lambda: collector.collect(events))
+    if gate is not None:
+        result.first_keys = gate.first
+        if gate.held:
+            result.held = os.path.join(_STATE["held_dir"], f"{chunk.file_no}-{chunk.start}.pickle")
+            with open(result.held, "wb") as f:
+                pickle.dump(gate.held, f, protocol=pickle.HIGHEST_PROTOCOL)
+        gate.restart()
+    result.lines = report.lines
+    result.events = report.events
+    result.filtered = report.filtered
+    if ruleset is not None and picks is not None:
+        result.lines = lines
+        result.filtered = lines - blank - passed[0]  # every other non-blank line was passed over
+    result.unknown_index = stats.unknown_index
+    result.scanned = ruleset is not None and (scanner is not None or picks is not None)
+    result.malformed = [(m.line, m.column, m.message) for m in report.malformed]
+    return result
+
+
+def _gathered(
+    plans: Sequence[RulePlan], kinds: list[str], collect: Callable[[], Any]
+) -> tuple[_HuntResult, Any]:
+    """Run ``collect`` (offering events to the plans) and gather what it gave each plan: its
+    parts packed for the main process, how many events it saw and the time it took."""
     for p in plans:
-        # This process only gathers parts; the main process feeds them to the rules' answers.
+        # This process only gathers parts; the main process feeds them to the rules' answers
+        # (and keeps what it was given so far: a process forked after a pass starts afresh).
         p.stream = None
+        p.parts = []
     before = [p.events_seen for p in plans]
     clock = [p.offer_seconds for p in plans]
-    stats = collector.collect(events)
+    stats = collect()
     result = _HuntResult(parts={}, seen={}, seconds={})
     packer = SharedPacker()
     for i, plan in enumerate(plans):
@@ -147,15 +177,66 @@ def _hunt_chunk(chunk: _Chunk) -> _HuntResult:
             result.seen[i] = delta
         if plan.offer_seconds != clock[i]:
             result.seconds[i] = plan.offer_seconds - clock[i]
-    result.lines = report.lines
-    result.events = report.events
-    result.filtered = report.filtered
-    if ruleset is not None and picks is not None:
-        result.lines = lines
-        result.filtered = lines - blank - passed[0]  # every other non-blank line was passed over
-    result.unknown_index = stats.unknown_index
-    result.scanned = ruleset is not None and (scanner is not None or picks is not None)
-    result.malformed = [(m.line, m.column, m.message) for m in report.malformed]
+    return result, stats
+
+
+class _Chosen:
+    """What :class:`vigil.rules.scheduler.Collector` reads of a columnar filter, for the rows
+    kept after the pass: the rules of the line handed on next, with their true filters."""
+
+    last_line: bytes | None = None
+    last_exact = True
+    last_mask = 0
+    last_known: dict[int, tuple[int, ...] | None] | None = None
+
+
+def _held_chunk(chunk: _Chunk) -> _HuntResult:
+    """After the pass: the rows one range held for the gated rules (see
+    :mod:`vigil.rules.keygate`), decided with every rule's first-step keys; the rows kept are
+    read again by offset, decoded and offered to those rules, in input order. ``events``: the
+    rows decoded here that the pass did not decode (it counted them as passed over)."""
+    plans: Sequence[RulePlan] = _STATE["plans"]
+    collector: Collector = _STATE["collector"]
+    gate: RowGates = _STATE["row_gates"]
+    path = _STATE["held"][(chunk.file_no, chunk.start)]
+    with open(path, "rb") as f:
+        held = pickle.load(f)
+    os.unlink(path)
+    rows = sorted(gate.chosen(held, _STATE["gate_keys"], _STATE["gate_union"]).items())
+    quiet = held.quiet
+    del held
+    fresh_at = {off for off, _chosen in rows if off in quiet}
+    chosen_line = _Chosen()
+
+    def lines() -> Iterator[tuple[int, int, bytes]]:
+        with open(chunk.path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            find = data.find
+            for off, chosen in rows:
+                end = find(b"\n", off)
+                line = data[off : end + 1 if end >= 0 else len(data)]
+                chosen_line.last_line = line
+                chosen_line.last_mask = sum(1 << i for i in chosen)
+                chosen_line.last_known = chosen
+                # (a line the pass decoded is numbered 0: it was reported then, if malformed)
+                yield quiet.get(off, 0), off, line
+
+    report = ReadReport(log=lambda _text: None, max_kept=1_000_000)
+    reader = _Reader(strict=False, line_filter=None, report=report)
+    reader.forced_index = _STATE["forced"][chunk.file_no]
+    unknown = [0]
+
+    def events() -> Iterator[Any]:
+        for ev in _events_of(reader, chunk, lines()):
+            if not ev.index and ev.origin is not None and ev.origin[1] in fresh_at:
+                unknown[0] += 1  # (the pass counted the events it decoded)
+            yield ev
+
+    collector.columnar, collector.holding = chosen_line, None
+    result, _stats = _gathered(plans, _STATE["kinds"], lambda: collector.collect(events()))
+    result.malformed = [(m.line, m.column, m.message) for m in report.malformed if m.line]
+    result.events = len(fresh_at) - len(result.malformed)
+    result.filtered = len(fresh_at)
+    result.unknown_index = unknown[0]
     return result
 
 
@@ -197,8 +278,8 @@ def collect_parallel(
     :func:`plan_scan` (for tests). With :data:`COLUMNAR_MIN_RULES` rules or more, the lines are
     answered in batches by :class:`vigil.engine.columnar.ColumnarFilter` instead of line by line
     by the rule-set pre-filter (``columnar=False``: never); then the sequence rules are gated by
-    the keys of their first steps, collected in a first pass (:mod:`vigil.rules.keygate`;
-    ``key_gate=False``: never)."""
+    the keys of their first steps: their rows are held during the pass, and decided and offered
+    to them after it (:mod:`vigil.rules.keygate`; ``key_gate=False``: never)."""
     if workers < 2:
         return None
     files = _files(paths, input_format, index, index_of_path or {})
@@ -224,112 +305,100 @@ def collect_parallel(
         from vigil.engine.columnar import ColumnarFilter, rule_filters
 
         columnar_filter = ColumnarFilter(rule_filters(plans), ecs_schema())
+        if key_gate:
+            gates = _row_gates(plans, columnar_filter)
+            if gates is not None:
+                # Held rows are written to files, not kept in memory, until every range is read.
+                columnar_filter.row_gate = _STATE["collector"].holding = _STATE["row_gates"] = gates
+                _STATE["held_dir"] = tempfile.mkdtemp(prefix="vigil-held-")
+                stats.gated_rules = len(gates.complete)
         columnar_filter.prepare()  # (shared by the workers forked below)
         _STATE["columnar"] = columnar_filter
-        if key_gate:
-            t0 = time.perf_counter()
-            gates = _gates(plans, chunks, workers, ctx)
-            stats.gated_rules = len(gates)
-            if gates:
-                # Decided on the batches' columns, before decoding; what they cannot decide
-                # there is decided on the decoded events.
-                row_gates = RowGates(gates, columnar_filter)
-                columnar_filter.row_gate = row_gates
-                gates = {i: g for i, g in gates.items() if i not in row_gates.complete}
-            _STATE["collector"].gates = gates or None
-            stats.key_pass_seconds = time.perf_counter() - t0
+    gates = _STATE.get("row_gates")
+    found: dict[int, set[Any] | None] = {i: set() for i in gates.complete} if gates is not None else {}
+    held: dict[tuple[int, int], str] = {}
+    first_lines: dict[tuple[int, int], int] = {}
+
+    def take(chunk: _Chunk, res: _HuntResult, first_line: int) -> None:
+        """Fold one range's result into the report and feed its parts to the rules."""
+        for line, column, message in res.malformed:
+            report.add_malformed(Malformed(chunk.path, first_line + line, column, message))
+        report.events += res.events
+        stats.events += res.events
+        # an event several rules keep is one event again (see SharedPacker)
+        unpack = SharedUnpacker().unpack
+        for i, packed in res.parts.items():
+            kind = kinds[i]
+            plan = plans[i]
+            if plan.stream is not None:
+                feed = plan.stream.feed
+                for _when, _seq, p in packed:
+                    feed(unpack(kind, p))
+                plan.streamed += len(packed)
+            else:
+                plan.parts.extend((when, seq, unpack(kind, p)) for when, seq, p in packed)
+        for i, n in res.seen.items():
+            plans[i].events_seen += n
+        for i, t in res.seconds.items():
+            plans[i].offer_seconds += t
+        if on_event is not None:
+            on_event(stats.events)
+
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             for chunk, res in zip(chunks, pool.map(_hunt_chunk, chunks), strict=True):
                 first_line = line_base.get(chunk.file_no, 0)
-                for line, column, message in res.malformed:
-                    report.add_malformed(Malformed(chunk.path, first_line + line, column, message))
+                first_lines[(chunk.file_no, chunk.start)] = first_line
                 line_base[chunk.file_no] = first_line + res.lines
                 report.lines += res.lines
-                report.events += res.events
                 report.filtered += res.filtered
                 report.scanned += res.scanned
-                stats.events += res.events
                 stats.unknown_index += res.unknown_index
-                # an event several rules keep is one event again (see SharedPacker)
-                unpack = SharedUnpacker().unpack
-                for i, packed in res.parts.items():
-                    kind = kinds[i]
-                    plan = plans[i]
-                    if plan.stream is not None:
-                        feed = plan.stream.feed
-                        for _when, _seq, p in packed:
-                            feed(unpack(kind, p))
-                        plan.streamed += len(packed)
-                    else:
-                        plan.parts.extend((when, seq, unpack(kind, p)) for when, seq, p in packed)
-                for i, n in res.seen.items():
-                    plans[i].events_seen += n
-                for i, t in res.seconds.items():
-                    plans[i].offer_seconds += t
-                if on_event is not None:
-                    on_event(stats.events)
+                take(chunk, res, first_line)
+                for i, keys in res.first_keys.items():
+                    have = found[i]
+                    if have is not None:
+                        if keys is None:
+                            found[i] = None
+                            continue
+                        have |= keys
+                        if len(have) > GATE_MAX_KEYS:
+                            found[i] = None
+                if res.held is not None:
+                    held[(chunk.file_no, chunk.start)] = res.held
+        if gates is not None:
+            # The gated rules' rows, decided now that their first-step keys are known, offered
+            # range by range in input order.
+            t0 = time.perf_counter()
+            gate_keys = final_keys(found)
+            _STATE["gate_keys"] = gate_keys
+            _STATE["gate_union"] = frozenset().union(*(k for k in gate_keys.values() if k is not None))
+            found.clear()
+            _STATE["held"] = held
+            todo = [c for c in chunks if (c.file_no, c.start) in held]
+            if todo:
+                with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                    for chunk, res in zip(todo, pool.map(_held_chunk, todo), strict=True):
+                        report.filtered -= res.filtered
+                        stats.unknown_index += res.unknown_index
+                        take(chunk, res, first_lines[(chunk.file_no, chunk.start)])
+            stats.gate_seconds = time.perf_counter() - t0
     finally:
+        held_dir = _STATE.get("held_dir")
         _STATE.clear()
+        if held_dir is not None:
+            shutil.rmtree(held_dir, ignore_errors=True)
     return stats
 
 
-def _gates(plans: Sequence[RulePlan], chunks: Sequence[_Chunk], workers: int, ctx: Any) -> dict[int, KeyGate]:
-    """The key gates of the sequence rules (see :mod:`vigil.rules.keygate`), from a first
-    parallel pass over ``chunks``: plan number -> gate."""
-    from vigil.sources.parallel import _sample_lines
-
+def _row_gates(plans: Sequence[RulePlan], columnar: Any) -> RowGates | None:
+    """The key gates of the sequence rules (see :mod:`vigil.rules.keygate`) on ``columnar``'s
+    rows, or None when no rule can be gated."""
     gated = gateable(plans)
-    if gated:
-        # (calibrated here, once, on lines from the whole input, for every worker)
-        gated, line_filter = first_step_filter(
-            gated, _sample_lines(list(dict.fromkeys(c.path for c in chunks)))
-        )
     if not gated:
-        return {}
-    _STATE["gate"] = ([i for i, _r in gated], line_filter)
-    found: list[set[Any] | None] = [set() for _ in gated]
-    try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            for res in pool.map(_first_keys, chunks):
-                for j, keys in enumerate(res):
-                    have = found[j]
-                    if have is None:
-                        continue
-                    if keys is None:
-                        found[j] = None
-                        continue
-                    have |= keys
-                    if len(have) > GATE_MAX_KEYS:
-                        found[j] = None
-    finally:
-        del _STATE["gate"]
-    found = within_total(found)
-    return {
-        i: KeyGate(plans[i].compiled, frozenset(keys))
-        for (i, _r), keys in zip(gated, found, strict=True)
-        if keys is not None
-    }
-
-
-def _first_keys(chunk: _Chunk) -> list[set[Any] | None]:
-    """The first key components of the gated rules' first-step events in one range (None: more
-    than a gate holds)."""
-    from vigil.engine.typed import begin_event, end_event
-
-    plans: Sequence[RulePlan] = _STATE["plans"]
-    gated, line_filter = _STATE["gate"]
-    report = ReadReport(log=lambda _text: None, max_kept=0)
-    reader = _Reader(strict=False, line_filter=None, report=report)
-    reader.forced_index = _STATE["forced"][chunk.file_no]
-    out: list[set[Any] | None] = [set() for _ in gated]
-    every = range(len(gated))
-    for ev in _events_of(reader, chunk, _passing(chunk, line_filter, report)):
-        begin_event(ev.source)
-        which = line_filter.last if ev.raw is line_filter.last_line else every
-        collect_keys(plans, gated, ev, which, out)
-    end_event()
-    return out
+        return None
+    gates = RowGates({i: plans[i].compiled for i, _r in gated}, columnar)
+    return gates if gates.complete else None
 
 
 # --------------------------------------------------------------------------- a few rules

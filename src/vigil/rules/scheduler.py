@@ -90,7 +90,7 @@ class CollectStats:
     events: int = 0
     unknown_index: int = 0  # events whose index could not be known
     gated_rules: int = 0  # sequence rules given a key gate (vigil.rules.keygate)
-    key_pass_seconds: float = 0.0  # the first pass that collected their keys
+    gate_seconds: float = 0.0  # deciding their held rows after the pass, and offering them
 
 
 class Collector:
@@ -107,8 +107,9 @@ class Collector:
         # reader uses it instead of the rule-set pre-filter: set by that reader.
         self.columnar: Any | None = None
         self._known: dict[int, tuple[int, ...]] | None = None  # (see collect)
-        # The key gates of the sequence rules (vigil.rules.keygate), set with the columnar filter.
-        self.gates: dict[int, Any] | None = None
+        # The key gates of the sequence rules (vigil.rules.keygate.RowGates), set with the
+        # columnar filter: the events of lines it could not answer are held for the gated rules.
+        self.holding: Any | None = None
 
     def collect(self, events: Iterable[Event], on_event: Callable[[int], None] | None = None) -> CollectStats:
         """Read the events once, offering each to every rule that may match it.
@@ -124,6 +125,8 @@ class Collector:
         dispatch = self.dispatch
         ruleset = self.ruleset
         columnar = self.columnar
+        holding = self.holding
+        held = holding.bits if holding is not None else 0
 
         def targeted() -> Iterator[tuple[Event, Sequence[int]]]:
             for ev in events:
@@ -139,6 +142,10 @@ class Collector:
                 mask = dispatch(ev.source)
                 if ruleset is not None and ev.raw is not None and ev.raw is ruleset.last_line:
                     mask &= ruleset.last_mask
+                if mask & held:
+                    offset = ev.origin[1] if ev.origin is not None else ev.seq
+                    holding.hold_event(ev, bits(mask & held), offset)  # type: ignore[union-attr]
+                    mask &= ~held
                 yield ev, bits(mask)
 
         return self._offer(targeted(), on_event, begun=True)
@@ -167,7 +174,6 @@ class Collector:
         plans = self.plans
         n = unknown = 0
         profile = self.profile
-        gates = self.gates
         from vigil.engine.typed import begin_event, end_event
 
         for ev, targets in items:
@@ -180,23 +186,11 @@ class Collector:
             if profile:
                 for i in targets:
                     t0 = perf_counter()
-                    steps = None if known is None else known.get(i)
-                    gate = gates.get(i) if gates and steps is not None else None
-                    if gate is None or not gate.spares(ev, steps):
-                        plans[i].offer(ev, steps)
+                    plans[i].offer(ev, None if known is None else known.get(i))
                     plans[i].offer_seconds += perf_counter() - t0
             elif known is not None:
-                if gates:
-                    for i in targets:
-                        steps = known.get(i)
-                        if steps is not None:
-                            gate = gates.get(i)
-                            if gate is not None and gate.spares(ev, steps):
-                                continue  # no sequence of the rule can use the event
-                        plans[i].offer(ev, steps)
-                else:
-                    for i in targets:
-                        plans[i].offer(ev, known.get(i))
+                for i in targets:
+                    plans[i].offer(ev, known.get(i))
             else:
                 for i in targets:
                     plans[i].offer(ev)

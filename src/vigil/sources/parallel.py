@@ -315,9 +315,20 @@ def _answered(
             where.append(k)
     answers: list[int | bool | None] = [False] * len(batch)  # False: a blank line
     known: list[Any] = [None] * len(batch)
+    gate = columnar.row_gate
+    if gate is not None:
+        # The key gates of sequence rules hold rows by their lines' offsets (see
+        # vigil.rules.keygate), and need to know the rows this pass does not decode.
+        columnar.offsets = [batch[k][1] for k in where]
     for k, mask, steps in zip(where, columnar.masks(texts), columnar.known, strict=True):
         answers[k] = mask
         known[k] = steps
+    if gate is not None:
+        quiet = gate.held.quiet
+        for k in where:
+            if answers[k] == 0:
+                number, off, _line = batch[k]
+                quiet[off] = number
     filtered = 0
     full = columnar.full
     for (number, off, line), mask, steps in zip(batch, answers, known, strict=True):
