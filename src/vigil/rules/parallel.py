@@ -17,6 +17,7 @@ make the caller fall back to the single-process reader.
 
 from __future__ import annotations
 
+import gc
 import mmap
 import multiprocessing
 import os
@@ -377,6 +378,9 @@ def collect_parallel(
             _STATE["held"] = held
             todo = [c for c in chunks if (c.file_no, c.start) in held]
             if todo:
+                # What the pass gave the rules (their answers so far) is long-lived too: kept
+                # out of the collector's walks in the workers forked now (see cli_hunt._settle_gc).
+                gc.freeze()
                 with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
                     for chunk, res in zip(todo, pool.map(_held_chunk, todo), strict=True):
                         report.filtered -= res.filtered
