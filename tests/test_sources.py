@@ -364,3 +364,34 @@ def test_truncated_gzip_keeps_what_was_read(tmp_path: Path) -> None:
     assert "breaks off" in report.malformed[0].message
     with pytest.raises(DataError, match="breaks off"):
         read([str(damaged)], strict=True)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_read_line_by_offset_as_a_fresh_open_reads_it(tmp_path: Path, seed: int) -> None:
+    """An event decoded as a projection is re-read by (file, offset) for its alert: the line the
+    kept-open file gives is the one opening the file there gives, across lines longer than a
+    read, a last line without its end, offsets past the end, and a path that now names another
+    file (rotated) or was rewritten in place."""
+    import os
+    import random
+
+    from vigil.engine.model import read_line
+
+    rng = random.Random(seed)
+    path = tmp_path / "events.ndjson"
+    for round_ in range(40):
+        lines = [
+            bytes(rng.choice(b'ab{}\r "') for _ in range(rng.choice([0, 1, 7, 4095, 4096, 4097, 20_000])))
+            for _ in range(rng.randint(1, 5))
+        ]
+        data = b"\n".join(lines) + (b"\n" if rng.random() < 0.5 else b"")
+        if round_ % 3 == 0 and path.exists():
+            os.replace(path, tmp_path / "rotated.ndjson")  # the path names a new file now
+        path.write_bytes(data)
+        offsets = [0]
+        for line in lines[:-1]:
+            offsets.append(offsets[-1] + len(line) + 1)
+        for offset in [*offsets, len(data), len(data) + 3]:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                assert read_line(str(path), offset) == f.readline()

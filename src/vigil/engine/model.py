@@ -6,6 +6,7 @@ Elasticsearch's defaults), results mirror ``hits.events`` / ``hits.sequences``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,10 +37,7 @@ def materialize(event: Event) -> Event:
     back from its file when only its position was kept)."""
     raw = event.raw
     if raw is None and event.projected and event.origin is not None:
-        path, offset = event.origin
-        with open(path, "rb") as f:
-            f.seek(offset)
-            raw = event.raw = f.readline()
+        raw = event.raw = read_line(*event.origin)
     if event.projected and raw is not None:
         doc = orjson.loads(raw)
         source = doc.get("_source") if isinstance(doc, dict) else None
@@ -128,3 +126,44 @@ class QueryResult:
     def total(self) -> int:
         """Number of hits (events or sequences)."""
         return len(self.events) if self.kind == "events" else len(self.sequences)
+
+
+#: Files :func:`read_line` keeps open, by path: (descriptor, device, inode); a few at most.
+_OPEN_FILES: dict[str, tuple[int, int, int]] = {}
+_MAX_OPEN_FILES = 16
+
+
+def read_line(path: str, offset: int) -> bytes:
+    """The line of ``path`` starting at byte ``offset`` (with its line end), as opening the file
+    and reading it there gives it. The alerts of a run re-read thousands of events by offset:
+    the file stays open between reads (read with ``pread``, which shares no file position with
+    a forked process), and is opened again when the path now names another file."""
+    if not hasattr(os, "pread"):  # (Windows)
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.readline()
+    st = os.stat(path)
+    held = _OPEN_FILES.get(path)
+    if held is None or held[1] != st.st_dev or held[2] != st.st_ino:
+        if held is not None:
+            os.close(held[0])
+            del _OPEN_FILES[path]
+        if len(_OPEN_FILES) >= _MAX_OPEN_FILES:
+            os.close(_OPEN_FILES.pop(next(iter(_OPEN_FILES)))[0])
+        held = _OPEN_FILES[path] = (
+            os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)),
+            st.st_dev,
+            st.st_ino,
+        )
+    fd = held[0]
+    out = b""
+    size = 4096
+    while True:
+        block = os.pread(fd, size, offset + len(out))
+        if not block:
+            return out
+        end = block.find(b"\n")
+        if end >= 0:
+            return out + block[: end + 1]
+        out += block
+        size = min(size * 4, 1 << 24)
