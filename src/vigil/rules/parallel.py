@@ -287,10 +287,13 @@ def collect_parallel(
     if not files or sum(os.path.getsize(f) for f, _i in files) < min_bytes:
         return None
     chunks = plan_chunks([f for f, _i in files], chunk_bytes)
+    many = columnar and use_ruleset and len(plans) >= COLUMNAR_MIN_RULES
     _STATE.clear()
     _STATE.update(
         plans=plans,
-        collector=Collector(plans, use_ruleset=use_ruleset, profile=profile),
+        # The columnar filter answers the lines of many rules: the rule-set pre-filter (a few
+        # tenths of a second to build for a thousand rules) would never be asked.
+        collector=Collector(plans, use_ruleset=use_ruleset and not many, profile=profile),
         forced=[i for _f, i in files],
         kinds=[_kind(p.compiled) for p in plans],
     )
@@ -301,7 +304,7 @@ def collect_parallel(
     ctx = multiprocessing.get_context("fork")
     if scan:
         plan_scan(plans, _STATE["collector"], [f for f, _i in files], chunks, workers, ctx)
-    if columnar and use_ruleset and len(plans) >= COLUMNAR_MIN_RULES and "scanner" not in _STATE:
+    if many:
         from vigil.ecs.ecs_schema import ecs_schema
         from vigil.engine.columnar import ColumnarFilter, rule_filters
 
