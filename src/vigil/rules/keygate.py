@@ -44,6 +44,8 @@ leaves out the events it was spared.
 
 from __future__ import annotations
 
+import bisect
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -421,8 +423,8 @@ class Held:
     number of its true filters in :attr:`trues`. ``always``: the codes kept whatever the keys;
     ``valued``: the codes of rows whose true filters' first keys are all one value, by that
     value; ``listed``: the other rows, ``(offset, rule, true filters, their first keys)`` (keys
-    None: kept whatever the keys); ``quiet``: the rows the pass did not decode (offset -> line
-    number)."""
+    None: kept whatever the keys); ``quiet_offsets`` and ``quiet_numbers``: the rows the pass
+    did not decode, in input order (their offsets, their line numbers)."""
 
     def __init__(self, base: int = 0):
         self.base = base
@@ -431,7 +433,14 @@ class Held:
         self.always: list[int] = []
         self.valued: dict[Any, list[int]] = {}
         self.listed: list[tuple[int, int, tuple[int, ...] | None, tuple[Any, ...] | None]] = []
-        self.quiet: dict[int, int] = {}
+        self.quiet_offsets = array("q")
+        self.quiet_numbers = array("q")
+
+    def quiet_number(self, offset: int) -> int:
+        """The line number of the row at ``offset`` when the pass did not decode it, else 0."""
+        offsets = self.quiet_offsets
+        k = bisect.bisect_left(offsets, offset)
+        return self.quiet_numbers[k] if k < len(offsets) and offsets[k] == offset else 0
 
     def true_id(self, true: tuple[int, ...] | None) -> int | None:
         """The number of a set of true filters in :attr:`trues` (None: more than a code holds)."""

@@ -204,9 +204,9 @@ def _held_chunk(chunk: _Chunk) -> _HuntResult:
         held = pickle.load(f)
     os.unlink(path)
     rows = sorted(gate.chosen(held, _STATE["gate_keys"], _STATE["gate_union"]).items())
-    quiet = held.quiet
+    numbers = {off: held.quiet_number(off) for off, _chosen in rows}
     del held
-    fresh_at = {off for off, _chosen in rows if off in quiet}
+    fresh_at = {off for off, number in numbers.items() if number}
     chosen_line = _Chosen()
 
     def lines() -> Iterator[tuple[int, int, bytes]]:
@@ -219,7 +219,7 @@ def _held_chunk(chunk: _Chunk) -> _HuntResult:
                 chosen_line.last_mask = sum(1 << i for i in chosen)
                 chosen_line.last_known = chosen
                 # (a line the pass decoded is numbered 0: it was reported then, if malformed)
-                yield quiet.get(off, 0), off, line
+                yield numbers[off], off, line
 
     report = ReadReport(log=lambda _text: None, max_kept=1_000_000)
     reader = _Reader(strict=False, line_filter=None, report=report)

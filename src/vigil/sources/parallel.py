@@ -324,11 +324,13 @@ def _answered(
         answers[k] = mask
         known[k] = steps
     if gate is not None:
-        quiet = gate.held.quiet
+        held = gate.held
+        offsets, numbers = held.quiet_offsets, held.quiet_numbers
         for k in where:
             if answers[k] == 0:
                 number, off, _line = batch[k]
-                quiet[off] = number
+                offsets.append(off)
+                numbers.append(number)
     filtered = 0
     full = columnar.full
     for (number, off, line), mask, steps in zip(batch, answers, known, strict=True):
