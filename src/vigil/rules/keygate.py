@@ -215,10 +215,11 @@ class RowGates:
         self.first: dict[int, set[Any] | None] = {}
         self.held = Held()
         self.restart()
-        self._memo: dict[int, dict[Any, Any]] = {}  # per reader: raw value -> key
+        self._memo: dict[Any, dict[Any, Any]] = {}  # per reader (and column type): raw value -> key
         self._table: Any = None
         self._offsets: Sequence[int] = ()
         self._rows: dict[str, list[Any]] = {}
+        self._kinds: dict[str, str] = {}
         self._keys: dict[int, list[Any]] = {}
 
     def restart(self, base: int = 0) -> None:
@@ -235,6 +236,7 @@ class RowGates:
         self._table = table
         self._offsets = offsets
         self._rows = {}
+        self._kinds = {}
         self._keys = {}
 
     def defer(self, rule: int, rows: Iterable[int], true: tuple[int, ...] | None) -> None:
@@ -345,13 +347,32 @@ class RowGates:
             return got
         read, path = self._readers[number]
         rows = self._rows.get(path)
+        kind = self._kinds.get(path)
         if rows is None:
             column = self._column_at(self._table, path)
-            rows = self._rows[path] = [None] * self._table.num_rows if column is None else column.to_pylist()
+            if column is None:
+                rows, kind = [None] * self._table.num_rows, "null"
+            else:
+                rows, kind = column.to_pylist(), str(column.type)
+            self._rows[path], self._kinds[path] = rows, kind
+        parts = path.split(".")
+        if kind in _SCALAR_KINDS:
+            # A column of one scalar type (or nulls): its values key the memo themselves (no
+            # other type shares the memo, where True would be 1), each distinct one read once.
+            memo = self._memo.get((number, kind))
+            if memo is None or len(memo) > MEMO_KEYS:
+                memo = self._memo[(number, kind)] = {}
+            for raw in set(rows).difference(memo):
+                try:
+                    memo[raw] = read(self._document(parts, raw))
+                except Exception:
+                    memo[raw] = _UNDECIDED  # (the rule decides on the event itself)
+            got = list(map(memo.__getitem__, rows))
+            self._keys[number] = got
+            return got
         memo = self._memo.get(number)
         if memo is None or len(memo) > MEMO_KEYS:
             memo = self._memo[number] = {}
-        parts = path.split(".")
         got = []
         frozen = self._frozen
         for raw in rows:
@@ -473,3 +494,5 @@ _RULE_MASK = (1 << (_OFFSET_SHIFT - _RULE_SHIFT)) - 1
 MEMO_KEYS = 50_000
 _UNDECIDED: Any = object()
 _UNSEEN: Any = object()
+#: Arrow types of a key column whose values (and nulls) are keys of a dict as they are.
+_SCALAR_KINDS = frozenset({"string", "large_string", "int64", "bool", "null"})
