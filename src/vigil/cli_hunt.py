@@ -504,8 +504,9 @@ _common = [
         "--no-key-gate",
         is_flag=True,
         help="Offer the sequence rules of a many-rules hunt every event their filters name (by "
-        "default a first pass collects the join keys of each one's first step, and events of "
-        "other keys that match only later steps are not offered; see docs/architecture.md).",
+        "default their events are held during the pass and, once the join keys of every "
+        "first-step event are known, events of other keys that match only later steps are not "
+        "offered; see docs/architecture.md).",
     ),
     click.option(
         "--reorder-window",

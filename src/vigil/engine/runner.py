@@ -61,10 +61,27 @@ class CompiledQuery:
         self.bound: tuple[str, int] | None = _bound(self.pipes, options)
         if isinstance(body, ast.SampleQuery):
             self.bound = None  # samples keep their candidates per key; size cuts at the end
-        self.line_filter: Callable[[bytes], bool] | None = None
+        self._line_filter: Any = _UNBUILT
         # Compile eagerly for the default schema so literal errors surface at compile time.
         for schema in schemas.all():
             self._by_schema.setdefault(id(schema), build_plan(query, schema, options))
+
+    @property
+    def line_filter(self) -> Callable[[bytes], bool] | None:
+        """The raw-line pre-check of the query (:func:`vigil.engine.prefilter.build_line_filter`;
+        None: every line may match), built on first use: a hunt over many rules answers its
+        lines from their columns and never asks for it (a few tenths of a second for 1,000
+        rules). The same object every time (callers calibrate it)."""
+        if self._line_filter is _UNBUILT:
+            from vigil.engine.prefilter import build_line_filter
+
+            self._line_filter = build_line_filter(self.query, self.schemas, self.options)
+        result: Callable[[bytes], bool] | None = self._line_filter
+        return result
+
+    @line_filter.setter
+    def line_filter(self, value: Callable[[bytes], bool] | None) -> None:
+        self._line_filter = value
 
     def plan(self, index: str) -> IndexPlan:
         """The compiled plan for events of ``index``."""
@@ -413,6 +430,9 @@ def _bound(pipes: list[tuple[str, int]], options: QueryOptions) -> tuple[str, in
     return (end, max(n, 0))
 
 
+_UNBUILT: Any = object()
+
+
 class _Last:
     """Sorts after every timestamp: events without one come last, as Elasticsearch sorts them."""
 
@@ -461,8 +481,4 @@ def compile_query(
     registry = schemas if schemas is not None else SchemaRegistry(default=ecs_schema())
     opts = options or QueryOptions()
     checked = verify_query(parsed, registry)
-    compiled = CompiledQuery(checked, registry, opts)
-    from vigil.engine.prefilter import build_line_filter
-
-    compiled.line_filter = build_line_filter(checked, registry, opts)
-    return compiled
+    return CompiledQuery(checked, registry, opts)
