@@ -547,3 +547,59 @@ def test_format_is_detected_by_content(tmp_path: Path) -> None:
 def test_missing_path_is_a_problem() -> None:
     result = load_rules(["/no/such/rules"])
     assert result.problems == (RuleProblem("/no/such/rules", None, None, "no such file or folder"),)
+
+
+def _many_rule_files(folder: Path, n: int) -> None:
+    """``n`` rule files: most good (some queries shared), a few broken, one rule_id twice, a
+    README passed over."""
+    folder.mkdir()
+    for i in range(n):
+        if i % 37 == 5:
+            text = _toml(f"id-{i}", f"Rule {i}").replace(
+                'process where process.name == "cmd.exe"', "process where ("
+            )
+        elif i % 53 == 7:
+            text = "this is not [toml"
+        elif i == n - 1:
+            text = _toml("id-3", "A copy of rule 3")
+        else:
+            query = f'process where process.name == "tool{i % 11}.exe"'
+            text = _toml(f"id-{i}", f"Rule {i}").replace('process where process.name == "cmd.exe"', query)
+        (folder / f"rule_{i:04d}.toml").write_text(text)
+    (folder / "README.md").write_text("# Rules\n\nNot a rule.\n")
+
+
+def test_many_files_loaded_by_two_processes_as_by_one(tmp_path: Path) -> None:
+    from vigil.eql import parser
+    from vigil.rules.loaders import PARALLEL_MIN_FILES
+
+    folder = tmp_path / "rules"
+    _many_rule_files(folder, PARALLEL_MIN_FILES + 40)
+    one = load_rules([str(folder)], jobs=1)
+    parser._REMEMBERED.clear()
+    two = load_rules([str(folder)], jobs=2)
+    assert two == one
+    assert len(one.rules) > PARALLEL_MIN_FILES // 2
+    assert {p.severity for p in one.problems} == {"error", "warning"}
+    # the helper's rules' parsed queries are kept, the same trees as parsing them here
+    assert parser._REMEMBERED
+    for text, tree in parser._REMEMBERED.items():
+        assert tree == parser._parse_cached(text)
+
+
+def test_loading_helper_failing_leaves_its_files_to_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from vigil.rules import loaders
+
+    folder = tmp_path / "rules"
+    _many_rule_files(folder, loaders.PARALLEL_MIN_FILES + 10)
+
+    def dies(_files: object, send: object) -> None:
+        os._exit(3)  # ends without an answer
+
+    one = load_rules([str(folder)], jobs=1)
+    monkeypatch.setattr(loaders, "_load_part", dies)
+    assert load_rules([str(folder)], jobs=2) == one

@@ -86,11 +86,12 @@ def hunt_reorder_window(rules: Sequence[Any]) -> int:
     return max(HUNT_MIN_REORDER_WINDOW, HUNT_REORDER_BUDGET // max(1, sequences))
 
 
-def _load(rule_paths: Sequence[str]) -> tuple[list[Any], list[Any]]:
-    """Load rules, report problems and skipped rules (one line each) on stderr."""
+def _load(rule_paths: Sequence[str], jobs: int = 1) -> tuple[list[Any], list[Any]]:
+    """Load rules (``jobs``: processes that may read the files), report problems and skipped
+    rules (one line each) on stderr."""
     from vigil.rules.loaders import load_rules
 
-    loaded = load_rules(list(rule_paths))
+    loaded = load_rules(list(rule_paths), jobs=jobs)
     for problem in loaded.problems:
         click.echo(f"vigil: {problem}", err=True)
     from vigil.rules.validate import unsupported_reason
@@ -114,9 +115,10 @@ def _build_plans(
     strict_index: bool,
     reorder_window: int | None,
     max_pending: int | None,
+    jobs: int = 1,
 ) -> tuple[list[Any], float]:
     """Load and compile the rules (a rule that fails to compile is skipped with a message); the
-    plans and when loading ended.
+    plans and when loading ended. ``jobs``: processes that may read the rule files.
 
     The cyclic garbage collector is off meanwhile: loading and compiling a thousand rules
     allocates millions of objects, none of them garbage, and each collection walked them all
@@ -126,7 +128,7 @@ def _build_plans(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        rules, exception_items = _load(rule_paths)
+        rules, exception_items = _load(rule_paths, jobs)
         loaded_at = time.perf_counter()
         plans = []
         if reorder_window is None and mode == "hunt":
@@ -212,6 +214,7 @@ def _run(
         strict_index=strict_index,
         reorder_window=reorder_window,
         max_pending=max_pending,
+        jobs=workers if workers is not None else min(4, os.cpu_count() or 1),
     )
     if not plans:
         click.echo("vigil: no rule to run", err=True)

@@ -614,7 +614,21 @@ def parse(text: str) -> ast.Query:
     """
     if not isinstance(text, str):
         raise TypeError(f"EQL text must be a str, not {type(text).__name__}")
-    return _parse_cached(text)
+    known = _REMEMBERED.get(text)
+    return known if known is not None else _parse_cached(text)
+
+
+# Trees parsed by another process (rules loaded by a helper, see vigil.rules.loaders): the same
+# trees this process would make of the same texts.
+_REMEMBERED: dict[str, ast.Query] = {}
+
+
+def remember_parsed(trees: dict[str, ast.Query]) -> None:
+    """Take the parsed trees of these query texts as :func:`parse` would make them (a few
+    thousand at most are kept)."""
+    if len(_REMEMBERED) + len(trees) > 8192:
+        _REMEMBERED.clear()
+    _REMEMBERED.update(trees)
 
 
 # A rule's query is parsed when the rule is loaded (to report errors at their place in the file)

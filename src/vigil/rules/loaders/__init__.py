@@ -17,6 +17,9 @@ from loading. A rule_id seen twice is loaded once (the first one) with a warning
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -95,15 +98,15 @@ def load_file(
     return rules, items, problems
 
 
-def load_rules(paths: Sequence[str | Path]) -> LoadResult:
-    """Load every rule under ``paths`` (files or folders); see the module docstring."""
+def load_rules(paths: Sequence[str | Path], jobs: int = 1) -> LoadResult:
+    """Load every rule under ``paths`` (files or folders); see the module docstring. ``jobs``:
+    processes that may read the files (see :func:`_load_files`)."""
     problems: list[RuleProblem] = []
     rules: list[Rule] = []
     items: list[dict[str, Any]] = []
     seen: dict[str, str] = {}
     files = _files(paths, problems)
-    for path, named in files:
-        found, found_items, found_problems = load_file(path, named=named)
+    for found, found_items, found_problems in _load_files(files, jobs):
         problems.extend(found_problems)
         items.extend(found_items)
         for rule in found:
@@ -123,3 +126,64 @@ def load_rules(paths: Sequence[str | Path]) -> LoadResult:
             seen[rule.rule_id] = rule.source
             rules.append(rule)
     return LoadResult(tuple(rules), tuple(problems), tuple(items), tuple(str(p) for p, _ in files))
+
+
+#: From this many files on, :func:`load_rules` with ``jobs`` of 2 or more reads two fifths of them
+#: in a forked helper process (a thousand rule files take ~0.6 s to read and parse in one).
+PARALLEL_MIN_FILES = 200
+
+_Loaded = tuple[list[Rule], list[dict[str, Any]], list[RuleProblem]]
+
+
+def _load_files(files: list[tuple[Path, bool]], jobs: int) -> list[_Loaded]:
+    """:func:`load_file` of each file, in order. With ``jobs`` of 2 or more and many files, a
+    forked helper reads the last two fifths meanwhile and sends back its rules with their parsed
+    queries (which compiling them then reuses, see :func:`vigil.eql.parser.remember_parsed`);
+    if it fails, this process reads that half too: the result is the same either way."""
+    if jobs < 2 or len(files) < PARALLEL_MIN_FILES or "fork" not in multiprocessing.get_all_start_methods():
+        return [load_file(path, named=named) for path, named in files]
+    # The helper's share is the smaller: it also pickles its rules and trees (~0.1 s for 400).
+    cut = len(files) * 3 // 5
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    helper = ctx.Process(target=_load_part, args=(files[cut:], send), daemon=True)
+    helper.start()
+    send.close()
+    theirs: list[_Loaded] | None = None
+    try:
+        mine = [load_file(path, named=named) for path, named in files[:cut]]
+        try:
+            theirs, trees = receive.recv()
+        except (EOFError, OSError, pickle.UnpicklingError):
+            theirs = None
+    finally:
+        receive.close()
+        helper.join()
+    if theirs is None:
+        theirs = [load_file(path, named=named) for path, named in files[cut:]]
+    else:
+        from vigil.eql.parser import remember_parsed
+
+        remember_parsed(trees)
+    return mine + theirs
+
+
+def _load_part(files: list[tuple[Path, bool]], send: Any) -> None:
+    """The helper of :func:`_load_files`: its files' results and the trees of their queries."""
+    try:
+        from vigil.eql.parser import parse
+
+        out = [load_file(path, named=named) for path, named in files]
+        trees: dict[str, Any] = {}
+        for found, _items, _problems in out:
+            for rule in found:
+                try:
+                    trees[rule.query] = parse(rule.query)  # (parsed when loaded: a cache hit)
+                except Exception:
+                    continue
+        send.send((out, trees))
+    except BaseException:
+        pass
+    finally:
+        send.close()
+        os._exit(0)  # no atexit handlers or buffers of the parent's objects
