@@ -254,16 +254,10 @@ class RowGates:
         if true is None or 0 in true:
             # The first step may be true: the row's key is one of the rule's first-step keys,
             # and the row is kept whatever the keys.
-            always = held.always
-            first = self.first
-            for j in rows:
-                if keyless:
-                    keys = first[rule]
-                    if keys is not None:
-                        keys.add(())
-                else:
-                    self._add_first(rule, decided, j)
-                always.append((offsets[j] - base) << _OFFSET_SHIFT | head)
+            rows = list(rows)
+            held.always.extend((offsets[j] - base) << _OFFSET_SHIFT | head for j in rows)
+            if rows:
+                self._add_first(rule, decided, rows, keyless)
             return
         valued = held.valued
         if keyless:
@@ -303,19 +297,28 @@ class RowGates:
         decided = self.rules[rule][1]
         return tuple(self._key(decided[p][0], row) for p in true)  # type: ignore[index]
 
-    def _add_first(self, rule: int, decided: list[tuple[int, bool] | None], row: int) -> None:
+    def _add_first(
+        self, rule: int, decided: list[tuple[int, bool] | None], rows: list[int], keyless: bool
+    ) -> None:
+        """Add the first keys of ``rows`` (where the rule's first step may be true) to its
+        first-step keys."""
         keys = self.first[rule]
         if keys is None:
             return
-        v = self._key(decided[0][0], row)  # type: ignore[index]
-        if v is _UNDECIDED:
+        if keyless:
+            keys.add(())
+            return
+        column = self._column_keys(decided[0][0])  # type: ignore[index]
+        values = [column[j] for j in rows]
+        if _UNDECIDED in values:
             self.first[rule] = None  # a key the column cannot tell: the rule keeps every row
             return
         try:
-            if type(v) is list:
-                keys.update(v)
-            else:
-                keys.add(v)
+            for v in values:
+                if type(v) is list:
+                    keys.update(v)
+                else:
+                    keys.add(v)
         except TypeError:
             self.first[rule] = None
             return
