@@ -310,3 +310,22 @@ def test_parts_of_many_rules_share_their_events_across_the_pipe() -> None:
                 assert a[0] == b[0]
             else:
                 assert a[1] == b[1]
+
+
+def test_hunt_ranges_tapered_at_the_end(tmp_path: Path) -> None:
+    """The last ranges of a many-rules hunt are cut smaller (the workers then finish together);
+    the ranges still cover every byte once, in order."""
+    from vigil.rules.parallel import TAPER_PIECES, _tapered
+    from vigil.sources.parallel import plan_chunks
+
+    data = tmp_path / "big.ndjson"
+    data.write_bytes(b"x" * ((40 << 20) - 1) + b"\n")
+    chunks = plan_chunks([str(data)], 4 << 20)
+    tapered = _tapered(chunks, 2)
+    assert len(tapered) == len(chunks) - 4 + 4 * TAPER_PIECES
+    assert tapered[0].start == 0 and tapered[-1].end == chunks[-1].end
+    assert all(a.end == b.start for a, b in itertools.pairwise(tapered))
+    assert tapered[: len(chunks) - 4] == chunks[: len(chunks) - 4]
+    # ranges of less than 4 MiB are left whole
+    small = plan_chunks([str(data)], 2 << 20)
+    assert _tapered(small, 2) == small

@@ -286,7 +286,7 @@ def collect_parallel(
     files = _files(paths, input_format, index, index_of_path or {})
     if not files or sum(os.path.getsize(f) for f, _i in files) < min_bytes:
         return None
-    chunks = plan_chunks([f for f, _i in files], chunk_bytes)
+    chunks = _tapered(plan_chunks([f for f, _i in files], chunk_bytes), workers)
     many = columnar and use_ruleset and len(plans) >= COLUMNAR_MIN_RULES
     _STATE.clear()
     _STATE.update(
@@ -396,6 +396,28 @@ def collect_parallel(
         if held_dir is not None:
             shutil.rmtree(held_dir, ignore_errors=True)
     return stats
+
+
+#: The last ranges of a hunt are cut in this many pieces (see _tapered).
+TAPER_PIECES = 4
+
+
+def _tapered(chunks: list[_Chunk], workers: int) -> list[_Chunk]:
+    """``chunks`` with the last ``2 * workers`` cut in :data:`TAPER_PIECES` each: the workers
+    take ranges as they finish the previous ones, and ranges this small at the end leave one
+    worker idle for less time while the other finishes (a 16 MB range is ~0.3 s of a hunt over
+    1,000 rules)."""
+    tail = min(len(chunks), 2 * workers)
+    out = chunks[: len(chunks) - tail]
+    for c in chunks[len(chunks) - tail :]:
+        step = (c.end - c.start) // TAPER_PIECES
+        if step < 1 << 20:
+            out.append(c)
+            continue
+        starts = [c.start + k * step for k in range(TAPER_PIECES)]
+        ends = [*starts[1:], c.end]
+        out.extend(_Chunk(c.path, c.file_no, a, b) for a, b in zip(starts, ends, strict=True))
+    return out
 
 
 def _row_gates(plans: Sequence[RulePlan], columnar: Any) -> RowGates | None:
