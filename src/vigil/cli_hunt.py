@@ -165,7 +165,8 @@ def _settle_gc() -> None:
     Young collections are made rarer too: decoded events and parts are trees without cycles,
     freed by reference counting.
     """
-    gc.collect()
+    # No collection first: loading and compiling leave no cyclic garbage (a full collection
+    # found none over 1,000 rules, and took 0.17 s walking them all).
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
 

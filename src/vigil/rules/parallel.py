@@ -302,6 +302,8 @@ def collect_parallel(
     report.files += len(files)
     line_base: dict[int, int] = {}
     ctx = multiprocessing.get_context("fork")
+    if not many:
+        _STATE["collector"].dispatch  # noqa: B018 - built here, shared by the workers forked below
     if scan:
         plan_scan(plans, _STATE["collector"], [f for f, _i in files], chunks, workers, ctx)
     if many:

@@ -100,7 +100,7 @@ class Collector:
 
     def __init__(self, plans: Sequence[RulePlan], *, use_ruleset: bool = True, profile: bool = False):
         self.plans = plans
-        self.dispatch = _dispatcher(plans)
+        self._dispatch: Callable[[Any], int] | None = None
         self.ruleset = rule_set_filter(plans) if use_ruleset else None
         self.profile = profile
         # The columnar filter of a many-rules hunt over NDJSON (vigil.engine.columnar), when the
@@ -110,6 +110,14 @@ class Collector:
         # The key gates of the sequence rules (vigil.rules.keygate.RowGates), set with the
         # columnar filter: the events of lines it could not answer are held for the gated rules.
         self.holding: Any | None = None
+
+    @property
+    def dispatch(self) -> Callable[[Any], int]:
+        """The rule index (:func:`_dispatcher`), built on first use: a many-rules hunt whose
+        columnar filter answers every line never asks for it."""
+        if self._dispatch is None:
+            self._dispatch = _dispatcher(self.plans)
+        return self._dispatch
 
     def collect(self, events: Iterable[Event], on_event: Callable[[int], None] | None = None) -> CollectStats:
         """Read the events once, offering each to every rule that may match it.
@@ -122,13 +130,13 @@ class Collector:
         from vigil.engine.dispatch import bits
         from vigil.engine.typed import begin_event
 
-        dispatch = self.dispatch
         ruleset = self.ruleset
         columnar = self.columnar
         holding = self.holding
         held = holding.bits if holding is not None else 0
 
         def targeted() -> Iterator[tuple[Event, Sequence[int]]]:
+            dispatch = None
             for ev in events:
                 begin_event(ev.source)  # the dispatcher's field reads are shared with the rules'
                 if columnar is not None and ev.raw is columnar.last_line and columnar.last_exact:
@@ -139,6 +147,8 @@ class Collector:
                     yield ev, bits(columnar.last_mask)
                     self._known = None
                     continue
+                if dispatch is None:
+                    dispatch = self.dispatch
                 mask = dispatch(ev.source)
                 if ruleset is not None and ev.raw is not None and ev.raw is ruleset.last_line:
                     mask &= ruleset.last_mask
