@@ -235,3 +235,46 @@ def test_unsupported_rule_type_is_skipped_with_one_line(tmp_path: Path) -> None:
     )
     assert "not supported yet" in err
     assert code != 0 or out == ""
+
+
+def _program(*args: str, cwd: Path) -> tuple[int, str, str]:
+    """The ``vigil`` program as its console script runs it (``vigil.cli:run``), in a process."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from vigil.cli import run; sys.argv[0] = 'vigil'; run()", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_program_ends_fast_after_a_hunt_with_everything_written(tmp_path: Path) -> None:
+    """After a hunt the program ends without tearing its objects down (vigil.cli.run): the
+    output file, standard output and the alert store hold all they hold when it ends normally."""
+    expected_code, expected_out, _err = hunt_sample(str(tmp_path / "a.db"))
+    assert expected_code == 0 and alerts_of(expected_out)
+    out_file = tmp_path / "alerts.ndjson"
+    common = ["hunt", "--rules", str(RULES / FORMATS[0]), str(DATA), "--format", "ndjson", "--no-progress"]
+    code, stdout, stderr = _program(
+        *common, "--alert-db", str(tmp_path / "b.db"), "--output", str(out_file), cwd=tmp_path
+    )
+    assert code == 0, stderr
+    assert primary_ids(alerts_of(out_file.read_text())) == primary_ids(alerts_of(expected_out))
+    assert "alerts stored in" in stderr  # the summary, printed before the end
+    code, stdout, stderr = _program(*common, "--alert-db", str(tmp_path / "c.db"), cwd=tmp_path)
+    assert code == 0 and primary_ids(alerts_of(stdout)) == primary_ids(alerts_of(expected_out))
+    listed = CliRunner().invoke(
+        main, ["alerts", "list", "--alert-db", str(tmp_path / "c.db"), "--format", "ndjson"]
+    )
+    assert listed.exit_code == 0 and len(listed.stdout.splitlines()) == len(
+        primary_ids(alerts_of(expected_out))
+    )
+    # an error keeps its exit code, and a command that did not finish writing ends as usual
+    code, _stdout, stderr = _program("hunt", "--rules", str(tmp_path / "missing"), str(DATA), cwd=tmp_path)
+    assert code == 2 and "no rule to run" in stderr
+    code, stdout, _stderr = _program("--version", cwd=tmp_path)
+    assert code == 0 and stdout.startswith("vigil")

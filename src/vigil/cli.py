@@ -84,6 +84,32 @@ def main() -> None:
     """Run Elastic Security EQL rules over event files, with Elasticsearch's EQL semantics."""
 
 
+# Set by a command that has written, flushed and closed all it writes (see run).
+_DONE: dict[str, bool] = {}
+
+
+def all_written() -> None:
+    """Tell :func:`run` that the command has closed every file and store it wrote to: the
+    process may end without tearing down its objects."""
+    _DONE["written"] = True
+
+
+def run() -> None:
+    """The ``vigil`` program: :func:`main` as a command line runs it. After a command that said
+    it has closed all it wrote (:func:`all_written`: a hunt or replay), the process ends without
+    freeing its objects one by one, which took ~0.3 s after a hunt over 1,000 rules (the
+    compiled rules and their answers are millions of objects). The output is the same."""
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+        if _DONE.get("written") and (code is None or isinstance(code, int)):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code or 0)
+        raise
+
+
 # --------------------------------------------------------------------------- vigil query
 
 

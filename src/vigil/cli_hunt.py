@@ -334,6 +334,9 @@ def _run(
         store=store,
     )
     store.close()
+    from vigil.cli import all_written
+
+    all_written()
 
 
 def _summary(mode: str, report: Any, summaries: Sequence[Any], *, unknown_index: str, store: Any) -> None:
