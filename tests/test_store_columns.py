@@ -664,3 +664,22 @@ def test_ip_key_is_the_sort_key_of_the_parsed_address(text: str) -> None:
     columns._IP_KEYS.clear()
     addr = values.parse_ip(text)
     assert ip_key(text) == (None if addr is None else values.ip_sort_key(addr))
+
+
+def test_store_api_imported_on_first_use() -> None:
+    """A hunt's workers use the store's JSON-text parser alone: importing it does not import
+    DuckDB (the store's API is imported on first use), and every public name still resolves."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, vigil.store.textcols; assert 'duckdb' not in sys.modules, 'duckdb imported';"
+        "import vigil.store as s; [getattr(s, n) for n in s.__all__];"
+        "assert 'duckdb' in sys.modules; print('ok')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+    import vigil.store
+
+    with pytest.raises(AttributeError):
+        vigil.store.no_such_name  # noqa: B018

@@ -9,8 +9,12 @@ from pathlib import Path
 import duckdb
 
 from vigil.engine.model import Event
-from vigil.store.columns import HotField, default_hot_fields, hot_fields_for, with_timestamp
-from vigil.store.errors import StoreError, StoreFormatError, StoreLockedError
+from vigil.store.columns import HotField as HotField
+from vigil.store.columns import default_hot_fields, with_timestamp
+from vigil.store.columns import hot_fields_for as hot_fields_for
+from vigil.store.errors import StoreError as StoreError
+from vigil.store.errors import StoreFormatError as StoreFormatError
+from vigil.store.errors import StoreLockedError as StoreLockedError
 from vigil.store.manifest import (
     DATA,
     MANIFEST,
@@ -20,20 +24,8 @@ from vigil.store.manifest import (
     writer_lock,
 )
 from vigil.store.reader import QueryItem, candidates_sql, events_sql, run_candidates
-from vigil.store.writer import BATCH_ROWS, AppendReport, append_events
-
-__all__ = [
-    "AppendReport",
-    "HotField",
-    "Store",
-    "StoreError",
-    "StoreFormatError",
-    "StoreInfo",
-    "StoreLockedError",
-    "default_hot_fields",
-    "hot_fields_for",
-    "open_store",
-]
+from vigil.store.writer import BATCH_ROWS, append_events
+from vigil.store.writer import AppendReport as AppendReport
 
 
 @dataclass(frozen=True)
