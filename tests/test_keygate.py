@@ -344,3 +344,26 @@ def test_final_keys_leave_out_rules_with_too_many(monkeypatch: pytest.MonkeyPatc
     got = final_keys({3: {"a", "b"}, 5: {"a", "b", "c"}, 7: None}, total=10)
     assert got == {3: frozenset({"a", "b"}), 5: None, 7: None}
     assert final_keys({3: {"a", "b"}, 5: {"c"}}, total=1) == {3: None, 5: frozenset({"c"})}
+
+
+def test_held_rows_that_cannot_be_written_are_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows held for the gated rules go to temporary files: when they cannot be written,
+    the hunt stops with an error naming the folder and the way out, not a traceback."""
+    from vigil.errors import DataError
+    from vigil.rules import parallel
+
+    folder = _rules(tmp_path, SEQUENCES + FILLER)
+    data = tmp_path / "events.ndjson"
+    data.write_bytes(b"\n".join(orjson.dumps(d) for d in _lifecycles(random.Random(3), 300)) + b"\n")
+    gone = tmp_path / "no-such-folder"
+    monkeypatch.setattr(parallel.tempfile, "mkdtemp", lambda prefix="": str(gone))
+    with pytest.raises(DataError) as caught:
+        parallel_hunt(folder, data, 16 * 1024)
+    text = str(caught.value)
+    assert f"cannot write the rows the key gate holds during the pass in {gone}" in text
+    assert "--no-key-gate" in text
+    # without the gate the same hunt needs no temporary files
+    plans, _report, stats = parallel_hunt(folder, data, 16 * 1024, key_gate=False)
+    assert stats.gated_rules == 0

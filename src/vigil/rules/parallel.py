@@ -30,6 +30,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from vigil.errors import DataError
 from vigil.rules.executor import RulePlan
 from vigil.rules.keygate import GATE_MAX_KEYS, RowGates, final_keys, gateable
 from vigil.rules.scheduler import Collector, CollectStats
@@ -137,8 +138,11 @@ def _hunt_chunk(chunk: _Chunk) -> _HuntResult:
         result.first_keys = gate.first
         if gate.held:
             result.held = os.path.join(_STATE["held_dir"], f"{chunk.file_no}-{chunk.start}.pickle")
-            with open(result.held, "wb") as f:
-                pickle.dump(gate.held, f, protocol=pickle.HIGHEST_PROTOCOL)
+            try:
+                with open(result.held, "wb") as f:
+                    pickle.dump(gate.held, f, protocol=pickle.HIGHEST_PROTOCOL)
+            except OSError as exc:
+                raise _held_error("write", _STATE["held_dir"], exc) from None
         gate.restart()
     result.lines = report.lines
     result.events = report.events
@@ -181,6 +185,15 @@ def _gathered(
     return result, stats
 
 
+def _held_error(doing: str, folder: str, exc: OSError) -> DataError:
+    """The error of a hunt whose key gate cannot keep its held rows in ``folder``."""
+    return DataError(
+        f"cannot {doing} the rows the key gate holds during the pass in {folder}: {exc.strerror or exc}",
+        hint="free some space there, point TMPDIR at a larger folder, or run with --no-key-gate "
+        "(~0.6 GB over 10,000,000 events)",
+    )
+
+
 class _Chosen:
     """What :class:`vigil.rules.scheduler.Collector` reads of a columnar filter, for the rows
     kept after the pass: the rules of the line handed on next, with their true filters."""
@@ -200,9 +213,12 @@ def _held_chunk(chunk: _Chunk) -> _HuntResult:
     collector: Collector = _STATE["collector"]
     gate: RowGates = _STATE["row_gates"]
     path = _STATE["held"][(chunk.file_no, chunk.start)]
-    with open(path, "rb") as f:
-        held = pickle.load(f)
-    os.unlink(path)
+    try:
+        with open(path, "rb") as f:
+            held = pickle.load(f)
+        os.unlink(path)
+    except OSError as exc:
+        raise _held_error("read", os.path.dirname(path), exc) from None
     rows = sorted(gate.chosen(held, _STATE["gate_keys"], _STATE["gate_union"]).items())
     numbers = {off: held.quiet_number(off) for off, _chosen in rows}
     del held
@@ -316,7 +332,10 @@ def collect_parallel(
             if gates is not None:
                 # Held rows are written to files, not kept in memory, until every range is read.
                 columnar_filter.row_gate = _STATE["collector"].holding = _STATE["row_gates"] = gates
-                _STATE["held_dir"] = tempfile.mkdtemp(prefix="vigil-held-")
+                try:
+                    _STATE["held_dir"] = tempfile.mkdtemp(prefix="vigil-held-")
+                except OSError as exc:
+                    raise _held_error("write", tempfile.gettempdir(), exc) from None
                 stats.gated_rules = len(gates.complete)
         columnar_filter.prepare()  # (shared by the workers forked below)
         _STATE["columnar"] = columnar_filter
