@@ -365,5 +365,5 @@ def test_held_rows_that_cannot_be_written_are_a_clear_error(
     assert f"cannot write the rows the key gate holds during the pass in {gone}" in text
     assert "--no-key-gate" in text
     # without the gate the same hunt needs no temporary files
-    plans, _report, stats = parallel_hunt(folder, data, 16 * 1024, key_gate=False)
+    _plans, _report, stats = parallel_hunt(folder, data, 16 * 1024, key_gate=False)
     assert stats.gated_rules == 0
