@@ -133,7 +133,7 @@ def _hunt_chunk(chunk: _Chunk) -> _HuntResult:
     gate: RowGates | None = _STATE.get("row_gates")
     if gate is not None:
         gate.restart(chunk.start)
-    result, stats = _gathered(plans, kinds, lambda: collector.collect(events))
+    result, stats = _gathered(plans, kinds, lambda: collector.collect(_let_go(events)))
     if gate is not None:
         result.first_keys = gate.first
         if gate.held:
@@ -154,6 +154,20 @@ def _hunt_chunk(chunk: _Chunk) -> _HuntResult:
     result.scanned = ruleset is not None and (scanner is not None or picks is not None)
     result.malformed = [(m.line, m.column, m.message) for m in report.malformed]
     return result
+
+
+_LET_GO: dict[str, Any] = {}
+
+
+def _let_go(events: Iterator[Any]) -> Iterator[Any]:
+    """``events``, each one's document and line dropped once the collector asks for the next
+    (it has offered the event to its rules by then). A worker sends its rules' parts back
+    without documents (see _pack_event): freed here, while still in the cache, a range's
+    documents cost far less than freed all at once with the parts holding their events."""
+    for ev in events:
+        yield ev
+        ev.source = _LET_GO
+        ev.raw = None
 
 
 def _gathered(
@@ -243,7 +257,7 @@ def _held_chunk(chunk: _Chunk) -> _HuntResult:
     unknown = [0]
 
     def events() -> Iterator[Any]:
-        for ev in _events_of(reader, chunk, lines()):
+        for ev in _let_go(_events_of(reader, chunk, lines())):
             if not ev.index and ev.origin is not None and ev.origin[1] in fresh_at:
                 unknown[0] += 1  # (the pass counted the events it decoded)
             yield ev
