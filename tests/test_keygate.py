@@ -20,7 +20,7 @@ from test_ruleset_hunt import _alert_ids, _line_by_line, _plans, _rules, paralle
 from vigil.ecs.ecs_schema import ecs_schema
 from vigil.engine.columnar import ColumnarFilter, query_filters
 from vigil.engine.model import Event
-from vigil.rules.keygate import RowGates, final_keys, gateable
+from vigil.rules.keygate import RowGates, final_keys, final_spans, gateable
 from vigil.rules.parallel import COLUMNAR_MIN_RULES
 from vigil.sources import ReadReport
 from vigil.store.textcols import JsonColumns
@@ -275,6 +275,129 @@ def test_row_gates_hold_lines(tmp_path: Path) -> None:
     }
     rows.restart()
     assert rows.first == {0: set()} and not rows.held
+
+
+TIMED = (
+    'sequence by process.entity_id with maxspan=1m [process where process.name == "a.exe"]'
+    ' [network where true] until [process where event.type == "end"]'
+)
+
+
+def _at(seconds: float) -> str:
+    whole = int(seconds)
+    return f"2024-05-01T10:{whole // 60:02d}:{whole % 60:02d}.{round((seconds - whole) * 1000):03d}Z"
+
+
+def _timed_lines(first: Any) -> list[dict[str, Any]]:
+    """A first-step event of key z at 10:10:00 (its timestamp ``first``), then rows of the rule's
+    later steps at other times and keys."""
+    net = {"event": {"category": "network"}}
+    return [
+        {**net, "@timestamp": _at(630), "process": {"entity_id": "z"}},  # 30 s after: kept
+        {**net, "@timestamp": _at(660), "process": {"entity_id": "z"}},  # exactly maxspan: kept
+        {**net, "@timestamp": _at(780), "process": {"entity_id": "z"}},  # 3 min after: spared
+        {**net, "@timestamp": _at(300), "process": {"entity_id": "z"}},  # 5 min before: spared
+        {**net, "@timestamp": _at(620), "process": {"entity_id": "y"}},  # another key: spared
+        {**net, "process": {"entity_id": "z"}},  # no timestamp: kept (the event decides)
+        {  # until, 20 s after: kept; 10 min after: spared
+            "event": {"category": "process", "type": "end"},
+            "@timestamp": _at(620),
+            "process": {"entity_id": "z"},
+        },
+        {
+            "event": {"category": "process", "type": "end"},
+            "@timestamp": _at(1200),
+            "process": {"entity_id": "z"},
+        },
+        {
+            "event": {"category": "process"},
+            "@timestamp": first,
+            "process": {"name": "a.exe", "entity_id": "z"},
+        },
+    ]
+
+
+def test_row_gates_by_time(tmp_path: Path) -> None:
+    # A rule with a maxspan keeps a later step's row only when a first-step event of its key
+    # may lie within the maxspan before it (a time slot as wide as the maxspan, or the one before).
+    rows, cf = _gate(TIMED, tmp_path)
+    assert 0 in rows.timed
+    lines = _timed_lines(_at(600))
+    cf.offsets = [100 * k for k in range(len(lines))]
+    assert cf.masks([orjson.dumps(d) for d in lines]) == [0] * len(lines)
+    keys = final_keys(rows.first)
+    spans = final_spans(rows.spans, keys)
+    assert spans[0] is not None and len(spans[0]) == 1
+    assert rows.chosen(rows.held, keys, keys[0] or frozenset(), spans) == {
+        0: {0: (1,)},
+        100: {0: (1,)},
+        500: {0: (1,)},
+        600: {0: (2,)},
+        800: {0: (0,)},
+    }
+    # Without the time slots (an older caller, a rule left ungated by time): by keys alone.
+    assert set(rows.chosen(rows.held, keys, keys[0] or frozenset())) == {0, 100, 200, 300, 500, 600, 700, 800}
+
+
+def test_row_gates_by_time_without_a_first_time(tmp_path: Path) -> None:
+    # A first-step event whose timestamp reads as none (not a date) is in no sequence: the rows
+    # of its key are spared, but for the one without a time (the event decides).
+    rows, cf = _gate(TIMED, tmp_path)
+    lines = _timed_lines("not a date")
+    cf.offsets = [100 * k for k in range(len(lines))]
+    cf.masks([orjson.dumps(d) for d in lines])
+    keys = final_keys(rows.first)
+    spans = final_spans(rows.spans, keys)
+    assert spans == {0: frozenset()}
+    assert set(rows.chosen(rows.held, keys, keys[0] or frozenset(), spans)) == {500, 800}
+
+
+def test_row_gates_by_time_need_readable_times(tmp_path: Path) -> None:
+    # A time the reader raises on leaves the rule ungated by time: every row of a first-step key
+    # is kept.
+    rows, cf = _gate(TIMED, tmp_path)
+    number = rows.timed[0][0]
+    read, path = rows._readers[number]
+
+    def fussy(doc: dict[str, Any]) -> Any:
+        if doc.get("@timestamp") == _at(600):
+            raise ValueError("cannot tell")
+        return read(doc)
+
+    rows._readers[number] = (fussy, path)  # (this test's own gate)
+    lines = _timed_lines(_at(600))
+    cf.offsets = [100 * k for k in range(len(lines))]
+    cf.masks([orjson.dumps(d) for d in lines])
+    keys = final_keys(rows.first)
+    spans = final_spans(rows.spans, keys)
+    assert spans == {0: None}
+    assert set(rows.chosen(rows.held, keys, keys[0] or frozenset(), spans)) == {
+        0,
+        100,
+        200,
+        300,
+        500,
+        600,
+        700,
+        800,
+    }
+
+
+def test_an_event_held_whole_gives_its_time(tmp_path: Path) -> None:
+    # A first-step event decoded whole gives its key and time slot from the event itself.
+    rows, cf = _gate(TIMED, tmp_path)
+    step0 = {
+        "event": {"category": "process"},
+        "@timestamp": _at(600),
+        "process": {"name": "a.exe", "entity_id": "z"},
+    }
+    rows.hold_event(_event(step0), [0], 10_000)
+    lines = _timed_lines(_at(600))[:4]
+    cf.offsets = [100 * k for k in range(len(lines))]
+    cf.masks([orjson.dumps(d) for d in lines])
+    keys = final_keys(rows.first)
+    spans = final_spans(rows.spans, keys)
+    assert set(rows.chosen(rows.held, keys, keys[0] or frozenset(), spans)) == {0, 100, 10_000}
 
 
 def test_an_event_held_whole(tmp_path: Path) -> None:

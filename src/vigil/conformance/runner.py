@@ -303,7 +303,7 @@ class _SuiteRunner:
         from types import SimpleNamespace
 
         from vigil.engine.columnar import ColumnarFilter, query_filters
-        from vigil.rules.keygate import RowGates, final_keys, gateable
+        from vigil.rules.keygate import RowGates, final_keys, final_spans, gateable
 
         if not gateable([SimpleNamespace(compiled=compiled)]):
             return list(events)
@@ -312,6 +312,7 @@ class _SuiteRunner:
         for e in events:
             by_index.setdefault(e.index, []).append(e)
         found: set[Any] | None = set()
+        spans: set[Any] | None = set()  # (key, time slot) of first steps, for a rule with a maxspan
         held: list[tuple[list[Any], Any, Any]] = []  # (events, their gate, what it held)
         kept: set[int] = set()
         for index, group in by_index.items():
@@ -328,11 +329,14 @@ class _SuiteRunner:
                     kept.add(id(e))  # (never: the rule is the filter's only one)
             keys = gate.first[0]
             found = None if found is None or keys is None else found | keys
+            slots = gate.spans.get(0)
+            spans = None if spans is None or slots is None else spans | slots
             held.append((group, gate, gate.held))
         rule_keys = final_keys({0: found})
         union = rule_keys[0] or frozenset()
+        rule_spans = final_spans({0: spans}, rule_keys)
         for group, gate, rows in held:
-            kept.update(id(group[j]) for j in gate.chosen(rows, rule_keys, union))
+            kept.update(id(group[j]) for j in gate.chosen(rows, rule_keys, union, rule_spans))
         return [e for e in events if id(e) in kept]
 
     def raw_line(self, event: Any) -> bytes:

@@ -32,7 +32,7 @@ from typing import Any
 
 from vigil.errors import DataError
 from vigil.rules.executor import RulePlan
-from vigil.rules.keygate import GATE_MAX_KEYS, RowGates, final_keys, gateable
+from vigil.rules.keygate import GATE_MAX_KEYS, GATE_MAX_SPANS, RowGates, final_keys, final_spans, gateable
 from vigil.rules.scheduler import Collector, CollectStats
 from vigil.sources.ndjson import Malformed, ReadReport, _Reader
 from vigil.sources.parallel import (
@@ -67,6 +67,7 @@ class _HuntResult:
     # The key gates (vigil.rules.keygate): the range's first-step keys per gated rule (None:
     # more than a gate holds), and the file holding the rows held for them (None: none).
     first_keys: dict[int, set[Any] | None] = field(default_factory=dict)
+    first_spans: dict[int, set[Any] | None] = field(default_factory=dict)  # (key, time slot)
     held: str | None = None
 
 
@@ -136,6 +137,7 @@ def _hunt_chunk(chunk: _Chunk) -> _HuntResult:
     result, stats = _gathered(plans, kinds, lambda: collector.collect(_let_go(events)))
     if gate is not None:
         result.first_keys = gate.first
+        result.first_spans = gate.spans
         if gate.held:
             result.held = os.path.join(_STATE["held_dir"], f"{chunk.file_no}-{chunk.start}.pickle")
             try:
@@ -233,7 +235,7 @@ def _held_chunk(chunk: _Chunk) -> _HuntResult:
         os.unlink(path)
     except OSError as exc:
         raise _held_error("read", os.path.dirname(path), exc) from None
-    rows = sorted(gate.chosen(held, _STATE["gate_keys"], _STATE["gate_union"]).items())
+    rows = sorted(gate.chosen(held, _STATE["gate_keys"], _STATE["gate_union"], _STATE["gate_spans"]).items())
     numbers = {off: held.quiet_number(off) for off, _chosen in rows}
     del held
     fresh_at = {off for off, number in numbers.items() if number}
@@ -355,6 +357,7 @@ def collect_parallel(
         _STATE["columnar"] = columnar_filter
     gates = _STATE.get("row_gates")
     found: dict[int, set[Any] | None] = {i: set() for i in gates.complete} if gates is not None else {}
+    spans: dict[int, set[Any] | None] = {i: set() for i in gates.timed} if gates is not None else {}
     held: dict[tuple[int, int], str] = {}
     first_lines: dict[tuple[int, int], int] = {}
 
@@ -403,6 +406,15 @@ def collect_parallel(
                         have |= keys
                         if len(have) > GATE_MAX_KEYS:
                             found[i] = None
+                for i, slots in res.first_spans.items():
+                    have = spans[i]
+                    if have is not None:
+                        if slots is None:
+                            spans[i] = None
+                            continue
+                        have |= slots
+                        if len(have) > GATE_MAX_SPANS:
+                            spans[i] = None
                 if res.held is not None:
                     held[(chunk.file_no, chunk.start)] = res.held
         if gates is not None:
@@ -412,7 +424,9 @@ def collect_parallel(
             gate_keys = final_keys(found)
             _STATE["gate_keys"] = gate_keys
             _STATE["gate_union"] = frozenset().union(*(k for k in gate_keys.values() if k is not None))
+            _STATE["gate_spans"] = final_spans(spans, gate_keys)
             found.clear()
+            spans.clear()
             _STATE["held"] = held
             todo = [c for c in chunks if (c.file_no, c.start) in held]
             if todo:
