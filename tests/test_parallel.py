@@ -329,3 +329,41 @@ def test_hunt_ranges_tapered_at_the_end(tmp_path: Path) -> None:
     # ranges of less than 4 MiB are left whole
     small = plan_chunks([str(data)], 2 << 20)
     assert _tapered(small, 2) == small
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_line_batches_cut_a_range_as_lines_of_does(tmp_path: Path, seed: int) -> None:
+    # The columnar hunt reads a range's lines in batches (readlines): the same lines at the same
+    # offsets as the line-by-line reader, whatever the range boundaries, batch sizes, blank and
+    # whitespace lines, CRLF ends and a last line without an end.
+    import random
+
+    from vigil.sources.parallel import _Chunk, _line_batches, _lines_of
+
+    rng = random.Random(seed)
+    parts = []
+    for i in range(400):
+        r = rng.random()
+        if r < 0.05:
+            parts.append(b"\n")
+        elif r < 0.08:
+            parts.append(b"   \t \r\n")
+        else:
+            end = b"\r\n" if rng.random() < 0.1 else b"\n"
+            parts.append(orjson.dumps({"n": i, "pad": "x" * rng.randint(0, 300)}) + end)
+    data = b"".join(parts) + b'{"last": true}'
+    path = tmp_path / "lines.ndjson"
+    path.write_bytes(data)
+    for chunk_bytes in (97, 1000, 4096, len(data)):
+        for size in (1, 3, 64, 10_000):
+            for chunk in plan_chunks([str(path)], chunk_bytes):
+                expected = list(_lines_of(chunk))
+                got = []
+                number = 1
+                for first, offsets, lines in _line_batches(chunk, size):
+                    assert first == number and len(offsets) == len(lines) <= size
+                    number += len(lines)
+                    got += list(zip(offsets, lines, strict=True))
+                assert got == expected, (chunk_bytes, size, chunk)
+    # (a range with no line starting in it gives none)
+    assert list(_line_batches(_Chunk(str(path), 0, 3, 4), 8)) == []

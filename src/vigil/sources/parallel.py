@@ -23,12 +23,14 @@ mapped to ECS on the way in) go through the single-process reader.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import multiprocessing
 import os
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -279,6 +281,48 @@ def _passing(
         report.lines += lines
 
 
+def _line_batches(chunk: _Chunk, size: int) -> Iterator[tuple[int, list[int], list[bytes]]]:
+    """The lines that start inside the chunk, ``size`` at a time: (line number in the chunk of
+    the first, each line's offset, the lines). Read by ``readlines`` (a loop in C) rather than
+    line by line."""
+    with open(chunk.path, "rb", buffering=_BUFFER) as f:
+        if chunk.start > 0:
+            f.seek(chunk.start - 1)
+            f.readline()  # the line running over the boundary belongs to the previous chunk
+        pos = f.tell()
+        end = chunk.end
+        number = 1
+        pending: list[bytes] = []
+        done = pos >= end
+        while not done:
+            more = f.readlines(_READ_HINT)
+            if not more:
+                done = True
+            else:
+                pending += more
+            while pending and (done or len(pending) >= size):
+                lines = pending[:size]
+                del pending[:size]
+                offsets = list(accumulate(map(len, lines), initial=pos))
+                pos = offsets.pop()
+                if offsets[-1] >= end:
+                    # Lines from here on start in the next chunk.
+                    cut = bisect.bisect_left(offsets, end)
+                    del offsets[cut:], lines[cut:]
+                    done = True
+                    pending.clear()
+                if lines:
+                    yield number, offsets, lines
+                    number += len(lines)
+                if pos >= end:
+                    done = True
+                    pending.clear()
+
+
+#: Bytes a ``readlines`` call reads at least (see _line_batches).
+_READ_HINT = 1 << 22
+
+
 def _batched(chunk: _Chunk, columnar: Any, report: ReadReport) -> Iterator[tuple[int, int, bytes]]:
     """:func:`_passing` for a :class:`vigil.engine.columnar.ColumnarFilter`: the lines of a chunk
     are answered a batch at a time, and each line some rule may concern is handed on right after
@@ -288,63 +332,63 @@ def _batched(chunk: _Chunk, columnar: Any, report: ReadReport) -> Iterator[tuple
 
     lines = filtered = 0
     try:
-        batch: list[tuple[int, int, bytes]] = []
-        for pos, line in _lines_of(chunk):
-            lines += 1
-            batch.append((lines, pos, line))
-            if len(batch) >= BATCH_LINES:
-                filtered += yield from _answered(batch, columnar)
-                batch = []
-        if batch:
-            filtered += yield from _answered(batch, columnar)
+        for first, offsets, batch in _line_batches(chunk, BATCH_LINES):
+            lines += len(batch)
+            filtered += yield from _answered(first, offsets, batch, columnar)
     finally:
         report.filtered += filtered
         report.lines += lines
 
 
 def _answered(
-    batch: list[tuple[int, int, bytes]], columnar: Any
+    first: int, offsets: list[int], batch: list[bytes], columnar: Any
 ) -> Generator[tuple[int, int, bytes], None, int]:
-    """The lines of one batch (see :func:`_batched`); returns how many were passed over."""
-    texts: list[bytes] = []
-    where: list[int] = []
-    for k, (_number, _off, line) in enumerate(batch):
-        text = line.rstrip(b"\r\n")
-        if text.strip(_WHITESPACE):
-            texts.append(text)
-            where.append(k)
-    answers: list[int | bool | None] = [False] * len(batch)  # False: a blank line
-    known: list[Any] = [None] * len(batch)
+    """The lines of one batch (see :func:`_batched`; ``first``: the line number of the first,
+    ``offsets``: each line's); returns how many were passed over. Every step is one pass over
+    the batch in C or a comprehension: most lines concern no rule and are only counted."""
+    texts = [line.rstrip(b"\r\n") for line in batch]
+    where: list[int] | None = None  # the rows of non-blank lines (None: every row)
+    if not all(map(_strip_blank, texts)):
+        where = [k for k, text in enumerate(texts) if text.strip(_WHITESPACE)]
+        texts = [texts[k] for k in where]
     gate = columnar.row_gate
     if gate is not None:
         # The key gates of sequence rules hold rows by their lines' offsets (see
         # vigil.rules.keygate), and need to know the rows this pass does not decode.
-        columnar.offsets = [batch[k][1] for k in where]
-    for k, mask, steps in zip(where, columnar.masks(texts), columnar.known, strict=True):
-        answers[k] = mask
-        known[k] = steps
-    if gate is not None:
+        columnar.offsets = offsets if where is None else [offsets[k] for k in where]
+    masks = columnar.masks(texts)
+    known = columnar.known
+    if where is None:
+        answers: list[int | bool | None] = masks
+        steps_of: list[Any] = known
+    else:
+        answers = [False] * len(batch)  # False: a blank line
+        steps_of = [None] * len(batch)
+        for k, mask, steps in zip(where, masks, known, strict=True):
+            answers[k] = mask
+            steps_of[k] = steps
+    # (a blank line is False, which equals 0 but is no int row set)
+    quiet = [k for k, mask in enumerate(answers) if mask == 0 and mask is not False]
+    if gate is not None and quiet:
         held = gate.held
-        offsets, numbers = held.quiet_offsets, held.quiet_numbers
-        for k in where:
-            if answers[k] == 0:
-                number, off, _line = batch[k]
-                offsets.append(off)
-                numbers.append(number)
-    filtered = 0
+        held.quiet_offsets.extend([offsets[k] for k in quiet])
+        held.quiet_numbers.extend([first + k for k in quiet])
     full = columnar.full
-    for (number, off, line), mask, steps in zip(batch, answers, known, strict=True):
-        if mask is False:
-            yield number, off, line  # the reader counts it, as any blank line
-        elif mask == 0:
-            filtered += 1
-        else:
+    for k in [k for k, mask in enumerate(answers) if mask is None or mask is False or mask]:
+        mask = answers[k]
+        line = batch[k]
+        if mask is not False:
+            steps = steps_of[k]
             columnar.last_line = line
             columnar.last_exact = mask is not None
             columnar.last_mask = full if mask is None else mask
             columnar.last_known = steps
-            yield number, off, line
-    return filtered
+        yield first + k, offsets[k], line  # (a blank line: the reader counts it)
+    return len(quiet)
+
+
+def _strip_blank(text: bytes) -> bytes:
+    return text.strip(_WHITESPACE)
 
 
 def _filtered(
