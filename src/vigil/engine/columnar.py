@@ -258,10 +258,11 @@ class ColumnarFilter:
 
     # ------------------------------------------------------------------ a batch
 
-    def masks(self, texts: Sequence[bytes]) -> list[int | None]:
+    def masks(self, texts: Sequence[bytes], single_lines: bool = False) -> list[int | None]:
         """Per text (one JSON document each, without its line end), the rules it may concern as
         bits (rule ``i`` is ``1 << i``), or None for a text left over (every rule). The rules
-        :attr:`row_gate` gates are not named: it holds their rows, by :attr:`offsets`."""
+        :attr:`row_gate` gates are not named: it holds their rows, by :attr:`offsets`.
+        ``single_lines``: the caller knows no text holds a line end (lines it split)."""
         n = len(texts)
         self.stats["lines"] += n
         if not self.columns or self.pause > 0:
@@ -278,7 +279,7 @@ class ColumnarFilter:
         out: list[int | None] = [None] * n
         known: list[dict[int, tuple[int, ...]] | None] = [None] * n
         self.known = known
-        groups, left = self._reader.parse(texts)
+        groups, left = self._reader.parse(texts, single_lines)
         if len(left) * 2 > n:
             self.pause = PAUSE_BATCHES
         self.stats["left_over"] += len(left)

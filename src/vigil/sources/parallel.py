@@ -356,7 +356,7 @@ def _answered(
         # The key gates of sequence rules hold rows by their lines' offsets (see
         # vigil.rules.keygate), and need to know the rows this pass does not decode.
         columnar.offsets = offsets if where is None else [offsets[k] for k in where]
-    masks = columnar.masks(texts)
+    masks = columnar.masks(texts, single_lines=True)  # (split at their line ends)
     known = columnar.known
     if where is None:
         answers: list[int | bool | None] = masks

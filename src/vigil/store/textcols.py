@@ -266,16 +266,19 @@ class JsonColumns:
 
     # ------------------------------------------------------------------ the batch
 
-    def parse(self, texts: Sequence[bytes]) -> tuple[list[tuple[list[int], pa.Table]], list[int]]:
+    def parse(
+        self, texts: Sequence[bytes], single_lines: bool = False
+    ) -> tuple[list[tuple[list[int], pa.Table]], list[int]]:
         """The parsed groups of ``texts`` (rows, their table) and the rows left to Python
-        (sorted): rows holding a dotted key, and rows no parse could read exactly."""
+        (sorted): rows holding a dotted key, and rows no parse could read exactly.
+        ``single_lines``: the caller knows no text holds a ``\n`` (lines it split)."""
         n = len(texts)
         groups: list[tuple[list[int], pa.Table]] = []
         left: list[int] = []
         for k in range(0, n, CHUNK_ROWS):
             chunk = texts[k : k + CHUNK_ROWS]
             buf = b"\n".join(chunk)
-            odd = self._suspects(chunk, buf)
+            odd = self._suspects(chunk, buf, single_lines)
             rows = list(range(k, k + len(chunk)))
             if odd:
                 left += [k + j for j in sorted(odd)]
@@ -287,14 +290,17 @@ class JsonColumns:
         self.stats["python_rows"] += len(left)
         return groups, sorted(left)
 
-    def _suspects(self, texts: Sequence[bytes], buf: bytes | None = None) -> set[int]:
+    def _suspects(
+        self, texts: Sequence[bytes], buf: bytes | None = None, single_lines: bool = False
+    ) -> set[int]:
         """Rows with a dotted key (or an escape that could be a dot), or :attr:`leave_over`, or
         more than one line (a row that is no JSON object fails the parse, and so goes to Python
         too). ``buf``: the texts joined by newlines, when the caller has them so."""
         out: set[int] = set()
         if buf is None:
             buf = b"\n".join(texts)
-        if b"\r" in buf or buf.count(b"\n") != len(texts) - 1:
+        # (counting the line ends of the whole buffer costs a third of the search below)
+        if b"\r" in buf or (not single_lines and buf.count(b"\n") != len(texts) - 1):
             out.update(j for j, t in enumerate(texts) if b"\n" in t or b"\r" in t)
         hits = _dotted_hits(buf, self.leave_over)
         if hits:
