@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import random
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -348,7 +349,7 @@ def test_row_gates_by_time_without_a_first_time(tmp_path: Path) -> None:
     cf.masks([orjson.dumps(d) for d in lines])
     keys = final_keys(rows.first)
     spans = final_spans(rows.spans, keys)
-    assert spans == {0: frozenset()}
+    assert spans[0] is not None and len(spans[0]) == 0
     assert set(rows.chosen(rows.held, keys, keys[0] or frozenset(), spans)) == {500, 800}
 
 
@@ -490,3 +491,25 @@ def test_held_rows_that_cannot_be_written_are_a_clear_error(
     # without the gate the same hunt needs no temporary files
     _plans, _report, stats = parallel_hunt(folder, data, 16 * 1024, key_gate=False)
     assert stats.gated_rules == 0
+
+
+def test_final_spans_leave_out_rules_with_too_many() -> None:
+    # Past the total, the rules with the most time slots are kept whatever their time; a rule not
+    # gated by its keys is not gated by time either.
+    found: dict[int, set[int] | None] = {0: set(range(5)), 1: set(range(3)), 2: {7}, 3: None, 4: {1}}
+    keys: dict[int, frozenset[Any] | None] = {
+        0: frozenset("a"),
+        1: frozenset("b"),
+        2: frozenset("c"),
+        3: frozenset("d"),
+        4: None,
+    }
+    assert final_spans(found, keys, total=4) == {
+        0: None,
+        1: array("q", [0, 1, 2]),
+        2: array("q", [7]),
+        3: None,
+        4: None,
+    }
+    # (sorted distinct 8-byte hashes, whatever order and repeats they came in)
+    assert final_spans({0: array("q", [9, -3, 9, 2])}, {0: frozenset("a")}) == {0: array("q", [-3, 2, 9])}

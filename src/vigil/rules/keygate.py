@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import bisect
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from vigil.engine.prefilter import query_requirements
@@ -68,8 +68,10 @@ from vigil.eql import ast
 #: (the gate would spare it few events, and the keys would take memory).
 GATE_MAX_KEYS = 200_000
 #: Time slots (see RowGates.spans) one rule's gate may hold; past this, its rows are kept whatever
-#: their time (the slots would take memory).
-GATE_MAX_SPANS = 1_000_000
+#: their time (the slots would take memory: ~70 bytes each).
+GATE_MAX_SPANS = 250_000
+#: Time slots all gates may hold together: past this, the rules with the most are not gated by time.
+GATE_MAX_SPANS_TOTAL = 1_000_000
 #: Added to a rule's ``maxspan`` for the width of its time slots: only ever keeps more (the engine
 #: compares nanoseconds; Elasticsearch rounds to the millisecond).
 _SLACK_NANOS = 2_000_000
@@ -100,8 +102,8 @@ def add_first_keys(
 ) -> bool:
     """Add to ``keys`` the first key component of each key tuple of event ``ev`` when the query's
     first step is true on it (tested exactly, with the plan of the event's index), and to
-    ``spans`` (when given) each such component with the event's time slot (its timestamp over
-    ``width``); False when a key value is no hashable scalar (the rule cannot be gated)."""
+    ``spans`` (when given) the hash of each such component with the event's time slot (its
+    timestamp over ``width``); False when a key value is no hashable scalar (the rule cannot be gated)."""
     doc = ev.source
     plan = compiled.plan(ev.index)
     step = plan.steps[0]
@@ -118,7 +120,7 @@ def add_first_keys(
             first = key[0] if key else ()
             keys.add(first)
             if spans is not None:
-                spans.add((first, slot))
+                spans.add(hash((first, slot)))
     except TypeError:
         return False
     return True
@@ -267,7 +269,9 @@ class RowGates:
         #: the gated rules as bits (rule ``i``: ``1 << i``)
         self.bits = sum(1 << i for i in self.complete)
         self.first: dict[int, set[Any] | None] = {}
-        #: per timed rule, (first key, time slot) of its first-step rows (None: too many, or a
+        #: per timed rule, the hashes of (first key, time slot) of its first-step rows (a
+        #: collision only keeps a row more; the processes of a hunt share one string hash seed,
+        #: forked from one process) (None: too many, or a
         #: time the columns cannot tell: its rows are kept whatever their time)
         self.spans: dict[int, set[Any] | None] = {}
         self.held = Held()
@@ -400,8 +404,8 @@ class RowGates:
             self._add_spans(rule, rows, values)
 
     def _add_spans(self, rule: int, rows: list[int], values: list[Any]) -> None:
-        """Add (first key, time slot) of ``rows`` (first-step rows of a timed rule, whose first
-        keys are ``values``) to the rule's time slots."""
+        """Add the hashes of (first key, time slot) of ``rows`` (first-step rows of a timed rule,
+        whose first keys are ``values``) to the rule's time slots."""
         spans = self.spans[rule]
         assert spans is not None
         number, width = self.timed[rule]
@@ -415,9 +419,9 @@ class RowGates:
                 return
             slot = t // width
             if type(v) is list:
-                spans.update((x, slot) for x in v)
+                spans.update(hash((x, slot)) for x in v)
             else:
-                spans.add((v, slot))
+                spans.add(hash((v, slot)))
         if len(spans) > GATE_MAX_SPANS:
             self.spans[rule] = None
 
@@ -471,7 +475,7 @@ class RowGates:
         if got is None and value is not None:
             got = _UNDECIDED
         if key is not None:
-            if len(memo) > MEMO_KEYS:
+            if len(memo) > MEMO_TIMES:
                 memo.clear()
             memo[key] = got
         return got
@@ -530,13 +534,13 @@ class RowGates:
         true: tuple[int, ...] | None,
         values: tuple[Any, ...] | None,
         keys: frozenset[Any] | None,
-        slots: frozenset[Any] | None = None,
+        slots: Sequence[int] | None = None,
         time: Any = None,
     ) -> bool:
         """Whether a row held for ``rule``, on which its filters ``true`` hold with the first
         keys ``values`` (None: kept whatever the keys), stays with the rule, given its first-step
         keys over the whole input (None: the rule is not gated after all) and, for a timed rule,
-        its first-step (key, time slot) pairs ``slots`` and the row's raw timestamp (None: kept
+        the hashes of its first-step (key, time slot) pairs ``slots`` and the row's raw timestamp (None: kept
         whatever the time)."""
         if keys is None or values is None or true is None:
             return True
@@ -548,7 +552,7 @@ class RowGates:
             for p, v in zip(true, values, strict=True)
         )
 
-    def _in_time(self, rule: int, value: Any, slots: frozenset[Any] | None, raw: Any) -> bool:
+    def _in_time(self, rule: int, value: Any, slots: Sequence[int] | None, raw: Any) -> bool:
         """Whether a first-step row of ``rule`` with key ``value`` may lie within the rule's
         maxspan before a row whose raw timestamp is ``raw``: one in the row's time slot or the
         slot before (the slots are at least maxspan wide). True when the rule has no slots or
@@ -562,8 +566,10 @@ class RowGates:
         slot = time // width
         try:
             if type(value) is list:
-                return any((x, slot) in slots or (x, slot - 1) in slots for x in value)
-            return (value, slot) in slots or (value, slot - 1) in slots
+                return any(
+                    _among(slots, hash((x, slot))) or _among(slots, hash((x, slot - 1))) for x in value
+                )
+            return _among(slots, hash((value, slot))) or _among(slots, hash((value, slot - 1)))
         except TypeError:
             return True
 
@@ -572,10 +578,10 @@ class RowGates:
         held: Held,
         keys: dict[int, frozenset[Any] | None],
         union: frozenset[Any],
-        spans: dict[int, frozenset[Any] | None] | None = None,
+        spans: Mapping[int, Sequence[int] | None] | None = None,
     ) -> dict[int, dict[int, tuple[int, ...] | None]]:
         """The rows of ``held`` kept after the pass (see :meth:`kept`; ``union``: every gated
-        rule's keys; ``spans``: the timed rules' first-step (key, time slot) pairs, see
+        rule's keys; ``spans``: the hashes of the timed rules' first-step (key, time slot) pairs, see
         :func:`final_spans`): line offset -> the rules kept there, with their true filters
         (None: to be found on the event)."""
         out: dict[int, dict[int, tuple[int, ...] | None]] = {}
@@ -672,17 +678,43 @@ def _instant(value: Any) -> int | None:
 
 
 def final_spans(
-    found: dict[int, set[Any] | None], keys: dict[int, frozenset[Any] | None]
-) -> dict[int, frozenset[Any] | None]:
-    """Each timed rule's first-step (key, time slot) pairs over the whole input, or None when
-    its rows are kept whatever their time (too many pairs, a time the columns could not tell,
-    or the rule is not gated by its keys either)."""
-    return {
-        i: frozenset(s) if s is not None and keys.get(i) is not None and len(s) <= GATE_MAX_SPANS else None
-        for i, s in found.items()
-    }
+    found: Mapping[int, Iterable[int] | None],
+    keys: dict[int, frozenset[Any] | None],
+    total: int = GATE_MAX_SPANS_TOTAL,
+) -> dict[int, array[int] | None]:
+    """Each timed rule's first-step slots over the whole input, as a sorted array of distinct
+    hashes (8 bytes each, and no objects for the processes forked after the pass to copy by
+    touching them), or None when its rows are kept whatever their time: too many slots (past
+    :data:`GATE_MAX_SPANS`, or the rules with the most when all hold more than ``total``), a time
+    the columns could not tell, or the rule is not gated by its keys either."""
+    import numpy as np
+
+    out: dict[int, array[int] | None] = {}
+    for i, slots in found.items():
+        if slots is None or keys.get(i) is None:
+            out[i] = None
+            continue
+        raw = slots if isinstance(slots, array) else array("q", slots)
+        distinct = np.unique(np.frombuffer(raw, dtype=np.int64)) if raw else np.empty(0, dtype=np.int64)
+        out[i] = array("q", distinct.tobytes()) if len(distinct) <= GATE_MAX_SPANS else None
+    held = sum(len(s) for s in out.values() if s is not None)
+    for i in sorted((i for i, s in out.items() if s is not None), key=lambda i: -len(out[i] or ())):
+        if held <= total:
+            break
+        held -= len(out[i] or ())
+        out[i] = None
+    return out
 
 
+def _among(slots: Sequence[int], value: int) -> bool:
+    """Whether ``value`` is in ``slots`` (sorted)."""
+    at = bisect.bisect_left(slots, value)
+    return at < len(slots) and slots[at] == value
+
+
+#: Times read by :class:`RowGates` remembered (cleared when exceeded): timestamps seldom repeat,
+#: but a row held for several timed rules is looked at once for each.
+MEMO_TIMES = 4096
 #: Keys read by :class:`RowGates` remembered per value (cleared when exceeded).
 MEMO_KEYS = 50_000
 _UNDECIDED: Any = object()

@@ -25,6 +25,7 @@ import pickle
 import shutil
 import tempfile
 import time
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -357,7 +358,8 @@ def collect_parallel(
         _STATE["columnar"] = columnar_filter
     gates = _STATE.get("row_gates")
     found: dict[int, set[Any] | None] = {i: set() for i in gates.complete} if gates is not None else {}
-    spans: dict[int, set[Any] | None] = {i: set() for i in gates.timed} if gates is not None else {}
+    # the timed rules' slot hashes, as 8-byte integers (see keygate.final_spans)
+    spans: dict[int, array[int] | None] = {i: array("q") for i in gates.timed} if gates is not None else {}
     held: dict[tuple[int, int], str] = {}
     first_lines: dict[tuple[int, int], int] = {}
 
@@ -407,13 +409,13 @@ def collect_parallel(
                         if len(have) > GATE_MAX_KEYS:
                             found[i] = None
                 for i, slots in res.first_spans.items():
-                    have = spans[i]
-                    if have is not None:
+                    got = spans[i]
+                    if got is not None:
                         if slots is None:
                             spans[i] = None
                             continue
-                        have |= slots
-                        if len(have) > GATE_MAX_SPANS:
+                        got.extend(slots)
+                        if len(got) > 2 * GATE_MAX_SPANS:  # (a slot may come from two ranges)
                             spans[i] = None
                 if res.held is not None:
                     held[(chunk.file_no, chunk.start)] = res.held
