@@ -43,7 +43,8 @@ window). Times are read by the rule's own timestamp reader, on a document holdin
 a time the reader raises on leaves the rule ungated by time, a row without one is kept. The pairs
 are kept as hashes (a collision only keeps a row more), merged after the pass into one sorted
 array of 8-byte integers per rule (:func:`final_spans`), at most :data:`GATE_MAX_SPANS` a rule and
-:data:`GATE_MAX_SPANS_TOTAL` in all (past those, the rules with the most are gated by keys alone). Over the benchmark's 1,000,000 events the rows decoded after the pass fell from 121,455
+:data:`GATE_MAX_SPANS_TOTAL` in all (past those, the rules with the most are gated by keys
+alone). Over the benchmark's 1,000,000 events the rows decoded after the pass fell from 121,455
 to 54,151.
 
 Only the first key component is tested (a tuple whose first component no first-step event has is

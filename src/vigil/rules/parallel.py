@@ -399,24 +399,8 @@ def collect_parallel(
                 report.scanned += res.scanned
                 stats.unknown_index += res.unknown_index
                 take(chunk, res, first_line)
-                for i, keys in res.first_keys.items():
-                    have = found[i]
-                    if have is not None:
-                        if keys is None:
-                            found[i] = None
-                            continue
-                        have |= keys
-                        if len(have) > GATE_MAX_KEYS:
-                            found[i] = None
-                for i, slots in res.first_spans.items():
-                    got = spans[i]
-                    if got is not None:
-                        if slots is None:
-                            spans[i] = None
-                            continue
-                        got.extend(slots)
-                        if len(got) > 2 * GATE_MAX_SPANS:  # (a slot may come from two ranges)
-                            spans[i] = None
+                _merge(found, res.first_keys, GATE_MAX_KEYS)
+                _merge(spans, res.first_spans, 2 * GATE_MAX_SPANS)  # (a slot may come from two ranges)
                 if res.held is not None:
                     held[(chunk.file_no, chunk.start)] = res.held
         if gates is not None:
@@ -447,6 +431,25 @@ def collect_parallel(
         if held_dir is not None:
             shutil.rmtree(held_dir, ignore_errors=True)
     return stats
+
+
+def _merge(into: dict[int, Any], more: dict[int, Any], limit: int) -> None:
+    """Add a range's first-step keys (or time slots) per gated rule to those of the ranges before
+    (a set, or an array); a rule's become None when the range could not tell them or they pass
+    ``limit``."""
+    for i, got in more.items():
+        have = into[i]
+        if have is None:
+            continue
+        if got is None:
+            into[i] = None
+            continue
+        if isinstance(have, set):
+            have |= got
+        else:
+            have.extend(got)
+        if len(have) > limit:
+            into[i] = None
 
 
 #: The last ranges of a hunt are cut in this many pieces (see _tapered).

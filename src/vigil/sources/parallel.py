@@ -245,12 +245,18 @@ def _sample_lines(files: Sequence[str], limit: int = 2000, spots: int = 40) -> l
     return out
 
 
+def _open_range(chunk: _Chunk) -> Any:
+    """The chunk's file, opened at the first line that starts inside the chunk."""
+    f = open(chunk.path, "rb", buffering=_BUFFER)  # noqa: SIM115 - the caller closes it
+    if chunk.start > 0:
+        f.seek(chunk.start - 1)
+        f.readline()  # the line running over the boundary belongs to the previous chunk
+    return f
+
+
 def _lines_of(chunk: _Chunk) -> Iterator[tuple[int, bytes]]:
     """(offset, line) for every line that starts inside the chunk."""
-    with open(chunk.path, "rb", buffering=_BUFFER) as f:
-        if chunk.start > 0:
-            f.seek(chunk.start - 1)
-            f.readline()  # the line running over the boundary belongs to the previous chunk
+    with _open_range(chunk) as f:
         pos = f.tell()
         end = chunk.end
         for line in f:
@@ -285,10 +291,7 @@ def _line_batches(chunk: _Chunk, size: int) -> Iterator[tuple[int, list[int], li
     """The lines that start inside the chunk, ``size`` at a time: (line number in the chunk of
     the first, each line's offset, the lines). Read by ``readlines`` (a loop in C) rather than
     line by line."""
-    with open(chunk.path, "rb", buffering=_BUFFER) as f:
-        if chunk.start > 0:
-            f.seek(chunk.start - 1)
-            f.readline()  # the line running over the boundary belongs to the previous chunk
+    with _open_range(chunk) as f:
         pos = f.tell()
         end = chunk.end
         number = 1
